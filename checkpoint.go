@@ -1,0 +1,88 @@
+package nango
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/gonango/nango/store"
+)
+
+// GetCheckpoint decodes the sync's checkpoint for this connection into v and reports whether
+// there was one. It is false on an initial run and after a reset.
+func (n *Nango) GetCheckpoint(ctx context.Context, v any) (bool, error) {
+	if err := n.usable(); err != nil {
+		return false, err
+	}
+	cp, err := n.engine.store.CheckpointGet(ctx, store.CheckpointKey(n.run.Key))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("nango: loading checkpoint: %w", err)
+	}
+	if err := json.Unmarshal(cp.Data, v); err != nil {
+		return false, fmt.Errorf("nango: decoding checkpoint into %T: %w", v, err)
+	}
+	n.mu.Lock()
+	n.cpVersion = cp.Version
+	n.mu.Unlock()
+	return true, nil
+}
+
+// SaveCheckpoint stores v (any JSON-encodable value) as the sync's checkpoint for this
+// connection. Prefer BatchSave with WithCheckpoint, which commits the checkpoint with the
+// records it covers. It fails with ErrCheckpointConflict when the checkpoint was changed since
+// this run read it (a reset, or another writer).
+func (n *Nango) SaveCheckpoint(ctx context.Context, v any) error {
+	if err := n.usable(); err != nil {
+		return err
+	}
+	data, err := encodeCheckpoint(v)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	cp, err := n.engine.store.CheckpointPut(ctx, &store.CheckpointPutParams{
+		Key: store.CheckpointKey(n.run.Key), Data: data, ExpectedVersion: n.cpVersion, Now: n.engine.now(),
+	})
+	if err != nil {
+		return fmt.Errorf("nango: saving checkpoint: %w", err)
+	}
+	n.cpVersion = cp.Version
+	return nil
+}
+
+// ClearCheckpoint removes the sync's checkpoint for this connection, as a full sync does at its
+// end so that the next run starts from the beginning.
+func (n *Nango) ClearCheckpoint(ctx context.Context) error {
+	if err := n.usable(); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cpVersion == 0 {
+		return nil
+	}
+	err := n.engine.store.CheckpointDelete(ctx, &store.CheckpointDeleteParams{
+		Key: store.CheckpointKey(n.run.Key), ExpectedVersion: n.cpVersion,
+	})
+	if err != nil {
+		return fmt.Errorf("nango: clearing checkpoint: %w", err)
+	}
+	n.cpVersion = 0
+	return nil
+}
+
+func encodeCheckpoint(v any) ([]byte, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("nango: checkpoint %T does not encode as JSON: %w", v, err)
+	}
+	if string(data) == "null" {
+		return nil, fmt.Errorf("nango: checkpoint is null; use ClearCheckpoint to remove it")
+	}
+	return data, nil
+}

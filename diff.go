@@ -1,0 +1,201 @@
+package nango
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/gonango/nango/internal/jsonc"
+	"github.com/gonango/nango/store"
+)
+
+// maxChunk is the most records one store transaction takes. A larger call commits in ordered
+// chunks of this size, each atomic, after every record of the call was validated.
+const maxChunk = 10000
+
+// WriteOption adjusts a BatchSave, BatchUpdate or BatchDelete.
+type WriteOption func(*writeOptions)
+
+type writeOptions struct {
+	checkpoint    any
+	hasCheckpoint bool
+}
+
+// WithCheckpoint saves v as the sync's checkpoint in the same transaction as the records, so a
+// crash can never leave the checkpoint ahead of the records it describes. The checkpoint is
+// version-checked like SaveCheckpoint.
+func WithCheckpoint(v any) WriteOption {
+	return func(o *writeOptions) { o.checkpoint, o.hasCheckpoint = v, true }
+}
+
+// BatchSave saves records of a model: a slice of structs, maps, json.RawMessage or []byte, each
+// a JSON object with an "id" member (a string or an integer). The store compares each record
+// with the one it holds and marks it ADDED or UPDATED, or leaves it alone when it did not change.
+// When the same id appears several times in records, the last one wins and the others are
+// counted as duplicates. A batch with an invalid record returns a *RecordError and writes
+// nothing.
+func (n *Nango) BatchSave(ctx context.Context, records any, model string, opts ...WriteOption) error {
+	return n.write(ctx, store.WriteSave, records, model, opts)
+}
+
+// BatchUpdate deep-merges partial records into the stored live records with the same ids
+// (objects merged member by member, arrays and other values replaced); ids that are unknown or
+// deleted are ignored, as in Nango.
+func (n *Nango) BatchUpdate(ctx context.Context, records any, model string, opts ...WriteOption) error {
+	return n.write(ctx, store.WriteMerge, records, model, opts)
+}
+
+// BatchDelete marks records DELETED. records is a slice of ids ([]string) or of records with
+// an "id" member; only the ids matter, and the stored payload is kept. Unknown and already
+// deleted ids are ignored.
+func (n *Nango) BatchDelete(ctx context.Context, records any, model string, opts ...WriteOption) error {
+	return n.write(ctx, store.WriteDelete, records, model, opts)
+}
+
+func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, model string, opts []WriteOption) error {
+	if err := n.usable(); err != nil {
+		return err
+	}
+	m, err := n.model(model)
+	if err != nil {
+		return err
+	}
+	var o writeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	inputs, err := encodeRecords(m, mode, records)
+	if err != nil {
+		return err
+	}
+	var cpData []byte
+	if o.hasCheckpoint {
+		if cpData, err = encodeCheckpoint(o.checkpoint); err != nil {
+			return err
+		}
+	}
+	if len(inputs) > maxChunk {
+		// Chunks commit one by one, so every record is checked before the first one.
+		if err := prevalidate(model, inputs); err != nil {
+			return err
+		}
+	}
+	track := ""
+	if n.sync.TrackDeletes && mode != store.WriteDelete {
+		track = n.sync.Name
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.engine.now()
+	if len(inputs) == 0 {
+		if cpData == nil {
+			return nil
+		}
+		cp, err := n.engine.store.CheckpointPut(ctx, &store.CheckpointPutParams{
+			Key: store.CheckpointKey(n.run.Key), Data: cpData, ExpectedVersion: n.cpVersion, Now: now,
+		})
+		if err != nil {
+			return fmt.Errorf("nango: saving checkpoint: %w", err)
+		}
+		n.cpVersion = cp.Version
+		return nil
+	}
+	for start := 0; start < len(inputs); start += maxChunk {
+		end := min(start+maxChunk, len(inputs))
+		p := &store.RecordsWriteParams{Stream: n.stream(model), Mode: mode, Records: inputs[start:end], Now: now, TrackSeen: track}
+		if end == len(inputs) && cpData != nil {
+			p.Checkpoint = &store.CheckpointPutParams{
+				Key: store.CheckpointKey(n.run.Key), Data: cpData, ExpectedVersion: n.cpVersion, Now: now,
+			}
+		}
+		res, err := n.engine.store.RecordsWrite(ctx, p)
+		if err != nil {
+			var re *store.RecordError
+			if errors.As(err, &re) {
+				re.Index += start
+				return re
+			}
+			return fmt.Errorf("nango: writing %s records of model %s: %w", mode, model, err)
+		}
+		n.addResultLocked(model, res)
+		if res.Duplicates > 0 {
+			n.logger.Warn("duplicate ids in batch: the last record of each id was kept", "model", model,
+				"duplicates", res.Duplicates, "ids", res.DuplicateIDs)
+		}
+		if res.Checkpoint != nil {
+			n.cpVersion = res.Checkpoint.Version
+		}
+	}
+	return nil
+}
+
+// encodeRecords turns the caller's slice into store inputs. It marshals and type-checks each
+// record; the store reads ids and canonicalises in one pass.
+func encodeRecords(m Model, mode store.WriteMode, records any) ([]store.RecordInput, error) {
+	if records == nil {
+		return nil, nil
+	}
+	rv := reflect.ValueOf(records)
+	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		return nil, &RecordError{Model: m.Name, Index: -1, Reason: fmt.Sprintf("records must be a slice, not %T", records)}
+	}
+	inputs := make([]store.RecordInput, rv.Len())
+	for i := range inputs {
+		ev := rv.Index(i)
+		for ev.Kind() == reflect.Interface && !ev.IsNil() {
+			ev = ev.Elem()
+		}
+		if (ev.Kind() == reflect.Pointer || ev.Kind() == reflect.Interface || ev.Kind() == reflect.Map) && ev.IsNil() {
+			return nil, &RecordError{Model: m.Name, Index: i, Reason: "record is nil"}
+		}
+		v := ev.Interface()
+		var data []byte
+		switch r := v.(type) {
+		case string:
+			if mode != store.WriteDelete {
+				return nil, &RecordError{Model: m.Name, Index: i, ID: r, Reason: "a bare id is only accepted by BatchDelete"}
+			}
+			inputs[i] = store.RecordInput{ID: r}
+			continue
+		case json.RawMessage:
+			data = r
+		case []byte:
+			data = r
+		default:
+			var err error
+			if data, err = json.Marshal(v); err != nil {
+				return nil, &RecordError{Model: m.Name, Index: i, Reason: "does not encode as JSON: " + err.Error(), Err: err}
+			}
+		}
+		if mode == store.WriteSave {
+			if err := m.check(v, data); err != nil {
+				return nil, &RecordError{Model: m.Name, Index: i, Reason: err.Error(), Err: err}
+			}
+		}
+		inputs[i] = store.RecordInput{Data: data}
+	}
+	return inputs, nil
+}
+
+// prevalidate checks every record of a call that will commit in several chunks.
+func prevalidate(model string, inputs []store.RecordInput) error {
+	var buf []byte
+	for i, in := range inputs {
+		if in.Data == nil {
+			if reason := store.ValidateID(in.ID); reason != "" {
+				return &RecordError{Model: model, Index: i, ID: in.ID, Reason: reason}
+			}
+			continue
+		}
+		_, id, err := jsonc.Record(buf[:0], in.Data)
+		if err != nil {
+			return &RecordError{Model: model, Index: i, Reason: err.Error(), Err: err}
+		}
+		if reason := store.ValidateID(id); reason != "" {
+			return &RecordError{Model: model, Index: i, ID: id, Reason: reason}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package nango
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gonango/nango/store"
+)
+
+// Config configures an Engine. A nil *Config means all defaults.
+type Config struct {
+	// Logger receives the engine's and the runs' logs. Defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the engine's clock. Defaults to time.Now. Tests pass a fake clock.
+	Now func() time.Time
+	// DeleteGuard bounds TrackDeletes sweeps of syncs that set none. Defaults to
+	// DefaultDeleteGuard.
+	DeleteGuard *DeleteGuard
+	// RunTimeout cancels a run's context after this long. Defaults to 24 hours.
+	RunTimeout time.Duration
+	// RunLogLines is how many log lines a run keeps in its history (the newest). Defaults to 200.
+	RunLogLines int
+}
+
+// Integration is a provider integration: a key (Nango's provider config key) and its syncs.
+type Integration struct {
+	// Key identifies the integration ("salesforce"). Required.
+	Key string
+	// BaseURL is the provider API's base URL, for the sync's HTTP calls.
+	BaseURL string
+	// Syncs are the integration's syncs; names must be unique.
+	Syncs []SyncConfig
+}
+
+// Connection is one customer's account at an integration.
+type Connection struct {
+	// Integration is the key of a registered integration. Required.
+	Integration string
+	// ID identifies the connection within its integration. Required.
+	ID string
+	// Metadata is any JSON-encodable value the syncs read with Nango.GetMetadata.
+	Metadata any
+}
+
+// Engine holds the registered integrations and runs their syncs over a store. It is safe for
+// concurrent use.
+type Engine struct {
+	store  store.Store
+	cfg    Config
+	logger *slog.Logger
+
+	mu           sync.RWMutex
+	integrations map[string]*Integration
+	active       map[store.SyncKey]struct{}
+}
+
+// NewEngine returns an engine over st. The engine does not own st: close it after the engine is
+// done.
+func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
+	if st == nil {
+		return nil, configError("nil store")
+	}
+	c := Config{}
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.DeleteGuard == nil {
+		g := DefaultDeleteGuard
+		c.DeleteGuard = &g
+	}
+	if err := c.DeleteGuard.validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.RunTimeout == 0:
+		c.RunTimeout = 24 * time.Hour
+	case c.RunTimeout < 0:
+		return nil, configError("run timeout %s is negative", c.RunTimeout)
+	}
+	switch {
+	case c.RunLogLines == 0:
+		c.RunLogLines = 200
+	case c.RunLogLines < 0:
+		return nil, configError("run log lines %d is negative", c.RunLogLines)
+	}
+	return &Engine{
+		store:        st,
+		cfg:          c,
+		logger:       c.Logger,
+		integrations: map[string]*Integration{},
+		active:       map[store.SyncKey]struct{}{},
+	}, nil
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() store.Store { return e.store }
+
+// RegisterIntegration adds an integration and its syncs. The configuration is validated and
+// copied; registering a key twice is an error.
+func (e *Engine) RegisterIntegration(in Integration) error {
+	if err := store.ValidateName("integration key", in.Key); err != nil {
+		return configError("%v", err)
+	}
+	in.Syncs = slices.Clone(in.Syncs)
+	names := map[string]bool{}
+	models := map[string]string{}
+	for i := range in.Syncs {
+		sc := &in.Syncs[i]
+		if err := sc.validate(); err != nil {
+			return fmt.Errorf("integration %q: %w", in.Key, err)
+		}
+		if names[sc.Name] {
+			return configError("integration %q has two syncs named %q", in.Key, sc.Name)
+		}
+		names[sc.Name] = true
+		for _, m := range sc.Models {
+			if other, ok := models[m.Name]; ok {
+				return configError("integration %q: model %q is written by both sync %q and sync %q", in.Key, m.Name, other, sc.Name)
+			}
+			models[m.Name] = sc.Name
+		}
+		sc.Models = slices.Clone(sc.Models)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.integrations[in.Key]; ok {
+		return configError("integration %q is already registered", in.Key)
+	}
+	e.integrations[in.Key] = &in
+	return nil
+}
+
+func (e *Engine) integration(key string) (*Integration, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	in, ok := e.integrations[key]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownIntegration, key)
+	}
+	return in, nil
+}
+
+func (e *Engine) syncConfig(integration, name string) (*Integration, *SyncConfig, error) {
+	in, err := e.integration(integration)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range in.Syncs {
+		if in.Syncs[i].Name == name {
+			return in, &in.Syncs[i], nil
+		}
+	}
+	return nil, nil, fmt.Errorf("%w %q in integration %q", ErrUnknownSync, name, integration)
+}
+
+// checkModel verifies that some sync of the integration declares the model.
+func (e *Engine) checkModel(integration, model string) error {
+	in, err := e.integration(integration)
+	if err != nil {
+		return err
+	}
+	var all []string
+	for i := range in.Syncs {
+		if _, ok := in.Syncs[i].model(model); ok {
+			return nil
+		}
+		all = append(all, in.Syncs[i].modelNames()...)
+	}
+	return fmt.Errorf("%w %q in integration %q (declared: %v)", ErrUnknownModel, model, integration, all)
+}
+
+// AddConnection adds a connection to a registered integration, or replaces its metadata if it
+// exists.
+func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
+	if _, err := e.integration(c.Integration); err != nil {
+		return err
+	}
+	if err := store.ValidateName("connection id", c.ID); err != nil {
+		return fmt.Errorf("nango: adding connection: %w", err)
+	}
+	var meta []byte
+	if c.Metadata != nil {
+		var err error
+		if meta, err = json.Marshal(c.Metadata); err != nil {
+			return fmt.Errorf("nango: encoding metadata of connection %q: %w", c.ID, err)
+		}
+	}
+	now := e.now()
+	sc := &store.Connection{Integration: c.Integration, ID: c.ID, Metadata: meta, CreatedAt: now, UpdatedAt: now}
+	if old, err := e.store.ConnectionGet(ctx, c.Integration, c.ID); err == nil {
+		sc.CreatedAt = old.CreatedAt
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
+	}
+	if err := e.store.ConnectionPut(ctx, sc); err != nil {
+		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+// DeleteConnection removes a connection with its records, checkpoints and run history.
+func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) error {
+	if err := e.store.ConnectionDelete(ctx, integration, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, id, integration)
+		}
+		return fmt.Errorf("nango: deleting connection %q: %w", id, err)
+	}
+	return nil
+}
+
+func (e *Engine) now() time.Time { return store.Timestamp(e.cfg.Now()) }
+
+func newRunID(t time.Time) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("run_%012x%s", t.UnixMilli(), hex.EncodeToString(b[:]))
+}

@@ -1,0 +1,607 @@
+// Package jsonc encodes JSON in the canonical form the record store hashes and keeps: no
+// insignificant whitespace and the members of every object sorted by key. Strings and numbers are
+// kept exactly as written, so the same value produced by the same encoder always gives the same
+// bytes, whatever order its object keys arrived in.
+package jsonc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// maxDepth bounds nesting so that hostile input cannot exhaust the stack.
+const maxDepth = 512
+
+// SyntaxError reports malformed JSON and the byte offset where it was found.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
+}
+
+// ErrNotObject is returned by Record when the value is not a JSON object.
+var ErrNotObject = errors.New("record is not a JSON object")
+
+// Canonical appends the canonical form of the single JSON value in src to dst.
+func Canonical(dst, src []byte) ([]byte, error) {
+	p := parser{src: src}
+	p.skipSpace()
+	out, err := p.value(dst, 0)
+	if err != nil {
+		return dst, err
+	}
+	p.skipSpace()
+	if p.pos != len(p.src) {
+		return dst, p.errorf("unexpected data after the value")
+	}
+	return out, nil
+}
+
+// IDError says why a record's id is unusable.
+type IDError struct{ Reason string }
+
+func (e *IDError) Error() string { return e.Reason }
+
+// Record appends the canonical form of the JSON object in src to dst and returns the record's id:
+// the "id" member as a string, or an integer as its decimal text.
+func Record(dst, src []byte) (out []byte, id string, err error) {
+	p := parser{src: src}
+	p.skipSpace()
+	if p.pos >= len(src) || src[p.pos] != '{' {
+		return dst, "", ErrNotObject
+	}
+	start := len(dst)
+	out, err = p.value(dst, 0)
+	if err != nil {
+		return dst, "", err
+	}
+	p.skipSpace()
+	if p.pos != len(p.src) {
+		return dst, "", p.errorf("unexpected data after the value")
+	}
+	raw, ok := Member(out[start:], "id")
+	if !ok {
+		return dst, "", &IDError{Reason: `missing "id" field`}
+	}
+	id, err = IDFromJSON(raw)
+	if err != nil {
+		return dst, "", err
+	}
+	return out, id, nil
+}
+
+// IDFromJSON converts the raw JSON of an id member to the record id.
+func IDFromJSON(raw []byte) (string, error) {
+	if len(raw) == 0 {
+		return "", &IDError{Reason: `missing "id" field`}
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		s, ok := unquote(raw)
+		if !ok {
+			return "", &IDError{Reason: "id is not a valid JSON string"}
+		}
+		return s, nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		s := string(raw)
+		if isInteger(raw) {
+			return s, nil
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f != float64(int64(f)) || f > 1<<53 || f < -(1<<53) {
+			return "", &IDError{Reason: fmt.Sprintf("id %s is a number that is not an integer", s)}
+		}
+		return strconv.FormatInt(int64(f), 10), nil
+	case c == 'n':
+		return "", &IDError{Reason: "id is null"}
+	default:
+		return "", &IDError{Reason: fmt.Sprintf("id must be a string or an integer, not %s", kind(c))}
+	}
+}
+
+func kind(c byte) string {
+	switch c {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a JSON value of unknown type"
+}
+
+func isInteger(b []byte) bool {
+	if b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Member returns the raw value of the top-level member key of the canonical object obj.
+func Member(obj []byte, key string) ([]byte, bool) {
+	var found []byte
+	ok := false
+	_ = eachMember(obj, func(k, v []byte) bool {
+		if keyEqual(k, key) {
+			found, ok = v, true
+			return false
+		}
+		return true
+	})
+	return found, ok
+}
+
+// Merge deep-merges patch into base, both canonical JSON objects, and appends the canonical result
+// to dst. Objects are merged member by member; any other value in patch (arrays and null included)
+// replaces the one in base.
+func Merge(dst, base, patch []byte) ([]byte, error) {
+	if len(base) == 0 || base[0] != '{' || len(patch) == 0 || patch[0] != '{' {
+		return dst, ErrNotObject
+	}
+	return merge(dst, base, patch, 0)
+}
+
+func merge(dst, base, patch []byte, depth int) ([]byte, error) {
+	if depth > maxDepth {
+		return dst, &SyntaxError{Msg: "nesting too deep"}
+	}
+	bm := members(base)
+	pm := members(patch)
+	dst = append(dst, '{')
+	i, j, n := 0, 0, 0
+	emit := func(k, v []byte) {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		dst = append(dst, k...)
+		dst = append(dst, ':')
+		dst = append(dst, v...)
+	}
+	for i < len(bm) || j < len(pm) {
+		var c int
+		switch {
+		case i == len(bm):
+			c = 1
+		case j == len(pm):
+			c = -1
+		default:
+			c = compareKeys(bm[i].key, pm[j].key)
+		}
+		switch {
+		case c < 0:
+			emit(bm[i].key, bm[i].val)
+			i++
+		case c > 0:
+			emit(pm[j].key, pm[j].val)
+			j++
+		default:
+			bv, pv := bm[i].val, pm[j].val
+			if bv[0] == '{' && pv[0] == '{' {
+				if n > 0 {
+					dst = append(dst, ',')
+				}
+				n++
+				dst = append(dst, bm[i].key...)
+				dst = append(dst, ':')
+				var err error
+				if dst, err = merge(dst, bv, pv, depth+1); err != nil {
+					return dst, err
+				}
+			} else {
+				emit(pm[j].key, pv)
+			}
+			i++
+			j++
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+type member struct{ key, val []byte }
+
+// members lists the members of a canonical object; it trusts its input.
+func members(obj []byte) []member {
+	var ms []member
+	_ = eachMember(obj, func(k, v []byte) bool {
+		ms = append(ms, member{k, v})
+		return true
+	})
+	return ms
+}
+
+// eachMember walks the members of a canonical (compact, valid) object, giving each quoted key and
+// raw value.
+func eachMember(obj []byte, fn func(k, v []byte) bool) error {
+	if len(obj) < 2 || obj[0] != '{' {
+		return ErrNotObject
+	}
+	pos := 1
+	for pos < len(obj) && obj[pos] != '}' {
+		kend := skipCompact(obj, pos)
+		vstart := kend + 1 // ':'
+		vend := skipCompact(obj, vstart)
+		if !fn(obj[pos:kend], obj[vstart:vend]) {
+			return nil
+		}
+		pos = vend
+		if pos < len(obj) && obj[pos] == ',' {
+			pos++
+		}
+	}
+	return nil
+}
+
+// skipCompact returns the end of the compact valid JSON value starting at pos.
+func skipCompact(b []byte, pos int) int {
+	switch b[pos] {
+	case '"':
+		pos++
+		for b[pos] != '"' {
+			if b[pos] == '\\' {
+				pos++
+			}
+			pos++
+		}
+		return pos + 1
+	case '{', '[':
+		depth := 0
+		for ; pos < len(b); pos++ {
+			switch b[pos] {
+			case '"':
+				pos = skipCompact(b, pos) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return pos + 1
+				}
+			}
+		}
+		return pos
+	default:
+		for pos < len(b) && b[pos] != ',' && b[pos] != '}' && b[pos] != ']' {
+			pos++
+		}
+		return pos
+	}
+}
+
+func keyEqual(quoted []byte, key string) bool {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return len(quoted) == len(key)+2 && string(quoted[1:len(quoted)-1]) == key
+	}
+	s, ok := unquote(quoted)
+	return ok && s == key
+}
+
+// compareKeys orders quoted keys by their unescaped bytes.
+func compareKeys(a, b []byte) int {
+	if bytes.IndexByte(a, '\\') < 0 && bytes.IndexByte(b, '\\') < 0 {
+		return bytes.Compare(a[1:len(a)-1], b[1:len(b)-1])
+	}
+	ua, _ := unquote(a)
+	ub, _ := unquote(b)
+	switch {
+	case ua < ub:
+		return -1
+	case ua > ub:
+		return 1
+	}
+	return 0
+}
+
+func unquote(q []byte) (string, bool) {
+	if bytes.IndexByte(q, '\\') < 0 {
+		if len(q) < 2 {
+			return "", false
+		}
+		return string(q[1 : len(q)-1]), true
+	}
+	s, err := strconv.Unquote(string(q))
+	if err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+type parser struct {
+	src []byte
+	pos int
+}
+
+func (p *parser) errorf(format string, args ...any) error {
+	return &SyntaxError{Offset: p.pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *parser) skipSpace() {
+	for p.pos < len(p.src) {
+		switch p.src[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) value(dst []byte, depth int) ([]byte, error) {
+	if p.pos >= len(p.src) {
+		return dst, p.errorf("unexpected end of input")
+	}
+	switch c := p.src[p.pos]; {
+	case c == '{':
+		return p.object(dst, depth)
+	case c == '[':
+		return p.array(dst, depth)
+	case c == '"':
+		start := p.pos
+		if err := p.str(); err != nil {
+			return dst, err
+		}
+		return append(dst, p.src[start:p.pos]...), nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := p.pos
+		if err := p.number(); err != nil {
+			return dst, err
+		}
+		return append(dst, p.src[start:p.pos]...), nil
+	case c == 't':
+		return p.literal(dst, "true")
+	case c == 'f':
+		return p.literal(dst, "false")
+	case c == 'n':
+		return p.literal(dst, "null")
+	default:
+		return dst, p.errorf("unexpected character %q", c)
+	}
+}
+
+func (p *parser) literal(dst []byte, lit string) ([]byte, error) {
+	if !bytes.HasPrefix(p.src[p.pos:], []byte(lit)) {
+		return dst, p.errorf("invalid literal")
+	}
+	p.pos += len(lit)
+	return append(dst, lit...), nil
+}
+
+func (p *parser) array(dst []byte, depth int) ([]byte, error) {
+	if depth >= maxDepth {
+		return dst, p.errorf("nesting deeper than %d", maxDepth)
+	}
+	p.pos++ // '['
+	dst = append(dst, '[')
+	p.skipSpace()
+	if p.pos < len(p.src) && p.src[p.pos] == ']' {
+		p.pos++
+		return append(dst, ']'), nil
+	}
+	for {
+		p.skipSpace()
+		var err error
+		if dst, err = p.value(dst, depth+1); err != nil {
+			return dst, err
+		}
+		p.skipSpace()
+		if p.pos >= len(p.src) {
+			return dst, p.errorf("unexpected end of input in array")
+		}
+		switch p.src[p.pos] {
+		case ',':
+			p.pos++
+			dst = append(dst, ',')
+		case ']':
+			p.pos++
+			return append(dst, ']'), nil
+		default:
+			return dst, p.errorf("expected ',' or ']' in array")
+		}
+	}
+}
+
+// object canonicalises each member value into a scratch buffer, then emits the members sorted.
+func (p *parser) object(dst []byte, depth int) ([]byte, error) {
+	if depth >= maxDepth {
+		return dst, p.errorf("nesting deeper than %d", maxDepth)
+	}
+	p.pos++ // '{'
+	p.skipSpace()
+	if p.pos < len(p.src) && p.src[p.pos] == '}' {
+		p.pos++
+		return append(dst, '{', '}'), nil
+	}
+	// Members are written to dst as they come; when they are already sorted (maps from
+	// encoding/json, most hand-written JSON) nothing more is done. Otherwise they are reordered.
+	start := len(dst)
+	dst = append(dst, '{')
+	type span struct{ k0, k1, v0, v1 int }
+	var spansArr [16]span
+	spans := spansArr[:0]
+	sorted := true
+	for {
+		p.skipSpace()
+		if p.pos >= len(p.src) || p.src[p.pos] != '"' {
+			return dst, p.errorf("expected a string key in object")
+		}
+		kstart := p.pos
+		if err := p.str(); err != nil {
+			return dst, err
+		}
+		if len(spans) > 0 {
+			dst = append(dst, ',')
+		}
+		k0 := len(dst)
+		dst = append(dst, p.src[kstart:p.pos]...)
+		k1 := len(dst)
+		p.skipSpace()
+		if p.pos >= len(p.src) || p.src[p.pos] != ':' {
+			return dst, p.errorf("expected ':' after object key")
+		}
+		p.pos++
+		dst = append(dst, ':')
+		p.skipSpace()
+		v0 := len(dst)
+		var err error
+		if dst, err = p.value(dst, depth+1); err != nil {
+			return dst, err
+		}
+		s := span{k0, k1, v0, len(dst)}
+		if n := len(spans); n > 0 {
+			prev := spans[n-1]
+			switch c := compareKeys(dst[prev.k0:prev.k1], dst[s.k0:s.k1]); {
+			case c == 0:
+				return dst, &SyntaxError{Offset: kstart, Msg: fmt.Sprintf("duplicate key %s", dst[s.k0:s.k1])}
+			case c > 0:
+				sorted = false
+			}
+		}
+		spans = append(spans, s)
+		p.skipSpace()
+		if p.pos >= len(p.src) {
+			return dst, p.errorf("unexpected end of input in object")
+		}
+		if p.src[p.pos] == ',' {
+			p.pos++
+			continue
+		}
+		if p.src[p.pos] == '}' {
+			p.pos++
+			break
+		}
+		return dst, p.errorf("expected ',' or '}' in object")
+	}
+	if sorted {
+		return append(dst, '}'), nil
+	}
+	buf := dst
+	slices.SortFunc(spans, func(a, b span) int { return compareKeys(buf[a.k0:a.k1], buf[b.k0:b.k1]) })
+	for i := 1; i < len(spans); i++ {
+		if compareKeys(buf[spans[i-1].k0:spans[i-1].k1], buf[spans[i].k0:spans[i].k1]) == 0 {
+			return dst, p.errorf("duplicate key %s", buf[spans[i].k0:spans[i].k1])
+		}
+	}
+	tmp := make([]byte, 0, len(dst)-start)
+	tmp = append(tmp, '{')
+	for i, s := range spans {
+		if i > 0 {
+			tmp = append(tmp, ',')
+		}
+		tmp = append(tmp, buf[s.k0:s.k1]...)
+		tmp = append(tmp, ':')
+		tmp = append(tmp, buf[s.v0:s.v1]...)
+	}
+	tmp = append(tmp, '}')
+	dst = append(dst[:start], tmp...)
+	return dst, nil
+}
+
+func (p *parser) str() error {
+	p.pos++ // opening quote
+	for p.pos < len(p.src) {
+		c := p.src[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return nil
+		case c == '\\':
+			p.pos++
+			if p.pos >= len(p.src) {
+				return p.errorf("unexpected end of input in string")
+			}
+			switch p.src[p.pos] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.pos++
+			case 'u':
+				if p.pos+4 >= len(p.src) {
+					return p.errorf("short \\u escape")
+				}
+				for _, h := range p.src[p.pos+1 : p.pos+5] {
+					if !isHex(h) {
+						return p.errorf("invalid \\u escape")
+					}
+				}
+				p.pos += 5
+			default:
+				return p.errorf("invalid escape character %q", p.src[p.pos])
+			}
+		case c < 0x20:
+			return p.errorf("control character in string")
+		case c < utf8.RuneSelf:
+			p.pos++
+		default:
+			r, size := utf8.DecodeRune(p.src[p.pos:])
+			if r == utf8.RuneError && size == 1 {
+				return p.errorf("invalid UTF-8 in string")
+			}
+			p.pos += size
+		}
+	}
+	return p.errorf("unterminated string")
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func (p *parser) number() error {
+	s := p.src
+	i := p.pos
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		p.pos = i
+		return p.errorf("invalid number")
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		d := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			p.pos = i
+			return p.errorf("invalid number: no digits after '.'")
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			p.pos = i
+			return p.errorf("invalid number: no digits in exponent")
+		}
+	}
+	p.pos = i
+	return nil
+}

@@ -1,0 +1,296 @@
+package nango
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/gonango/nango/store"
+)
+
+// RunState is the state of a run.
+type RunState = store.RunState
+
+// The run states.
+const (
+	RunRunning   = store.RunRunning
+	RunSucceeded = store.RunSucceeded
+	RunFailed    = store.RunFailed
+	RunCancelled = store.RunCancelled
+	RunTimedOut  = store.RunTimedOut
+)
+
+// ModelResult counts what a run did to one model.
+type ModelResult = store.ModelResult
+
+// Run triggers.
+const (
+	TriggerManual   = "manual"
+	TriggerSchedule = "schedule"
+	TriggerWebhook  = "webhook"
+	TriggerReset    = "reset"
+)
+
+// RunOptions adjust one run. The zero value is a normal run.
+type RunOptions struct {
+	// Reset clears the sync's checkpoint and deletion-tracking state before the run, so that it
+	// starts over as an initial run.
+	Reset bool
+	// EmptyCache, with Reset, also removes the stream's records for good before the run; they
+	// come back as ADDED. Cursors taken before become invalid.
+	EmptyCache bool
+	// ConfirmDeletes lets this run's TrackDeletes sweep go past the DeleteGuard.
+	ConfirmDeletes bool
+	// Trigger is recorded in the run history. Defaults to TriggerManual (TriggerReset with Reset).
+	Trigger string
+}
+
+// RunResult reports a finished run.
+type RunResult struct {
+	RunID       string
+	Integration string
+	Sync        string
+	Connection  string
+	Trigger     string
+	State       RunState
+	// Initial is true when no earlier run of the sync succeeded for the connection.
+	Initial   bool
+	StartedAt time.Time
+	EndedAt   time.Time
+	// Models counts the changes per model, including TrackDeletes deletions.
+	Models map[string]ModelResult
+	// RefusedDeletes lists, per model, how many deletions the DeleteGuard refused.
+	RefusedDeletes map[string]int
+	Warnings       []string
+	// Err is why the run failed; nil on success.
+	Err error
+}
+
+// Duration is how long the run took.
+func (r *RunResult) Duration() time.Duration { return r.EndedAt.Sub(r.StartedAt) }
+
+// RunSync runs a sync for a connection now and waits for it. The error is the run's error (also
+// in RunResult.Err) or why it could not start: ErrUnknownIntegration, ErrUnknownSync,
+// ErrUnknownConnection, or ErrRunActive when the sync is already running for the connection.
+func (e *Engine) RunSync(ctx context.Context, integration, syncName, connection string, opts *RunOptions) (*RunResult, error) {
+	var o RunOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.EmptyCache && !o.Reset {
+		return nil, configError("EmptyCache needs Reset")
+	}
+	if o.Trigger == "" {
+		o.Trigger = TriggerManual
+		if o.Reset {
+			o.Trigger = TriggerReset
+		}
+	}
+	in, sc, err := e.syncConfig(integration, syncName)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := e.store.ConnectionGet(ctx, integration, connection)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, connection, integration)
+		}
+		return nil, fmt.Errorf("nango: loading connection %q: %w", connection, err)
+	}
+	key := store.SyncKey{Integration: integration, Sync: syncName, Connection: connection}
+	if !e.acquire(key) {
+		return nil, fmt.Errorf("%w (sync %q, connection %q)", ErrRunActive, syncName, connection)
+	}
+	defer e.release(key)
+
+	if o.Reset {
+		if err := e.reset(ctx, key, sc, o.EmptyCache); err != nil {
+			return nil, err
+		}
+	}
+	n, err := e.newRun(ctx, in, sc, conn, key, o.Trigger)
+	if err != nil {
+		return nil, err
+	}
+	res := e.execute(ctx, n, sc, o)
+	return res, res.Err
+}
+
+func (e *Engine) acquire(key store.SyncKey) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, busy := e.active[key]; busy {
+		return false
+	}
+	e.active[key] = struct{}{}
+	return true
+}
+
+func (e *Engine) release(key store.SyncKey) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.active, key)
+}
+
+func (e *Engine) reset(ctx context.Context, key store.SyncKey, sc *SyncConfig, emptyCache bool) error {
+	err := e.store.CheckpointDelete(ctx, &store.CheckpointDeleteParams{Key: store.CheckpointKey(key), ExpectedVersion: store.AnyVersion})
+	if err != nil {
+		return fmt.Errorf("nango: resetting checkpoint of %s: %w", key.Sync, err)
+	}
+	for _, m := range sc.Models {
+		stream := store.Stream{Integration: key.Integration, Connection: key.Connection, Model: m.Name}
+		if err := e.store.RecordsSweepReset(ctx, &store.RecordsSweepResetParams{Stream: stream, Sync: key.Sync}); err != nil {
+			return fmt.Errorf("nango: resetting deletion tracking of %s: %w", stream, err)
+		}
+		if emptyCache {
+			if err := e.store.StreamDelete(ctx, stream); err != nil {
+				return fmt.Errorf("nango: emptying %s: %w", stream, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) newRun(ctx context.Context, in *Integration, sc *SyncConfig, conn *store.Connection, key store.SyncKey, trigger string) (*Nango, error) {
+	now := e.now()
+	run := &store.Run{ID: newRunID(now), Key: key, Trigger: trigger, State: store.RunRunning, StartedAt: now}
+	last, err := e.store.RunLastSuccess(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		run.Initial = true
+	case err != nil:
+		return nil, fmt.Errorf("nango: loading run history of %s: %w", key.Sync, err)
+	}
+	var cpVersion int64
+	if cp, err := e.store.CheckpointGet(ctx, store.CheckpointKey(key)); err == nil {
+		cpVersion = cp.Version
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("nango: loading checkpoint of %s: %w", key.Sync, err)
+	}
+	if err := e.store.RunInsert(ctx, run); err != nil {
+		return nil, fmt.Errorf("nango: recording run start: %w", err)
+	}
+	logs := newRunLog(e.cfg.RunLogLines)
+	n := &Nango{
+		engine:      e,
+		integration: in,
+		sync:        sc,
+		conn:        conn,
+		run:         run,
+		logs:        logs,
+		cpVersion:   cpVersion,
+		results:     map[string]*ModelResult{},
+	}
+	if last != nil {
+		n.lastSuccess = last.StartedAt
+	}
+	n.logger = e.logger.With("integration", key.Integration, "sync", key.Sync, "connection_id", key.Connection, "run_id", run.ID)
+	n.logger = newTeeLogger(n.logger, logs)
+	return n, nil
+}
+
+// execute runs the sync code and finishes the run. It never returns a nil result.
+func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o RunOptions) *RunResult {
+	ctx, cancel := context.WithTimeout(parent, e.cfg.RunTimeout)
+	defer cancel()
+	n.logger.Info("run started", "trigger", n.run.Trigger, "initial", n.run.Initial)
+	err := callSync(ctx, sc.Sync, n)
+	res := &RunResult{
+		RunID: n.run.ID, Integration: n.run.Key.Integration, Sync: n.run.Key.Sync, Connection: n.run.Key.Connection,
+		Trigger: n.run.Trigger, Initial: n.run.Initial, StartedAt: n.run.StartedAt,
+	}
+	switch {
+	case err == nil && ctx.Err() != nil:
+		err = ctx.Err() // the sync ignored cancellation but its context is done: not a success
+	case err != nil:
+	}
+	if err == nil && sc.TrackDeletes {
+		err = n.sweep(parent, sc, o.ConfirmDeletes, res)
+	}
+	n.finish()
+	switch {
+	case err == nil:
+		res.State = RunSucceeded
+	case errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil:
+		res.State = RunTimedOut
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		res.State = RunCancelled
+	default:
+		res.State = RunFailed
+	}
+	res.Err = err
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		n.logger.Error("sync panicked", "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	} else if err != nil {
+		n.logger.Error("run failed", "state", string(res.State), "error", err)
+	}
+	res.Models = n.modelResults()
+	res.EndedAt = e.now()
+	n.logger.Info("run finished", "state", string(res.State), "duration", res.Duration().String())
+
+	run := n.run
+	run.State, run.EndedAt, run.Results, run.Warnings = res.State, res.EndedAt, res.Models, res.Warnings
+	if err != nil {
+		run.Error = err.Error()
+	}
+	run.Log = n.logs.lines()
+	// The run record is written even when the caller's context is cancelled.
+	if uerr := e.store.RunUpdate(context.WithoutCancel(parent), run); uerr != nil {
+		e.logger.Error("recording run end failed", "run_id", run.ID, "error", uerr)
+		if res.Err == nil {
+			res.Err = fmt.Errorf("nango: recording run end: %w", uerr)
+			res.State = RunFailed
+		}
+	}
+	return res
+}
+
+func callSync(ctx context.Context, s Sync, n *Nango) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return s.Exec(ctx, n)
+}
+
+// sweep runs the TrackDeletes sweep of every model of a successful run.
+func (n *Nango) sweep(ctx context.Context, sc *SyncConfig, confirm bool, res *RunResult) error {
+	guard := *n.engine.cfg.DeleteGuard
+	if sc.DeleteGuard != nil {
+		guard = *sc.DeleteGuard
+	}
+	now := n.engine.now()
+	for _, m := range sc.Models {
+		stream := n.stream(m.Name)
+		sr, err := n.engine.store.RecordsSweep(ctx, &store.RecordsSweepParams{
+			Stream: stream, Sync: sc.Name, Now: now,
+			Guard: store.DeleteGuard{MaxShare: guard.MaxShare, MinRecords: guard.MinRecords}, Force: confirm,
+		})
+		if err != nil {
+			return fmt.Errorf("nango: deleting records of %s that the run did not see: %w", m.Name, err)
+		}
+		if sr.Refused {
+			if res.RefusedDeletes == nil {
+				res.RefusedDeletes = map[string]int{}
+			}
+			res.RefusedDeletes[m.Name] = sr.Unseen
+			msg := fmt.Sprintf("TrackDeletes refused to delete %d of %d records of model %s (more than %.0f%% of a stream of %d or more): "+
+				"nothing was deleted; run again with RunOptions.ConfirmDeletes if the provider really removed them, or raise the DeleteGuard",
+				sr.Unseen, sr.Live, m.Name, guard.MaxShare*100, guard.MinRecords)
+			res.Warnings = append(res.Warnings, msg)
+			n.logger.Warn(msg, "model", m.Name, "unseen", sr.Unseen, "live", sr.Live)
+			continue
+		}
+		if sr.Deleted > 0 {
+			n.addResult(m.Name, &store.RecordsWriteResult{Deleted: sr.Deleted})
+			n.logger.Info("deleted records the run did not see", "model", m.Name, "deleted", sr.Deleted)
+		}
+	}
+	slices.Sort(res.Warnings)
+	return nil
+}

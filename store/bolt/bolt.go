@@ -1,0 +1,375 @@
+// Package bolt is the embedded, default store.Store: one bbolt file in the user's process.
+//
+// # Layout
+//
+// Top-level buckets:
+//
+//	meta         "format" -> format version (1)
+//	streams      one nested bucket per stream, named integration\x00connection\x00model, holding
+//	               m  stream state: epoch(4) last change time(8) live(8) deleted(8)
+//	               i  the id index: record id -> seq(8) hash(8) flags(1)
+//	               l  the change log: seq(8) -> version(1) action(1) first_seen(8) last_modified(8)
+//	                  deleted_at(8) pruned_at(8) id length(1) id payload
+//	windows      one nested bucket per deletion-tracking window (stream key \x00 sync), holding
+//	             sorted chunks of the ids written in the window under increasing sequence keys
+//	checkpoints  integration\x00sync\x00connection -> version(8) updated_at(8) JSON
+//	runs         one nested bucket per sync key: seq(8) -> run JSON
+//	runids       run id -> sync key \x00 seq(8)
+//	runlastok    sync key -> seq(8) of the newest successful run
+//	connections  integration\x00id -> connection JSON
+//
+// Times are microseconds since the Unix epoch, big-endian; zero means unset.
+//
+// One record is one index entry and one log entry. The log is keyed by a per-stream sequence that
+// bbolt hands out in commit order, so appending to it touches only the last page, and a listing is
+// a sequential scan. A record whose payload did not change costs one index read and no write.
+// Deletion tracking appends one sorted chunk of ids per write instead of touching every record,
+// and the sweep merges the chunks against the index in key order, holding only a position per
+// chunk in memory.
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/gonango/nango/store"
+	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+const formatVersion = 1
+
+var (
+	bucketMeta        = []byte("meta")
+	bucketStreams     = []byte("streams")
+	bucketWindows     = []byte("windows")
+	bucketCheckpoints = []byte("checkpoints")
+	bucketRuns        = []byte("runs")
+	bucketRunIDs      = []byte("runids")
+	bucketRunLastOK   = []byte("runlastok")
+	bucketConns       = []byte("connections")
+	rootBuckets       = [][]byte{bucketMeta, bucketStreams, bucketWindows, bucketCheckpoints, bucketRuns, bucketRunIDs, bucketRunLastOK, bucketConns}
+
+	keyFormat   = []byte("format")
+	keyState    = []byte("m")
+	bucketIndex = []byte("i")
+	bucketLog   = []byte("l")
+)
+
+// Options configure Open. The zero value and nil mean the defaults.
+type Options struct {
+	// Timeout is how long Open waits for the file lock held by another process before it fails
+	// with ErrLocked. Defaults to 5 seconds.
+	Timeout time.Duration
+	// NoSync skips fsync on commit: faster, but a machine crash can lose the latest commits or
+	// corrupt the file. Defaults to false. Only for tests and throwaway data.
+	NoSync bool
+	// FileMode is the permission of a new file. Defaults to 0600.
+	FileMode os.FileMode
+}
+
+// ErrLocked is returned by Open when another process holds the file.
+var ErrLocked = errors.New("bolt: database file is locked by another process")
+
+// ErrNotStore is returned by Open for a file that is not a valid store file.
+var ErrNotStore = errors.New("bolt: not a valid store file")
+
+// Store is a store.Store on one bbolt file.
+type Store struct {
+	db *bbolt.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the store file at path.
+func Open(path string, opts *Options) (*Store, error) {
+	o := Options{Timeout: 5 * time.Second, FileMode: 0o600}
+	if opts != nil {
+		if opts.Timeout > 0 {
+			o.Timeout = opts.Timeout
+		}
+		if opts.FileMode != 0 {
+			o.FileMode = opts.FileMode
+		}
+		o.NoSync = opts.NoSync
+	}
+	db, err := bbolt.Open(path, o.FileMode, &bbolt.Options{
+		Timeout:        o.Timeout,
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+		NoSync:         o.NoSync,
+	})
+	if err != nil {
+		switch {
+		case errors.Is(err, bolterrors.ErrTimeout):
+			return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, o.Timeout)
+		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
+			errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrInvalidMapping):
+			return nil, fmt.Errorf("%w: %s: %w", ErrNotStore, path, err)
+		}
+		return nil, fmt.Errorf("bolt: opening %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			v := meta.Get(keyFormat)
+			if len(v) != 8 {
+				return fmt.Errorf("%w: %s has no format version", ErrNotStore, path)
+			}
+			if fv := binary.BigEndian.Uint64(v); fv != formatVersion {
+				return fmt.Errorf("%w: %s has format version %d, this build reads %d", ErrNotStore, path, fv, formatVersion)
+			}
+		} else {
+			empty := true
+			_ = tx.ForEach(func([]byte, *bbolt.Bucket) error { empty = false; return nil })
+			if !empty {
+				return fmt.Errorf("%w: %s is a bbolt file of another program", ErrNotStore, path)
+			}
+		}
+		for _, name := range rootBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyFormat, u64(formatVersion))
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &Store{db: db}, nil
+}
+
+// DB returns the underlying bbolt database, for backups (tx.WriteTo) and diagnostics. Writing
+// to the store's buckets directly breaks its guarantees.
+func (s *Store) DB() *bbolt.DB { return s.db }
+
+// Close implements store.Store.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return mapClosed(s.db.View(fn))
+}
+
+func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return mapClosed(s.db.Update(fn))
+}
+
+func mapClosed(err error) error {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return fmt.Errorf("%w: %w", store.ErrClosed, err)
+	}
+	return err
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func micros(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return uint64(t.UnixMicro())
+}
+
+func fromMicros(v uint64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(int64(v)).UTC()
+}
+
+func join(parts ...string) []byte {
+	n := len(parts) - 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+func streamKey(s store.Stream) []byte { return join(s.Integration, s.Connection, s.Model) }
+
+func syncKey(k store.SyncKey) []byte { return join(k.Integration, k.Sync, k.Connection) }
+
+func newEpoch() uint32 {
+	for {
+		if e := rand.Uint32(); e != 0 {
+			return e
+		}
+	}
+}
+
+// streamState is the "m" value of a stream bucket.
+type streamState struct {
+	epoch    uint32
+	lastTime uint64
+	live     uint64
+	deleted  uint64
+}
+
+func readState(b *bbolt.Bucket) streamState {
+	v := b.Get(keyState)
+	if len(v) != 28 {
+		return streamState{}
+	}
+	return streamState{
+		epoch:    binary.BigEndian.Uint32(v[0:4]),
+		lastTime: binary.BigEndian.Uint64(v[4:12]),
+		live:     binary.BigEndian.Uint64(v[12:20]),
+		deleted:  binary.BigEndian.Uint64(v[20:28]),
+	}
+}
+
+func (st streamState) put(b *bbolt.Bucket) error {
+	v := make([]byte, 28)
+	binary.BigEndian.PutUint32(v[0:4], st.epoch)
+	binary.BigEndian.PutUint64(v[4:12], st.lastTime)
+	binary.BigEndian.PutUint64(v[12:20], st.live)
+	binary.BigEndian.PutUint64(v[20:28], st.deleted)
+	return b.Put(keyState, v)
+}
+
+// streamBuckets are the buckets of one stream inside one transaction.
+type streamBuckets struct {
+	root  *bbolt.Bucket
+	index *bbolt.Bucket
+	log   *bbolt.Bucket
+	state streamState
+}
+
+func openStream(tx *bbolt.Tx, s store.Stream) *streamBuckets {
+	root := tx.Bucket(bucketStreams).Bucket(streamKey(s))
+	if root == nil {
+		return nil
+	}
+	sb := &streamBuckets{root: root, index: root.Bucket(bucketIndex), log: root.Bucket(bucketLog), state: readState(root)}
+	sb.log.FillPercent = 1.0
+	return sb
+}
+
+func createStream(tx *bbolt.Tx, s store.Stream) (*streamBuckets, error) {
+	if sb := openStream(tx, s); sb != nil {
+		return sb, nil
+	}
+	root, err := tx.Bucket(bucketStreams).CreateBucket(streamKey(s))
+	if err != nil {
+		return nil, fmt.Errorf("bolt: creating stream %s: %w", s, err)
+	}
+	index, err := root.CreateBucket(bucketIndex)
+	if err != nil {
+		return nil, err
+	}
+	log, err := root.CreateBucket(bucketLog)
+	if err != nil {
+		return nil, err
+	}
+	log.FillPercent = 1.0
+	return &streamBuckets{root: root, index: index, log: log, state: streamState{epoch: newEpoch()}}, nil
+}
+
+// Index entry: seq(8) hash(8) flags(1).
+const (
+	indexLen    = 17
+	flagDeleted = 1
+)
+
+type indexEntry struct {
+	seq     uint64
+	hash    uint64
+	deleted bool
+}
+
+func decodeIndex(v []byte) indexEntry {
+	return indexEntry{seq: binary.BigEndian.Uint64(v[0:8]), hash: binary.BigEndian.Uint64(v[8:16]), deleted: v[16]&flagDeleted != 0}
+}
+
+func (e indexEntry) encode() []byte {
+	v := make([]byte, indexLen)
+	binary.BigEndian.PutUint64(v[0:8], e.seq)
+	binary.BigEndian.PutUint64(v[8:16], e.hash)
+	if e.deleted {
+		v[16] = flagDeleted
+	}
+	return v
+}
+
+// Log entry header.
+const (
+	logVersion   = 1
+	logHeaderLen = 35
+)
+
+type logHeader struct {
+	action       store.Action
+	firstSeen    uint64
+	lastModified uint64
+	deletedAt    uint64
+	prunedAt     uint64
+}
+
+var actionCodes = map[store.Action]byte{store.ActionAdded: 1, store.ActionUpdated: 2, store.ActionDeleted: 3}
+
+var codeActions = [4]store.Action{"", store.ActionAdded, store.ActionUpdated, store.ActionDeleted}
+
+func encodeLog(h logHeader, id string, payload []byte) []byte {
+	v := make([]byte, logHeaderLen+len(id)+len(payload))
+	v[0] = logVersion
+	v[1] = actionCodes[h.action]
+	binary.BigEndian.PutUint64(v[2:10], h.firstSeen)
+	binary.BigEndian.PutUint64(v[10:18], h.lastModified)
+	binary.BigEndian.PutUint64(v[18:26], h.deletedAt)
+	binary.BigEndian.PutUint64(v[26:34], h.prunedAt)
+	v[34] = byte(len(id))
+	copy(v[logHeaderLen:], id)
+	copy(v[logHeaderLen+len(id):], payload)
+	return v
+}
+
+// decodeLog splits a log value; id and payload alias v.
+func decodeLog(v []byte) (h logHeader, id, payload []byte, err error) {
+	if len(v) < logHeaderLen || v[0] != logVersion || v[1] == 0 || v[1] > 3 {
+		return h, nil, nil, fmt.Errorf("bolt: corrupt log entry (%d bytes)", len(v))
+	}
+	n := int(v[34])
+	if len(v) < logHeaderLen+n {
+		return h, nil, nil, fmt.Errorf("bolt: corrupt log entry (%d bytes, id of %d)", len(v), n)
+	}
+	h = logHeader{
+		action:       codeActions[v[1]],
+		firstSeen:    binary.BigEndian.Uint64(v[2:10]),
+		lastModified: binary.BigEndian.Uint64(v[10:18]),
+		deletedAt:    binary.BigEndian.Uint64(v[18:26]),
+		prunedAt:     binary.BigEndian.Uint64(v[26:34]),
+	}
+	return h, v[logHeaderLen : logHeaderLen+n], v[logHeaderLen+n:], nil
+}
+
+func (h logHeader) metadata() store.Metadata {
+	return store.Metadata{
+		FirstSeenAt:    fromMicros(h.firstSeen),
+		LastModifiedAt: fromMicros(h.lastModified),
+		DeletedAt:      fromMicros(h.deletedAt),
+		PrunedAt:       fromMicros(h.prunedAt),
+		LastAction:     h.action,
+	}
+}

@@ -1,0 +1,364 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/gonango/nango/store"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// RecordsWrite implements store.Store.
+func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (*store.RecordsWriteResult, error) {
+	pw, err := store.PrepareWrite(p)
+	if err != nil {
+		return nil, err
+	}
+	if p.Checkpoint != nil {
+		if err := store.PrepareCheckpoint(p.Checkpoint); err != nil {
+			return nil, err
+		}
+	}
+	var res *store.RecordsWriteResult
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
+		res = &store.RecordsWriteResult{Duplicates: pw.Duplicates, DuplicateIDs: pw.DuplicateIDs}
+		if p.Checkpoint != nil {
+			if err := checkVersion(tx, p.Checkpoint.Key, p.Checkpoint.ExpectedVersion); err != nil {
+				return err
+			}
+		}
+		if err := writeRecords(tx, pw, res); err != nil {
+			return err
+		}
+		if p.Checkpoint != nil {
+			cp, err := putCheckpoint(tx, p.Checkpoint)
+			if err != nil {
+				return err
+			}
+			res.Checkpoint = cp
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, res *store.RecordsWriteResult) error {
+	if len(pw.Records) == 0 {
+		return nil
+	}
+	var sb *streamBuckets
+	var err error
+	if pw.Mode == store.WriteSave {
+		sb, err = createStream(tx, pw.Stream)
+		if err != nil {
+			return err
+		}
+	} else if sb = openStream(tx, pw.Stream); sb == nil {
+		res.Ignored = len(pw.Records)
+		return nil
+	}
+	now := micros(store.Clock(pw.Now))
+	if now < sb.state.lastTime {
+		now = sb.state.lastTime
+	}
+	changed := false
+	seen := pw.SeenIDs
+	if pw.Mode == store.WriteMerge {
+		seen = seen[:0:0]
+	}
+	for _, r := range pw.Records {
+		key := []byte(r.ID)
+		iv := sb.index.Get(key)
+		var old indexEntry
+		exists := iv != nil
+		if exists {
+			if len(iv) != indexLen {
+				return fmt.Errorf("bolt: corrupt index entry for %q in %s", r.ID, pw.Stream)
+			}
+			old = decodeIndex(iv)
+		}
+		live := exists && !old.deleted
+		var h logHeader
+		payload := r.Data
+		hash := r.Hash
+		switch pw.Mode {
+		case store.WriteSave:
+			switch {
+			case !exists:
+				h = logHeader{action: store.ActionAdded, firstSeen: now}
+				sb.state.live++
+			case !live:
+				h = logHeader{action: store.ActionAdded, firstSeen: now}
+				sb.state.live++
+				sb.state.deleted--
+			case old.hash != r.Hash:
+				first, err := firstSeen(sb, old.seq, r.ID)
+				if err != nil {
+					return err
+				}
+				h = logHeader{action: store.ActionUpdated, firstSeen: first}
+			default:
+				res.Unchanged++
+				continue
+			}
+		case store.WriteMerge:
+			if !live {
+				res.Ignored++
+				continue
+			}
+			seen = append(seen, r.ID)
+			prev, oldPayload, err := readLog(sb, old.seq, r.ID)
+			if err != nil {
+				return err
+			}
+			merged, err := store.Merge(oldPayload, r.Data)
+			if err != nil {
+				return &store.RecordError{Model: pw.Stream.Model, Index: r.Index, ID: r.ID, Reason: err.Error(), Err: err}
+			}
+			if hash = store.Hash(merged); hash == old.hash {
+				res.Unchanged++
+				continue
+			}
+			payload = merged
+			h = logHeader{action: store.ActionUpdated, firstSeen: prev.firstSeen}
+		case store.WriteDelete:
+			if !live {
+				res.Ignored++
+				continue
+			}
+			prev, oldPayload, err := readLog(sb, old.seq, r.ID)
+			if err != nil {
+				return err
+			}
+			payload = bytes.Clone(oldPayload)
+			hash = old.hash
+			h = logHeader{action: store.ActionDeleted, firstSeen: prev.firstSeen, deletedAt: now}
+			sb.state.live--
+			sb.state.deleted++
+		}
+		h.lastModified = now
+		if exists {
+			if err := sb.log.Delete(u64(old.seq)); err != nil {
+				return err
+			}
+		}
+		seq, err := sb.log.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := sb.log.Put(u64(seq), encodeLog(h, r.ID, payload)); err != nil {
+			return err
+		}
+		if err := sb.index.Put(key, indexEntry{seq: seq, hash: hash, deleted: h.action == store.ActionDeleted}.encode()); err != nil {
+			return err
+		}
+		changed = true
+		switch h.action {
+		case store.ActionAdded:
+			res.Added++
+		case store.ActionUpdated:
+			res.Updated++
+		case store.ActionDeleted:
+			res.Deleted++
+		}
+	}
+	if changed {
+		sb.state.lastTime = now
+		if err := sb.state.put(sb.root); err != nil {
+			return err
+		}
+	}
+	if pw.TrackSeen != "" && len(seen) > 0 {
+		slices.Sort(seen)
+		if err := appendWindow(tx, pw.Stream, pw.TrackSeen, seen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readLog(sb *streamBuckets, seq uint64, id string) (logHeader, []byte, error) {
+	v := sb.log.Get(u64(seq))
+	if v == nil {
+		return logHeader{}, nil, fmt.Errorf("bolt: index of %q points at missing log entry %d", id, seq)
+	}
+	h, _, payload, err := decodeLog(v)
+	return h, payload, err
+}
+
+func firstSeen(sb *streamBuckets, seq uint64, id string) (uint64, error) {
+	v := sb.log.Get(u64(seq))
+	if len(v) < logHeaderLen {
+		return 0, fmt.Errorf("bolt: index of %q points at missing log entry %d", id, seq)
+	}
+	return binary.BigEndian.Uint64(v[2:10]), nil
+}
+
+// RecordsList implements store.Store.
+func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*store.RecordsListResult, error) {
+	q, err := store.PrepareList(p)
+	if err != nil {
+		return nil, err
+	}
+	codec := store.NewCursorCodec(q.Stream)
+	var after uint64
+	var epoch uint32
+	if q.Cursor != "" {
+		if after, epoch, err = codec.Decode(q.Cursor); err != nil {
+			return nil, err
+		}
+	}
+	res := &store.RecordsListResult{Records: []store.Record{}}
+	err = s.view(ctx, func(tx *bbolt.Tx) error {
+		sb := openStream(tx, q.Stream)
+		if sb == nil {
+			return nil
+		}
+		if q.Cursor != "" && epoch != sb.state.epoch {
+			return store.ErrCursorStale
+		}
+		minMod := micros(q.ModifiedAfter)
+		take := func(seq uint64, v []byte) (bool, error) {
+			h, id, payload, err := decodeLog(v)
+			if err != nil {
+				return false, err
+			}
+			if !q.Filter.Match(h.action) || h.lastModified < minMod {
+				return false, nil
+			}
+			m := h.metadata()
+			m.Cursor = codec.Encode(seq, sb.state.epoch)
+			res.Records = append(res.Records, store.Record{ID: string(id), Data: bytes.Clone(payload), Metadata: m})
+			return true, nil
+		}
+		if len(q.IDs) > 0 {
+			return listIDs(sb, q, after, take)
+		}
+		c := sb.log.Cursor()
+		start := after + 1
+		if minMod > 0 {
+			start = max(start, seekModified(c, start, sb.log.Sequence(), minMod))
+		}
+		for k, v := c.Seek(u64(start)); k != nil && len(res.Records) <= q.Limit; k, v = c.Next() {
+			if _, err := take(binary.BigEndian.Uint64(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Records) > q.Limit {
+		res.Records = res.Records[:q.Limit]
+		res.NextCursor = res.Records[q.Limit-1].Cursor
+	}
+	return res, nil
+}
+
+// seekModified finds by bisection a start sequence at or after lo from which a scan skips no
+// change at or after minMod, relying on change times never decreasing in sequence order.
+func seekModified(c *bbolt.Cursor, lo, maxSeq, minMod uint64) uint64 {
+	hi := maxSeq + 1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		k, v := c.Seek(u64(mid))
+		switch {
+		case k == nil:
+			hi = mid
+		case len(v) >= logHeaderLen && binary.BigEndian.Uint64(v[10:18]) >= minMod:
+			hi = mid
+		default:
+			lo = binary.BigEndian.Uint64(k) + 1
+		}
+	}
+	return lo
+}
+
+func listIDs(sb *streamBuckets, q store.RecordsListParams, after uint64, take func(uint64, []byte) (bool, error)) error {
+	seqs := make([]uint64, 0, len(q.IDs))
+	for _, id := range q.IDs {
+		iv := sb.index.Get([]byte(id))
+		if len(iv) != indexLen {
+			continue
+		}
+		if e := decodeIndex(iv); e.seq > after {
+			seqs = append(seqs, e.seq)
+		}
+	}
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	n := 0
+	for _, seq := range seqs {
+		if n > q.Limit {
+			break
+		}
+		v := sb.log.Get(u64(seq))
+		if v == nil {
+			return fmt.Errorf("bolt: index points at missing log entry %d in %s", seq, q.Stream)
+		}
+		ok, err := take(seq, v)
+		if err != nil {
+			return err
+		}
+		if ok {
+			n++
+		}
+	}
+	return nil
+}
+
+// StreamStats implements store.Store.
+func (s *Store) StreamStats(ctx context.Context, stream store.Stream) (*store.StreamStats, error) {
+	if err := stream.Validate(); err != nil {
+		return nil, err
+	}
+	out := &store.StreamStats{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		if sb := openStream(tx, stream); sb != nil {
+			out.Live, out.Deleted = int(sb.state.live), int(sb.state.deleted)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// StreamDelete implements store.Store.
+func (s *Store) StreamDelete(ctx context.Context, stream store.Stream) error {
+	if err := stream.Validate(); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		if err := deleteWindows(tx, streamKey(stream)); err != nil {
+			return err
+		}
+		sb := openStream(tx, stream)
+		if sb == nil {
+			return nil
+		}
+		seq := sb.log.Sequence()
+		state := streamState{epoch: newEpoch(), lastTime: sb.state.lastTime}
+		for _, name := range [][]byte{bucketIndex, bucketLog} {
+			if err := sb.root.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		if _, err := sb.root.CreateBucket(bucketIndex); err != nil {
+			return err
+		}
+		log, err := sb.root.CreateBucket(bucketLog)
+		if err != nil {
+			return err
+		}
+		if err := log.SetSequence(seq); err != nil {
+			return err
+		}
+		return state.put(sb.root)
+	})
+}

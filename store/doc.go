@@ -1,0 +1,68 @@
+// Package store defines the storage behind the sync engine: the Store interface, its parameter
+// and result types, and its errors. Implementations live in sub-packages: bolt (embedded, the
+// default), memory (tests) and, for several replicas, postgres. Package storetest holds the
+// conformance suite that is the executable form of the contract below; every implementation
+// runs it.
+//
+// # Streams and records
+//
+// Records live in streams keyed by (integration, connection, model); nothing is shared between
+// streams. A record is a JSON object whose "id" member (a string, or an integer kept as its
+// decimal text, 1 to 255 bytes, no NUL) identifies it in its stream. Stores keep the payload in
+// canonical form: no insignificant whitespace and object keys sorted, so the order in which an API
+// sends keys never makes a change.
+//
+// # Writes
+//
+// RecordsWrite applies one batch in one transaction. Within a batch the last record with an id
+// wins; the others are counted as duplicates. A batch with an invalid record (a *RecordError
+// naming its index and id) or a checkpoint version conflict writes nothing. For each record:
+//
+//	save, id unknown                    -> ADDED
+//	save, id live, same payload         -> unchanged: nothing is written, the cursor stays
+//	save, id live, other payload        -> UPDATED
+//	save, id deleted                    -> ADDED again, first_seen_at reset
+//	merge, id live                      -> payload deep-merged (objects merged member by
+//	                                       member, anything else replaced); UPDATED if it changed
+//	merge, id unknown or deleted        -> ignored
+//	delete, id live                     -> DELETED, payload kept, deleted_at set
+//	delete, id unknown or deleted       -> ignored
+//
+// Every change gets the next cursor of its stream, so cursors grow strictly in commit order, and
+// a change time no earlier than the stream's previous change, so last_modified_at never
+// decreases in cursor order. Times are UTC with microsecond precision.
+//
+// A checkpoint passed with the batch is written in the same transaction, so a checkpoint can
+// never be ahead of the records it describes.
+//
+// # Listing
+//
+// RecordsList returns a stream's records in ascending cursor order, each once, at its latest
+// change. A reader that has read up to cursor C never later finds a change at or before C that it
+// did not see. Limit defaults to 100 and may not exceed 10,000; ModifiedAfter is inclusive;
+// Filter keeps records whose last action is one of those chosen; IDs (at most 100) keeps those
+// ids. NextCursor is empty on the last page. Cursors are opaque, URL-safe strings; a malformed,
+// altered or foreign cursor is a *CursorError, and one taken before StreamDelete is
+// ErrCursorStale.
+//
+// # Deletion tracking
+//
+// A write with TrackSeen adds its ids (unchanged records included) to the sync's
+// deletion-tracking window for the stream. The window lasts until RecordsSweep or
+// RecordsSweepReset closes it, so it spans runs that failed between two successful ones.
+// RecordsSweep marks DELETED every live record not in the window, unless the DeleteGuard
+// refuses (then nothing is deleted and the result says so), and closes the window either way.
+// Implementations must do this in memory that does not grow with the stream.
+//
+// # Checkpoints
+//
+// Checkpoints are JSON values keyed by (integration, sync, connection) with a version that starts
+// at 1 and grows by one with every write. A writer states the version it read (0 for none);
+// a mismatch is ErrVersionConflict and writes nothing.
+//
+// # Runs and connections
+//
+// Runs are kept per (integration, sync, connection), newest first in listings. Connections are
+// kept per (integration, id) with the user's JSON metadata; deleting one deletes its streams,
+// checkpoints, runs and windows.
+package store

@@ -1,0 +1,372 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps records, checkpoints, runs and connections. Implementations must be safe for
+// concurrent use by multiple goroutines. Every method that takes a context returns promptly with
+// the context's error once it is cancelled, writing nothing it had not committed.
+//
+// The behaviour every implementation must have is specified in prose in this package's
+// documentation and checked by the conformance suite in package storetest.
+type Store interface {
+	// RecordsWrite applies a batch of saves, merges or deletes to one stream in one transaction,
+	// together with an optional checkpoint write. A batch that fails validation writes nothing.
+	RecordsWrite(ctx context.Context, params *RecordsWriteParams) (*RecordsWriteResult, error)
+
+	// RecordsList reads one page of a stream's change feed in cursor order.
+	RecordsList(ctx context.Context, params *RecordsListParams) (*RecordsListResult, error)
+
+	// RecordsSweep marks DELETED every live record of a stream that was not written within the
+	// sync's current deletion-tracking window, unless the deletion guard refuses, and then closes
+	// the window.
+	RecordsSweep(ctx context.Context, params *RecordsSweepParams) (*RecordsSweepResult, error)
+
+	// RecordsSweepReset discards a sync's deletion-tracking window for a stream without deleting.
+	RecordsSweepReset(ctx context.Context, params *RecordsSweepResetParams) error
+
+	// StreamStats reports the number of live and deleted records of a stream.
+	StreamStats(ctx context.Context, stream Stream) (*StreamStats, error)
+
+	// StreamDelete removes a stream's records for good. Cursors taken from it before are
+	// rejected afterwards with ErrCursorStale.
+	StreamDelete(ctx context.Context, stream Stream) error
+
+	// CheckpointGet returns ErrNotFound when the key has no checkpoint.
+	CheckpointGet(ctx context.Context, key CheckpointKey) (*Checkpoint, error)
+	// CheckpointPut writes a checkpoint if its current version is params.ExpectedVersion
+	// (0: absent), else returns ErrVersionConflict.
+	CheckpointPut(ctx context.Context, params *CheckpointPutParams) (*Checkpoint, error)
+	// CheckpointDelete deletes a checkpoint if its current version is params.ExpectedVersion,
+	// or whatever it is when params.ExpectedVersion is AnyVersion.
+	CheckpointDelete(ctx context.Context, params *CheckpointDeleteParams) error
+
+	// RunInsert records the start of a run; RunUpdate replaces it by ID.
+	RunInsert(ctx context.Context, run *Run) error
+	RunUpdate(ctx context.Context, run *Run) error
+	// RunGet returns ErrNotFound for an unknown id.
+	RunGet(ctx context.Context, id string) (*Run, error)
+	// RunList returns a sync's runs on a connection, newest first.
+	RunList(ctx context.Context, params *RunListParams) ([]*Run, error)
+	// RunLastSuccess returns the newest run in state RunSucceeded, or ErrNotFound.
+	RunLastSuccess(ctx context.Context, key SyncKey) (*Run, error)
+
+	// ConnectionPut inserts or replaces a connection.
+	ConnectionPut(ctx context.Context, conn *Connection) error
+	// ConnectionGet returns ErrNotFound for an unknown connection.
+	ConnectionGet(ctx context.Context, integration, id string) (*Connection, error)
+	// ConnectionList returns an integration's connections ordered by id, or every connection
+	// when integration is empty.
+	ConnectionList(ctx context.Context, integration string) ([]*Connection, error)
+	// ConnectionDelete removes a connection with its records, checkpoints, runs and windows.
+	// It returns ErrNotFound for an unknown connection.
+	ConnectionDelete(ctx context.Context, integration, id string) error
+
+	// Close releases the store. Calls after Close return an error.
+	Close() error
+}
+
+// Stream names the records of one model for one connection of one integration.
+type Stream struct {
+	Integration string
+	Connection  string
+	Model       string
+}
+
+// String formats the stream for messages.
+func (s Stream) String() string {
+	return s.Integration + "/" + s.Connection + "/" + s.Model
+}
+
+// Action is what last happened to a record.
+type Action string
+
+// The actions a record's metadata can carry.
+const (
+	ActionAdded   Action = "ADDED"
+	ActionUpdated Action = "UPDATED"
+	ActionDeleted Action = "DELETED"
+)
+
+// Metadata describes a record's life in its stream. Times are UTC with microsecond precision;
+// DeletedAt and PrunedAt are zero unless the record is deleted or pruned.
+type Metadata struct {
+	FirstSeenAt    time.Time
+	LastModifiedAt time.Time
+	DeletedAt      time.Time
+	PrunedAt       time.Time
+	LastAction     Action
+	// Cursor is the opaque position of the record's last change in its stream's feed.
+	Cursor string
+}
+
+// Record is a stored record: its id, its canonical JSON payload and its metadata.
+type Record struct {
+	ID   string
+	Data []byte
+	Metadata
+}
+
+// WriteMode selects what RecordsWrite does with its records.
+type WriteMode int
+
+// The write modes.
+const (
+	// WriteSave inserts or replaces whole records.
+	WriteSave WriteMode = iota
+	// WriteMerge deep-merges each record into the live record with its id; unknown and deleted
+	// ids are ignored.
+	WriteMerge
+	// WriteDelete marks live records DELETED, keeping their payload; unknown ids are ignored.
+	WriteDelete
+)
+
+func (m WriteMode) String() string {
+	switch m {
+	case WriteSave:
+		return "save"
+	case WriteMerge:
+		return "merge"
+	case WriteDelete:
+		return "delete"
+	}
+	return "unknown"
+}
+
+// RecordInput is one record to write. Data is the record as a JSON object (for WriteDelete it
+// may be nil); implementations canonicalise it, so callers may pass any valid JSON object.
+// ID may be left empty when Data is set: the id is then read from Data's "id" member. When both
+// are set they must agree.
+type RecordInput struct {
+	ID   string
+	Data []byte
+}
+
+// RecordsWriteParams are the parameters of RecordsWrite.
+type RecordsWriteParams struct {
+	Stream  Stream
+	Mode    WriteMode
+	Records []RecordInput
+	// Now stamps the changes. The store never stamps a change earlier than the last one in the
+	// stream, so that modification times never decrease in cursor order. Zero means time.Now().
+	Now time.Time
+	// TrackSeen, when not empty, names the sync whose deletion-tracking window the written ids
+	// join (see RecordsSweep). Unchanged records join it too; that is the point.
+	TrackSeen string
+	// Checkpoint, when set, is written in the same transaction as the records.
+	Checkpoint *CheckpointPutParams
+}
+
+// RecordsWriteResult counts what a write did.
+type RecordsWriteResult struct {
+	Added     int
+	Updated   int
+	Deleted   int
+	Unchanged int
+	// Ignored counts merges and deletes of ids that are unknown or already deleted.
+	Ignored int
+	// Duplicates counts records dropped because a later record in the batch had the same id.
+	Duplicates int
+	// DuplicateIDs lists the first few ids that were duplicated, for logs.
+	DuplicateIDs []string
+	// Checkpoint is the checkpoint written with the batch, if any.
+	Checkpoint *Checkpoint
+}
+
+// Filter selects records by their last action. The zero value selects all.
+type Filter uint8
+
+// Filter bits; combine them with |.
+const (
+	FilterAdded Filter = 1 << iota
+	FilterUpdated
+	FilterDeleted
+)
+
+// Match reports whether a record with this action passes the filter.
+func (f Filter) Match(a Action) bool {
+	if f == 0 {
+		return true
+	}
+	switch a {
+	case ActionAdded:
+		return f&FilterAdded != 0
+	case ActionUpdated:
+		return f&FilterUpdated != 0
+	case ActionDeleted:
+		return f&FilterDeleted != 0
+	}
+	return false
+}
+
+// Listing limits.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 10000
+	MaxListIDs       = 100
+	MaxIDLength      = 255
+)
+
+// RecordsListParams are the parameters of RecordsList.
+type RecordsListParams struct {
+	Stream Stream
+	// Cursor lists changes after this position; empty starts at the beginning.
+	Cursor string
+	// ModifiedAfter, when not zero, keeps records last modified at or after it.
+	ModifiedAfter time.Time
+	Filter        Filter
+	// IDs, when not empty, keeps only these ids (at most MaxListIDs).
+	IDs []string
+	// Limit is the page size, 1 to MaxListLimit; 0 means DefaultListLimit.
+	Limit int
+}
+
+// RecordsListResult is one page of the change feed.
+type RecordsListResult struct {
+	Records []Record
+	// NextCursor continues the listing; it is empty on the last page.
+	NextCursor string
+}
+
+// RecordsSweepParams are the parameters of RecordsSweep.
+type RecordsSweepParams struct {
+	Stream Stream
+	// Sync names the deletion-tracking window (the sync that wrote with TrackSeen).
+	Sync string
+	Now  time.Time
+	// Guard refuses the sweep when it would delete too much; Force overrides it.
+	Guard DeleteGuard
+	Force bool
+}
+
+// DeleteGuard refuses a sweep that would delete more than MaxShare of the live records of a
+// stream that holds at least MinRecords live records. A MaxShare of 1 or more disables it.
+type DeleteGuard struct {
+	MaxShare   float64
+	MinRecords int
+}
+
+// Refuses reports whether the guard refuses deleting unseen of live records.
+func (g DeleteGuard) Refuses(unseen, live int) bool {
+	if g.MaxShare >= 1 || live < g.MinRecords || live == 0 {
+		return false
+	}
+	return float64(unseen) > g.MaxShare*float64(live)
+}
+
+// RecordsSweepResult reports what a sweep did.
+type RecordsSweepResult struct {
+	// Live is the number of live records before the sweep; Unseen those not written in the window.
+	Live   int
+	Unseen int
+	// Deleted is Unseen unless Refused.
+	Deleted int
+	Refused bool
+}
+
+// RecordsSweepResetParams are the parameters of RecordsSweepReset.
+type RecordsSweepResetParams struct {
+	Stream Stream
+	Sync   string
+}
+
+// StreamStats counts a stream's records.
+type StreamStats struct {
+	Live    int
+	Deleted int
+}
+
+// CheckpointKey names the checkpoint of one sync for one connection.
+type CheckpointKey struct {
+	Integration string
+	Sync        string
+	Connection  string
+}
+
+// Checkpoint is a stored checkpoint. Version starts at 1 and grows with every write.
+type Checkpoint struct {
+	Data      []byte
+	Version   int64
+	UpdatedAt time.Time
+}
+
+// AnyVersion disables the version check of CheckpointDelete.
+const AnyVersion int64 = -1
+
+// CheckpointPutParams are the parameters of CheckpointPut.
+type CheckpointPutParams struct {
+	Key             CheckpointKey
+	Data            []byte
+	ExpectedVersion int64
+	Now             time.Time
+}
+
+// CheckpointDeleteParams are the parameters of CheckpointDelete.
+type CheckpointDeleteParams struct {
+	Key             CheckpointKey
+	ExpectedVersion int64
+}
+
+// SyncKey names one sync on one connection.
+type SyncKey struct {
+	Integration string
+	Sync        string
+	Connection  string
+}
+
+// RunState is the state of a run.
+type RunState string
+
+// The run states.
+const (
+	RunRunning   RunState = "running"
+	RunSucceeded RunState = "success"
+	RunFailed    RunState = "failed"
+	RunCancelled RunState = "cancelled"
+	RunTimedOut  RunState = "timed_out"
+)
+
+// ModelResult counts what a run did to one model.
+type ModelResult struct {
+	Added      int `json:"added"`
+	Updated    int `json:"updated"`
+	Deleted    int `json:"deleted"`
+	Unchanged  int `json:"unchanged,omitempty"`
+	Duplicates int `json:"duplicates,omitempty"`
+}
+
+// Run is the record of one execution of a sync for a connection.
+type Run struct {
+	ID        string                 `json:"id"`
+	Key       SyncKey                `json:"key"`
+	Trigger   string                 `json:"trigger"`
+	State     RunState               `json:"state"`
+	Initial   bool                   `json:"initial"`
+	StartedAt time.Time              `json:"started_at"`
+	EndedAt   time.Time              `json:"ended_at,omitzero"`
+	Results   map[string]ModelResult `json:"results,omitempty"`
+	Error     string                 `json:"error,omitempty"`
+	Warnings  []string               `json:"warnings,omitempty"`
+	Log       []string               `json:"log,omitempty"`
+}
+
+// RunListParams are the parameters of RunList.
+type RunListParams struct {
+	Key SyncKey
+	// Limit caps the number of runs returned; 0 means DefaultListLimit.
+	Limit int
+	// Before, when set to a run id, lists runs older than that run.
+	Before string
+}
+
+// Connection is one customer's account at an integration.
+type Connection struct {
+	Integration string
+	ID          string
+	// Metadata is the user's JSON value for the connection, or nil.
+	Metadata  []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}

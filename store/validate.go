@@ -1,0 +1,296 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/gonango/nango/internal/jsonc"
+)
+
+// ValidateName checks one part of a stream, checkpoint or connection key.
+func ValidateName(what, name string) error {
+	switch {
+	case name == "":
+		return &ParamError{Param: what, Reason: "must not be empty"}
+	case len(name) > 255:
+		return &ParamError{Param: what, Reason: fmt.Sprintf("%d bytes long, more than 255", len(name))}
+	case strings.IndexByte(name, 0) >= 0:
+		return &ParamError{Param: what, Reason: "contains a NUL byte"}
+	}
+	return nil
+}
+
+// Validate checks the stream's names.
+func (s Stream) Validate() error {
+	if err := ValidateName("integration", s.Integration); err != nil {
+		return err
+	}
+	if err := ValidateName("connection", s.Connection); err != nil {
+		return err
+	}
+	return ValidateName("model", s.Model)
+}
+
+// Validate checks the key's names.
+func (k CheckpointKey) Validate() error {
+	return SyncKey(k).Validate()
+}
+
+// Validate checks the key's names.
+func (k SyncKey) Validate() error {
+	if err := ValidateName("integration", k.Integration); err != nil {
+		return err
+	}
+	if err := ValidateName("sync", k.Sync); err != nil {
+		return err
+	}
+	return ValidateName("connection", k.Connection)
+}
+
+// ValidateID checks a record id.
+func ValidateID(id string) string {
+	switch {
+	case id == "":
+		return "empty id"
+	case len(id) > MaxIDLength:
+		return fmt.Sprintf("id is %d bytes long, more than %d", len(id), MaxIDLength)
+	case strings.IndexByte(id, 0) >= 0:
+		return "id contains a NUL byte"
+	}
+	return ""
+}
+
+// Timestamp truncates t to the store's precision (microseconds) in UTC; zero stays zero.
+func Timestamp(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// Hash is the change-detection hash of a canonical payload.
+func Hash(canonical []byte) uint64 { return xxhash.Sum64(canonical) }
+
+// PreparedRecord is a validated, deduplicated record ready to be applied.
+type PreparedRecord struct {
+	ID    string
+	Data  []byte // canonical JSON; nil for deletes without payload
+	Hash  uint64
+	Index int // position in the caller's batch
+}
+
+// PreparedWrite is a validated RecordsWriteParams.
+type PreparedWrite struct {
+	*RecordsWriteParams
+	Records      []PreparedRecord
+	Duplicates   int
+	DuplicateIDs []string
+	// SeenIDs are the ids in byte order, for the deletion-tracking window.
+	SeenIDs []string
+}
+
+// maxDuplicateIDs bounds RecordsWriteResult.DuplicateIDs.
+const maxDuplicateIDs = 10
+
+// PrepareWrite validates a write, canonicalises the payloads, and drops earlier duplicates (the
+// last record with an id wins). It is shared by the implementations in this module; the returned
+// error is a *ParamError or a *RecordError.
+func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
+	if p == nil {
+		return nil, &ParamError{Param: "params", Reason: "nil"}
+	}
+	if err := p.Stream.Validate(); err != nil {
+		return nil, err
+	}
+	if p.Mode < WriteSave || p.Mode > WriteDelete {
+		return nil, &ParamError{Param: "mode", Reason: fmt.Sprintf("unknown write mode %d", p.Mode)}
+	}
+	if p.TrackSeen != "" {
+		if err := ValidateName("sync", p.TrackSeen); err != nil {
+			return nil, err
+		}
+	}
+	if p.Checkpoint != nil {
+		if err := p.Checkpoint.Key.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	pw := &PreparedWrite{RecordsWriteParams: p}
+	recs := make([]PreparedRecord, 0, len(p.Records))
+	size := 0
+	for _, r := range p.Records {
+		size += len(r.Data)
+	}
+	buf := make([]byte, 0, size)
+	for i, r := range p.Records {
+		pr := PreparedRecord{ID: r.ID, Index: i}
+		if r.Data != nil || p.Mode != WriteDelete {
+			if r.Data == nil {
+				return nil, &RecordError{Model: p.Stream.Model, Index: i, ID: r.ID, Reason: "no payload"}
+			}
+			start := len(buf)
+			out, id, err := jsonc.Record(buf, r.Data)
+			if err != nil {
+				return nil, &RecordError{Model: p.Stream.Model, Index: i, ID: r.ID, Reason: err.Error(), Err: err}
+			}
+			if r.ID != "" && id != r.ID {
+				return nil, &RecordError{Model: p.Stream.Model, Index: i, ID: r.ID,
+					Reason: fmt.Sprintf("payload id %q differs from the record id", id)}
+			}
+			pr.ID = id
+			buf = out
+			pr.Data = buf[start:len(buf):len(buf)]
+			pr.Hash = Hash(pr.Data)
+		}
+		if reason := ValidateID(pr.ID); reason != "" {
+			return nil, &RecordError{Model: p.Stream.Model, Index: i, ID: pr.ID, Reason: reason}
+		}
+		recs = append(recs, pr)
+	}
+	// Keep the last record of each id, in the order of those last occurrences.
+	if len(recs) > 1 {
+		last := make(map[string]int, len(recs))
+		for i, r := range recs {
+			last[r.ID] = i
+		}
+		if len(last) != len(recs) {
+			kept := recs[:0:0]
+			for i, r := range recs {
+				if last[r.ID] == i {
+					kept = append(kept, r)
+					continue
+				}
+				pw.Duplicates++
+				if len(pw.DuplicateIDs) < maxDuplicateIDs && !slices.Contains(pw.DuplicateIDs, r.ID) {
+					pw.DuplicateIDs = append(pw.DuplicateIDs, r.ID)
+				}
+			}
+			recs = kept
+		}
+	}
+	pw.Records = recs
+	if p.TrackSeen != "" && p.Mode != WriteDelete {
+		pw.SeenIDs = make([]string, len(recs))
+		for i, r := range recs {
+			pw.SeenIDs[i] = r.ID
+		}
+		slices.Sort(pw.SeenIDs)
+	}
+	return pw, nil
+}
+
+// PrepareList validates a listing and applies its defaults.
+func PrepareList(p *RecordsListParams) (RecordsListParams, error) {
+	if p == nil {
+		return RecordsListParams{}, &ParamError{Param: "params", Reason: "nil"}
+	}
+	q := *p
+	if err := q.Stream.Validate(); err != nil {
+		return q, err
+	}
+	switch {
+	case q.Limit == 0:
+		q.Limit = DefaultListLimit
+	case q.Limit < 0 || q.Limit > MaxListLimit:
+		return q, &ParamError{Param: "limit", Reason: fmt.Sprintf("%d is outside 1..%d", q.Limit, MaxListLimit)}
+	}
+	if len(q.IDs) > MaxListIDs {
+		return q, &ParamError{Param: "ids", Reason: fmt.Sprintf("%d ids, more than %d", len(q.IDs), MaxListIDs)}
+	}
+	for _, id := range q.IDs {
+		if reason := ValidateID(id); reason != "" {
+			return q, &ParamError{Param: "ids", Reason: fmt.Sprintf("%q: %s", id, reason)}
+		}
+	}
+	if q.Filter > FilterAdded|FilterUpdated|FilterDeleted {
+		return q, &ParamError{Param: "filter", Reason: fmt.Sprintf("unknown filter bits %#x", uint8(q.Filter))}
+	}
+	q.ModifiedAfter = Timestamp(q.ModifiedAfter)
+	return q, nil
+}
+
+// PrepareCheckpoint validates a checkpoint write.
+func PrepareCheckpoint(p *CheckpointPutParams) error {
+	if p == nil {
+		return &ParamError{Param: "params", Reason: "nil"}
+	}
+	if err := p.Key.Validate(); err != nil {
+		return err
+	}
+	if p.ExpectedVersion < 0 {
+		return &ParamError{Param: "expected version", Reason: "must be 0 (absent) or a version"}
+	}
+	if _, err := jsonc.Canonical(nil, p.Data); err != nil {
+		return &ParamError{Param: "checkpoint", Reason: err.Error()}
+	}
+	return nil
+}
+
+// Merge deep-merges a canonical patch into a canonical record (see WriteMerge).
+func Merge(base, patch []byte) ([]byte, error) {
+	return jsonc.Merge(make([]byte, 0, len(base)+len(patch)), base, patch)
+}
+
+// Clock returns t, or the current time when t is zero, at the store's precision.
+func Clock(t time.Time) time.Time {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return Timestamp(t)
+}
+
+// ValidateRun checks a run before it is stored.
+func ValidateRun(r *Run) error {
+	if r == nil {
+		return &ParamError{Param: "run", Reason: "nil"}
+	}
+	if err := ValidateName("run id", r.ID); err != nil {
+		return err
+	}
+	if err := r.Key.Validate(); err != nil {
+		return err
+	}
+	if r.StartedAt.IsZero() {
+		return &ParamError{Param: "run started at", Reason: "must be set"}
+	}
+	return nil
+}
+
+// PrepareRunList validates a run listing and returns its limit.
+func PrepareRunList(p *RunListParams) (int, error) {
+	if p == nil {
+		return 0, &ParamError{Param: "params", Reason: "nil"}
+	}
+	if err := p.Key.Validate(); err != nil {
+		return 0, err
+	}
+	switch {
+	case p.Limit == 0:
+		return DefaultListLimit, nil
+	case p.Limit < 0 || p.Limit > MaxListLimit:
+		return 0, &ParamError{Param: "limit", Reason: fmt.Sprintf("%d is outside 1..%d", p.Limit, MaxListLimit)}
+	}
+	return p.Limit, nil
+}
+
+// ValidateConnection checks a connection before it is stored.
+func ValidateConnection(c *Connection) error {
+	if c == nil {
+		return &ParamError{Param: "connection", Reason: "nil"}
+	}
+	if err := ValidateName("integration", c.Integration); err != nil {
+		return err
+	}
+	if err := ValidateName("connection id", c.ID); err != nil {
+		return err
+	}
+	if c.Metadata != nil {
+		if _, err := jsonc.Canonical(nil, c.Metadata); err != nil {
+			return &ParamError{Param: "connection metadata", Reason: err.Error()}
+		}
+	}
+	return nil
+}
