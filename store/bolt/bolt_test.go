@@ -1,0 +1,85 @@
+package bolt_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gonango/nango/store"
+	"github.com/gonango/nango/store/bolt"
+	"github.com/gonango/nango/store/storetest"
+	"github.com/stretchr/testify/require"
+	bbolt "go.etcd.io/bbolt"
+)
+
+func open(t *testing.T, path string) *bolt.Store {
+	t.Helper()
+	s, err := bolt.Open(path, &bolt.Options{Timeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "store.db"))
+	}, storetest.Features{
+		Reopen: func(t *testing.T, s store.Store) store.Store {
+			path := s.(*bolt.Store).DB().Path()
+			require.NoError(t, s.Close())
+			return open(t, path)
+		},
+	})
+}
+
+func TestOpenLockedFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := open(t, path)
+	defer s.Close()
+	// bbolt locks the file with flock, which also excludes a second open in the same process.
+	_, err := bolt.Open(path, &bolt.Options{Timeout: 50 * time.Millisecond})
+	require.ErrorIs(t, err, bolt.ErrLocked)
+	require.Contains(t, err.Error(), path)
+}
+
+func TestOpenCorruptFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "store.db")
+	require.NoError(t, os.WriteFile(path, make([]byte, 64*1024), 0o600))
+	_, err := bolt.Open(path, nil)
+	require.ErrorIs(t, err, bolt.ErrNotStore)
+
+	garbage := []byte("this is not a database file at all, just some text that is long enough")
+	path2 := filepath.Join(t.TempDir(), "text.db")
+	require.NoError(t, os.WriteFile(path2, append(garbage, make([]byte, 8192)...), 0o600))
+	_, err = bolt.Open(path2, nil)
+	require.Error(t, err)
+	require.ErrorIs(t, err, bolt.ErrNotStore)
+}
+
+func TestOpenForeignBoltFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "other.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("somebody-else"))
+		return err
+	}))
+	require.NoError(t, db.Close())
+	_, err = bolt.Open(path, nil)
+	require.ErrorIs(t, err, bolt.ErrNotStore)
+	require.Contains(t, err.Error(), "another program")
+}
+
+func TestClosedStore(t *testing.T) {
+	t.Parallel()
+	s := open(t, filepath.Join(t.TempDir(), "store.db"))
+	require.NoError(t, s.Close())
+	_, err := s.RecordsList(context.Background(), &store.RecordsListParams{Stream: store.Stream{Integration: "i", Connection: "c", Model: "m"}})
+	require.True(t, errors.Is(err, store.ErrClosed), "got %v", err)
+}
