@@ -82,7 +82,7 @@ func amount(num, unit string) (time.Duration, error) {
 		return 0, fmt.Errorf("unknown unit %q", unit)
 	}
 	n, err := strconv.ParseFloat(num, 64)
-	if err != nil || n <= 0 || n > float64(MaxFrequency/time.Second) {
+	if err != nil || !(n > 0 && n <= float64(MaxFrequency/time.Second)) {
 		return 0, fmt.Errorf("%q is not a positive number in range", num)
 	}
 	return time.Duration(n * float64(u)), nil
