@@ -1,0 +1,128 @@
+package nango
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gonango/nango/internal/jsonc"
+)
+
+// Webhook payload values.
+const (
+	SyncTypeInitial     = "INITIAL"
+	SyncTypeIncremental = "INCREMENTAL"
+	SyncTypeWebhook     = "WEBHOOK"
+
+	// WebhookSignatureHeader carries the hex HMAC-SHA256 of the raw body.
+	WebhookSignatureHeader = "X-Nango-Hmac-Sha256"
+)
+
+// WebhookPayload is the body of the webhook sent to the user's backend after a run, in Nango's
+// format, so that Nango's client libraries parse and verify it unchanged.
+type WebhookPayload struct {
+	Type              string              `json:"type"`
+	From              string              `json:"from"`
+	ConnectionID      string              `json:"connectionId"`
+	ProviderConfigKey string              `json:"providerConfigKey"`
+	SyncName          string              `json:"syncName"`
+	SyncVariant       string              `json:"syncVariant"`
+	Model             string              `json:"model"`
+	SyncType          string              `json:"syncType"`
+	Success           bool                `json:"success"`
+	ModifiedAfter     string              `json:"modifiedAfter,omitempty"`
+	QueryTimeStamp    string              `json:"queryTimeStamp,omitempty"`
+	ResponseResults   *WebhookResults     `json:"responseResults,omitempty"`
+	Checkpoints       *WebhookCheckpoints `json:"checkpoints,omitempty"`
+	Error             *WebhookError       `json:"error,omitempty"`
+	StartedAt         string              `json:"startedAt,omitempty"`
+	FailedAt          string              `json:"failedAt,omitempty"`
+}
+
+// WebhookResults counts a model's changes in a run.
+type WebhookResults struct {
+	Added   int `json:"added"`
+	Updated int `json:"updated"`
+	Deleted int `json:"deleted"`
+}
+
+// WebhookCheckpoints holds the checkpoint a run started from and the one it ended with.
+type WebhookCheckpoints struct {
+	From json.RawMessage `json:"from"`
+	To   json.RawMessage `json:"to"`
+}
+
+// WebhookError describes a failed run.
+type WebhookError struct {
+	Type        string `json:"type"`
+	Description string `json:"description"`
+}
+
+// Encode returns the payload as Nango sends it: compact JSON with keys sorted at every level.
+func (p *WebhookPayload) Encode() ([]byte, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("nango: encoding webhook payload: %w", err)
+	}
+	return jsonc.Canonical(make([]byte, 0, len(raw)), raw)
+}
+
+// SignWebhook returns the X-Nango-Hmac-Sha256 value of body: the lowercase hex HMAC-SHA256 of
+// the exact bytes with the signing key.
+func SignWebhook(key, body []byte) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// VerifyWebhookSignature reports whether signature (hex) is the HMAC-SHA256 of body under one of
+// the keys; the comparison is constant-time. Several keys allow rotation.
+func VerifyWebhookSignature(body []byte, signature string, keys ...[]byte) bool {
+	got, err := hex.DecodeString(signature)
+	if err != nil || len(got) != sha256.Size {
+		return false
+	}
+	ok := false
+	for _, k := range keys {
+		mac := hmac.New(sha256.New, k)
+		mac.Write(body)
+		if hmac.Equal(mac.Sum(nil), got) {
+			ok = true
+		}
+	}
+	return ok
+}
+
+// WebhookPayloads returns the success webhooks of a successful run: one per model that changed
+// (every model when always is true). modifiedAfter is the run's start: reading the change feed
+// from there misses nothing the run wrote. A failed run yields nothing.
+func WebhookPayloads(res *RunResult, always bool) []WebhookPayload {
+	if res == nil || res.State != RunSucceeded {
+		return nil
+	}
+	syncType := SyncTypeIncremental
+	if res.Initial {
+		syncType = SyncTypeInitial
+	}
+	if res.Trigger == TriggerWebhook {
+		syncType = SyncTypeWebhook
+	}
+	started := res.StartedAt.UTC().Format(time.RFC3339Nano)
+	var out []WebhookPayload
+	for _, model := range sortedKeys(res.Models) {
+		m := res.Models[model]
+		if !always && m.Added+m.Updated+m.Deleted == 0 {
+			continue
+		}
+		out = append(out, WebhookPayload{
+			Type: "sync", From: "nango", ConnectionID: res.Connection, ProviderConfigKey: res.Integration,
+			SyncName: res.Sync, SyncVariant: "base", Model: model, SyncType: syncType, Success: true,
+			ModifiedAfter: started, QueryTimeStamp: started,
+			ResponseResults: &WebhookResults{Added: m.Added, Updated: m.Updated, Deleted: m.Deleted},
+		})
+	}
+	return out
+}
