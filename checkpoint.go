@@ -86,3 +86,23 @@ func encodeCheckpoint(v any) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// GetCheckpoint decodes the checkpoint of a sync for a connection into v and reports whether
+// there is one, for status pages and tools. Syncs use Nango.GetCheckpoint.
+func (e *Engine) GetCheckpoint(ctx context.Context, integration, syncName, connection string, v any) (bool, error) {
+	if _, _, err := e.syncConfig(integration, syncName); err != nil {
+		return false, err
+	}
+	key := store.CheckpointKey{Integration: integration, Sync: syncName, Connection: connection}
+	cp, err := e.store.CheckpointGet(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", syncName, connection, err)
+	}
+	if err := json.Unmarshal(cp.Data, v); err != nil {
+		return false, fmt.Errorf("nango: decoding checkpoint into %T: %w", v, err)
+	}
+	return true, nil
+}

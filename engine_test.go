@@ -141,7 +141,7 @@ func TestBatchOperations(t *testing.T) {
 	t.Parallel()
 	stores(t, func(t *testing.T, st store.Store) {
 		f := newFixture(t, st, nango.SyncConfig{}, nil)
-		_, err := f.run(t, func(ctx context.Context, n *nango.Nango) error {
+		res, err := f.run(t, func(ctx context.Context, n *nango.Nango) error {
 			if err := n.BatchSave(ctx, []map[string]any{
 				{"id": 1, "name": "one", "address": map[string]any{"city": "Paris", "zip": "75001"}, "tags": []string{"a", "b"}},
 				{"id": "2", "name": "two"},
@@ -157,6 +157,7 @@ func TestBatchOperations(t *testing.T) {
 			return n.BatchDelete(ctx, []string{"2", "405"}, "Note")
 		}, nil)
 		require.NoError(t, err)
+		require.Equal(t, nango.ModelResult{Added: 2, Updated: 1, Deleted: 1, Ignored: 2}, res.Models["Note"])
 		got, err := f.eng.GetRecords(context.Background(), "crm", "conn-1", "Note", []string{"1", "2", "404"})
 		require.NoError(t, err)
 		require.Len(t, got, 2)
@@ -280,7 +281,15 @@ func TestCheckpoints(t *testing.T) {
 			}, nil)
 			require.NoError(t, err)
 		}
-		_, err := f.run(t, func(ctx context.Context, n *nango.Nango) error {
+		var outside cp
+		found, err := f.eng.GetCheckpoint(context.Background(), "crm", "contacts", "conn-1", &outside)
+		require.NoError(t, err)
+		require.True(t, found)
+		require.Equal(t, cp{Page: 3}, outside)
+		_, err = f.eng.GetCheckpoint(context.Background(), "crm", "nope", "conn-1", &outside)
+		require.ErrorIs(t, err, nango.ErrUnknownSync)
+
+		_, err = f.run(t, func(ctx context.Context, n *nango.Nango) error {
 			if err := n.ClearCheckpoint(ctx); err != nil {
 				return err
 			}

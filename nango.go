@@ -126,6 +126,7 @@ func (n *Nango) addResultLocked(model string, r *store.RecordsWriteResult) {
 	mr.Deleted += r.Deleted
 	mr.Unchanged += r.Unchanged
 	mr.Duplicates += r.Duplicates
+	mr.Ignored += r.Ignored
 }
 
 func (n *Nango) modelResults() map[string]ModelResult {

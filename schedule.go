@@ -27,13 +27,13 @@ var frequencyUnits = map[string]time.Duration{
 func ParseFrequency(s string) (time.Duration, error) {
 	d, err := parseFrequency(strings.ToLower(strings.TrimSpace(s)))
 	if err != nil {
-		return 0, fmt.Errorf("invalid frequency %q: %w", s, err)
+		return 0, fmt.Errorf("nango: invalid frequency %q: %w", s, err)
 	}
 	if d < MinFrequency {
-		return 0, fmt.Errorf("invalid frequency %q: %s is shorter than the minimum %s", s, d, MinFrequency)
+		return 0, fmt.Errorf("nango: invalid frequency %q: %s is shorter than the minimum %s", s, d, MinFrequency)
 	}
 	if d > MaxFrequency {
-		return 0, fmt.Errorf("invalid frequency %q: %s is longer than the maximum of 31 days", s, d)
+		return 0, fmt.Errorf("nango: invalid frequency %q: %s is longer than the maximum of 31 days", s, d)
 	}
 	return d, nil
 }

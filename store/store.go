@@ -335,6 +335,8 @@ type ModelResult struct {
 	Deleted    int `json:"deleted"`
 	Unchanged  int `json:"unchanged,omitempty"`
 	Duplicates int `json:"duplicates,omitempty"`
+	// Ignored counts merges and deletes of ids that were unknown or already deleted.
+	Ignored int `json:"ignored,omitempty"`
 }
 
 // Run is the record of one execution of a sync for a connection.
