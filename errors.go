@@ -47,6 +47,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error implements error.
 func (e *PanicError) Error() string { return fmt.Sprintf("nango: sync panicked: %v", e.Value) }
 
 func configError(format string, args ...any) error {

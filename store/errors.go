@@ -29,6 +29,7 @@ type CursorError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *CursorError) Error() string {
 	c := e.Cursor
 	if len(c) > 64 {
@@ -46,6 +47,7 @@ type ParamError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *ParamError) Error() string {
 	return fmt.Sprintf("store: invalid %s: %s", e.Param, e.Reason)
 }
@@ -64,6 +66,7 @@ type RecordError struct {
 	Err error
 }
 
+// Error implements error.
 func (e *RecordError) Error() string {
 	id := ""
 	if e.ID != "" {

@@ -123,6 +123,7 @@ const (
 	WriteDelete
 )
 
+// String names the mode.
 func (m WriteMode) String() string {
 	switch m {
 	case WriteSave:

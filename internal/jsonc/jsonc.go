@@ -22,6 +22,7 @@ type SyntaxError struct {
 	Msg    string
 }
 
+// Error implements error.
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
 }
@@ -47,6 +48,7 @@ func Canonical(dst, src []byte) ([]byte, error) {
 // IDError says why a record's id is unusable.
 type IDError struct{ Reason string }
 
+// Error implements error.
 func (e *IDError) Error() string { return e.Reason }
 
 // Record appends the canonical form of the JSON object in src to dst and returns the record's id:

@@ -701,9 +701,10 @@ func (s *Store) ConnectionDelete(ctx context.Context, integration, id string) er
 		return fmt.Errorf("connection %q of %q: %w", id, integration, store.ErrNotFound)
 	}
 	delete(s.conns, k)
-	for st := range s.streams {
-		if st.Integration == integration && st.Connection == id {
-			delete(s.streams, st)
+	for key, st := range s.streams {
+		if key.Integration == integration && key.Connection == id {
+			// As in StreamDelete: an empty stream with a new epoch, so that old cursors are stale.
+			s.streams[key] = &stream{epoch: newEpoch(), byID: map[string]*entry{}, lastTime: st.lastTime}
 		}
 	}
 	for wk := range s.windows {
