@@ -269,7 +269,7 @@ func (n *Nango) sweep(ctx context.Context, sc *SyncConfig, confirm bool, res *Ru
 		stream := n.stream(m.Name)
 		sr, err := n.engine.store.RecordsSweep(ctx, &store.RecordsSweepParams{
 			Stream: stream, Sync: sc.Name, Now: now,
-			Guard: store.DeleteGuard{MaxShare: guard.MaxShare, MinRecords: guard.MinRecords}, Force: confirm,
+			Guard: &store.DeleteGuard{MaxShare: guard.MaxShare, MinRecords: guard.MinRecords}, Force: confirm,
 		})
 		if err != nil {
 			return fmt.Errorf("nango: deleting records of %s that the run did not see: %w", m.Name, err)

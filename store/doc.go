@@ -7,8 +7,9 @@
 // # Streams and records
 //
 // Records live in streams keyed by (integration, connection, model); nothing is shared between
-// streams. A record is a JSON object whose "id" member (a string, or an integer kept as its
-// decimal text, 1 to 255 bytes, no NUL) identifies it in its stream. Stores keep the payload in
+// streams. A record is a JSON object whose "id" member identifies it in its stream: a string, or
+// a number with an integer value kept as its decimal text (42, 42.0 and 4.2e1 are all "42", as
+// JavaScript's String() gives them); 1 to 255 bytes, no NUL. Stores keep the payload in
 // canonical form: no insignificant whitespace and object keys sorted, so the order in which an API
 // sends keys never makes a change.
 //
@@ -62,7 +63,13 @@
 //
 // # Runs and connections
 //
-// Runs are kept per (integration, sync, connection), newest first in listings. Connections are
-// kept per (integration, id) with the user's JSON metadata; deleting one deletes its streams,
-// checkpoints, runs and windows.
+// Runs are kept per (integration, sync, connection), listed newest (last inserted) first.
+// Connections are kept per (integration, id) with the user's JSON metadata; deleting one deletes
+// its streams, checkpoints, runs and windows. A cursor of a deleted connection's stream lists
+// nothing until the stream is written again, and is ErrCursorStale from then on.
+//
+// # Memory
+//
+// Durable stores keep the sweep's memory independent of the stream's size. The memory store
+// holds everything in memory by nature and is meant for tests.
 package store

@@ -237,8 +237,9 @@ type RecordsSweepParams struct {
 	// Sync names the deletion-tracking window (the sync that wrote with TrackSeen).
 	Sync string
 	Now  time.Time
-	// Guard refuses the sweep when it would delete too much; Force overrides it.
-	Guard DeleteGuard
+	// Guard refuses the sweep when it would delete too much; nil means no guard. Force
+	// overrides it.
+	Guard *DeleteGuard
 	Force bool
 }
 
@@ -249,9 +250,10 @@ type DeleteGuard struct {
 	MinRecords int
 }
 
-// Refuses reports whether the guard refuses deleting unseen of live records.
-func (g DeleteGuard) Refuses(unseen, live int) bool {
-	if g.MaxShare >= 1 || live < g.MinRecords || live == 0 {
+// Refuses reports whether the guard refuses deleting unseen of live records. A nil guard
+// never refuses.
+func (g *DeleteGuard) Refuses(unseen, live int) bool {
+	if g == nil || g.MaxShare >= 1 || live < g.MinRecords || live == 0 {
 		return false
 	}
 	return float64(unseen) > g.MaxShare*float64(live)

@@ -133,7 +133,7 @@ func testPersistWindows(t *testing.T, su *suite) {
 	// The closed window stays closed, sync-b's stays open.
 	s = h.reopen(t)
 	require.Equal(t, store.RecordsSweepResult{Live: 2, Unseen: 2, Refused: true}, sweep(t, s, store.RecordsSweepParams{
-		Stream: stream, Sync: "sync-a", Now: at(4), Guard: store.DeleteGuard{MaxShare: 0.5, MinRecords: 1}}))
+		Stream: stream, Sync: "sync-a", Now: at(4), Guard: &store.DeleteGuard{MaxShare: 0.5, MinRecords: 1}}))
 	require.Equal(t, store.RecordsSweepResult{Live: 2, Unseen: 1, Deleted: 1}, sweep(t, s, store.RecordsSweepParams{
 		Stream: stream, Sync: "sync-b", Now: at(4), Guard: noGuard}))
 	requireLive(t, s, stream, "a")

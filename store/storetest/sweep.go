@@ -30,8 +30,8 @@ func sweepTests() []test {
 	}
 }
 
-// noGuard is a DeleteGuard that never refuses.
-var noGuard = store.DeleteGuard{MaxShare: 1}
+// noGuard is the nil DeleteGuard, which never refuses.
+var noGuard *store.DeleteGuard
 
 // sweep calls RecordsSweep and requires it to succeed.
 func sweep(t *testing.T, s store.Store, p store.RecordsSweepParams) store.RecordsSweepResult {
@@ -111,7 +111,7 @@ func testSweepClosesWindow(t *testing.T, su *suite) {
 
 func testSweepGuard(t *testing.T, su *suite) {
 	s := su.open(t)
-	guard := store.DeleteGuard{MaxShare: 0.5, MinRecords: 100}
+	guard := &store.DeleteGuard{MaxShare: 0.5, MinRecords: 100}
 	recs := seq("r", 0, 200, "")
 	save(t, s, stream, at(0), recs...)
 
@@ -137,18 +137,23 @@ func testSweepGuard(t *testing.T, su *suite) {
 		Stream: stream, Sync: "sync-a", Now: at(7), Guard: guard}))
 	requireLive(t, s, stream, inputIDs(recs[100:])...)
 
-	// A MaxShare of 1 disables the guard; the zero guard refuses any delete (MaxShare 0).
+	// A MaxShare of 0 refuses any delete from a stream the guard covers; a MaxShare of 1 and a
+	// nil guard disable it.
 	save(t, s, stream, at(8), recs...)
 	require.Equal(t, store.RecordsSweepResult{Live: 200, Unseen: 200, Refused: true}, sweep(t, s, store.RecordsSweepParams{
-		Stream: stream, Sync: "sync-a", Now: at(9)}))
+		Stream: stream, Sync: "sync-a", Now: at(9), Guard: &store.DeleteGuard{MaxShare: 0, MinRecords: 1}}))
 	require.Equal(t, store.RecordsSweepResult{Live: 200, Unseen: 200, Deleted: 200}, sweep(t, s, store.RecordsSweepParams{
-		Stream: stream, Sync: "sync-a", Now: at(10), Guard: store.DeleteGuard{MaxShare: 1, MinRecords: 1}}))
+		Stream: stream, Sync: "sync-a", Now: at(10), Guard: &store.DeleteGuard{MaxShare: 1, MinRecords: 1}}))
+	requireLive(t, s, stream)
+	save(t, s, stream, at(11), recs...)
+	require.Equal(t, store.RecordsSweepResult{Live: 200, Unseen: 200, Deleted: 200}, sweep(t, s, store.RecordsSweepParams{
+		Stream: stream, Sync: "sync-a", Now: at(12), Guard: nil}))
 	requireLive(t, s, stream)
 }
 
 func testSweepGuardClosesWindow(t *testing.T, su *suite) {
 	s := su.open(t)
-	guard := store.DeleteGuard{MaxShare: 0.5, MinRecords: 100}
+	guard := &store.DeleteGuard{MaxShare: 0.5, MinRecords: 100}
 	recs := seq("r", 0, 200, "")
 	save(t, s, stream, at(0), recs...)
 	seen(t, s, stream, "sync-a", at(1), recs[:99]...)
@@ -165,7 +170,7 @@ func testSweepGuardSmallStream(t *testing.T, su *suite) {
 	s := su.open(t)
 	save(t, s, stream, at(0), seq("r", 0, 99, "")...)
 	require.Equal(t, store.RecordsSweepResult{Live: 99, Unseen: 99, Deleted: 99}, sweep(t, s, store.RecordsSweepParams{
-		Stream: stream, Sync: "sync-a", Now: at(1), Guard: store.DeleteGuard{MaxShare: 0.5, MinRecords: 100}}),
+		Stream: stream, Sync: "sync-a", Now: at(1), Guard: &store.DeleteGuard{MaxShare: 0.5, MinRecords: 100}}),
 		"a stream with fewer than MinRecords live records is swept regardless")
 	requireLive(t, s, stream)
 }
@@ -287,7 +292,7 @@ func testSweepLarge(t *testing.T, su *suite) {
 		res := seen(t, s, stream, "sync-a", at(0), recs[i:i+batch]...)
 		require.Equal(t, batch, res.Added)
 	}
-	guard := store.DeleteGuard{MaxShare: 0.5, MinRecords: 100}
+	guard := &store.DeleteGuard{MaxShare: 0.5, MinRecords: 100}
 	require.Equal(t, store.RecordsSweepResult{Live: n}, sweep(t, s, store.RecordsSweepParams{
 		Stream: stream, Sync: "sync-a", Now: at(1), Guard: guard}))
 
