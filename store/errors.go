@@ -21,6 +21,10 @@ var (
 	ErrInvalidRecord = errors.New("store: invalid record")
 	// ErrClosed is returned by a store used after Close.
 	ErrClosed = errors.New("store: closed")
+	// ErrLeaseHeld is returned by LeaseAcquire while another owner holds the lease.
+	ErrLeaseHeld = errors.New("store: lease held by another owner")
+	// ErrLeaseLost is returned for a lease that was taken over: the run must stop writing.
+	ErrLeaseLost = errors.New("store: lease lost: another run took over")
 )
 
 // CursorError reports a cursor that is malformed, altered, or from another stream.

@@ -64,6 +64,24 @@ type Store interface {
 	// It returns ErrNotFound for an unknown connection.
 	ConnectionDelete(ctx context.Context, integration, id string) error
 
+	// LeaseAcquire takes the lease of a sync key for params.Owner, unless another owner holds it
+	// and it has not expired (ErrLeaseHeld). Every acquisition gets a fencing token greater than
+	// any the key had before.
+	LeaseAcquire(ctx context.Context, params *LeaseAcquireParams) (*Lease, error)
+	// LeaseRenew extends a lease whose token is still the key's current one, expired or not;
+	// otherwise it returns ErrLeaseLost.
+	LeaseRenew(ctx context.Context, params *LeaseRenewParams) (*Lease, error)
+	// LeaseRelease gives a lease up. Releasing a lease that was lost is not an error.
+	LeaseRelease(ctx context.Context, lease *Lease) error
+
+	// SchedulePut inserts or replaces the schedule of a sync for a connection.
+	SchedulePut(ctx context.Context, sched *Schedule) error
+	// ScheduleGet returns ErrNotFound when the key has no schedule.
+	ScheduleGet(ctx context.Context, key SyncKey) (*Schedule, error)
+	// ScheduleList returns an integration's schedules, or all when integration is empty,
+	// ordered by integration, sync and connection.
+	ScheduleList(ctx context.Context, integration string) ([]*Schedule, error)
+
 	// Close releases the store. Calls after Close return an error.
 	Close() error
 }
@@ -158,6 +176,8 @@ type RecordsWriteParams struct {
 	TrackSeen string
 	// Checkpoint, when set, is written in the same transaction as the records.
 	Checkpoint *CheckpointPutParams
+	// Fence, when set, makes the write fail with ErrLeaseLost unless the lease is still current.
+	Fence *Lease
 }
 
 // RecordsWriteResult counts what a write did.
@@ -241,6 +261,8 @@ type RecordsSweepParams struct {
 	// overrides it.
 	Guard *DeleteGuard
 	Force bool
+	// Fence, when set, makes the sweep fail with ErrLeaseLost unless the lease is still current.
+	Fence *Lease
 }
 
 // DeleteGuard refuses a sweep that would delete more than MaxShare of the live records of a
@@ -304,12 +326,16 @@ type CheckpointPutParams struct {
 	Data            []byte
 	ExpectedVersion int64
 	Now             time.Time
+	// Fence, when set, makes the write fail with ErrLeaseLost unless the lease is still current.
+	Fence *Lease
 }
 
 // CheckpointDeleteParams are the parameters of CheckpointDelete.
 type CheckpointDeleteParams struct {
 	Key             CheckpointKey
 	ExpectedVersion int64
+	// Fence, when set, makes the delete fail with ErrLeaseLost unless the lease is still current.
+	Fence *Lease
 }
 
 // SyncKey names one sync on one connection.
@@ -374,4 +400,43 @@ type Connection struct {
 	Metadata  []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// Lease is the right to run one sync for one connection. Token is the fencing token: writes that
+// carry the lease as their Fence fail once another acquisition has taken place.
+type Lease struct {
+	Key       SyncKey
+	Owner     string
+	Token     uint64
+	ExpiresAt time.Time
+}
+
+// LeaseAcquireParams are the parameters of LeaseAcquire.
+type LeaseAcquireParams struct {
+	Key SyncKey
+	// Owner identifies the process (or engine) taking the lease.
+	Owner string
+	// TTL is how long the lease lasts without renewal; it must be positive.
+	TTL time.Duration
+	// Now is the current time; zero means time.Now().
+	Now time.Time
+}
+
+// LeaseRenewParams are the parameters of LeaseRenew.
+type LeaseRenewParams struct {
+	Lease *Lease
+	TTL   time.Duration
+	Now   time.Time
+}
+
+// Schedule is the persisted scheduling state of one sync for one connection.
+type Schedule struct {
+	Key SyncKey `json:"key"`
+	// Paused schedules are not run by the scheduler.
+	Paused bool `json:"paused"`
+	// Frequency overrides the sync's frequency for this connection when not empty.
+	Frequency string `json:"frequency,omitempty"`
+	// NextRunAt is when the scheduler runs it next; zero means as soon as possible.
+	NextRunAt time.Time `json:"next_run_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }

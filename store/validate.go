@@ -294,3 +294,53 @@ func ValidateConnection(c *Connection) error {
 	}
 	return nil
 }
+
+// PrepareLease validates a lease acquisition and returns its expiry.
+func PrepareLease(p *LeaseAcquireParams) (time.Time, error) {
+	if p == nil {
+		return time.Time{}, &ParamError{Param: "params", Reason: "nil"}
+	}
+	if err := p.Key.Validate(); err != nil {
+		return time.Time{}, err
+	}
+	if err := ValidateName("lease owner", p.Owner); err != nil {
+		return time.Time{}, err
+	}
+	if p.TTL <= 0 {
+		return time.Time{}, &ParamError{Param: "lease ttl", Reason: fmt.Sprintf("%s is not positive", p.TTL)}
+	}
+	return Clock(p.Now).Add(p.TTL), nil
+}
+
+// PrepareLeaseRenew validates a lease renewal and returns the new expiry.
+func PrepareLeaseRenew(p *LeaseRenewParams) (time.Time, error) {
+	if p == nil || p.Lease == nil {
+		return time.Time{}, &ParamError{Param: "lease", Reason: "nil"}
+	}
+	if err := p.Lease.Key.Validate(); err != nil {
+		return time.Time{}, err
+	}
+	if p.TTL <= 0 {
+		return time.Time{}, &ParamError{Param: "lease ttl", Reason: fmt.Sprintf("%s is not positive", p.TTL)}
+	}
+	return Clock(p.Now).Add(p.TTL), nil
+}
+
+// ValidateSchedule checks a schedule before it is stored.
+func ValidateSchedule(s *Schedule) error {
+	if s == nil {
+		return &ParamError{Param: "schedule", Reason: "nil"}
+	}
+	return s.Key.Validate()
+}
+
+// LeaseHeldError formats ErrLeaseHeld with who holds the lease and until when.
+func LeaseHeldError(key SyncKey, owner string, until time.Time) error {
+	return fmt.Errorf("%w: sync %q for connection %q is leased to %q until %s",
+		ErrLeaseHeld, key.Sync, key.Connection, owner, until.Format(time.RFC3339Nano))
+}
+
+// LeaseLostError formats ErrLeaseLost for a lease.
+func LeaseLostError(l *Lease) error {
+	return fmt.Errorf("%w (sync %q, connection %q, token %d)", ErrLeaseLost, l.Key.Sync, l.Key.Connection, l.Token)
+}

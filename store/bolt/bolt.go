@@ -17,6 +17,8 @@
 //	runids       run id -> sync key \x00 seq(8)
 //	runlastok    sync key -> seq(8) of the newest successful run
 //	connections  integration\x00id -> connection JSON
+//	leases       sync key -> token(8) expires_at(8) active(1) owner
+//	schedules    sync key -> schedule JSON
 //
 // Times are microseconds since the Unix epoch, big-endian; zero means unset.
 //
@@ -53,7 +55,9 @@ var (
 	bucketRunIDs      = []byte("runids")
 	bucketRunLastOK   = []byte("runlastok")
 	bucketConns       = []byte("connections")
-	rootBuckets       = [][]byte{bucketMeta, bucketStreams, bucketWindows, bucketCheckpoints, bucketRuns, bucketRunIDs, bucketRunLastOK, bucketConns}
+	bucketLeases      = []byte("leases")
+	bucketSchedules   = []byte("schedules")
+	rootBuckets       = [][]byte{bucketMeta, bucketStreams, bucketWindows, bucketCheckpoints, bucketRuns, bucketRunIDs, bucketRunLastOK, bucketConns, bucketLeases, bucketSchedules}
 
 	keyFormat   = []byte("format")
 	keyState    = []byte("m")

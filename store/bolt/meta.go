@@ -68,6 +68,9 @@ func (s *Store) CheckpointPut(ctx context.Context, p *store.CheckpointPutParams)
 	}
 	var cp *store.Checkpoint
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		if err := checkFence(tx, p.Fence); err != nil {
+			return err
+		}
 		if err := checkVersion(tx, p.Key, p.ExpectedVersion); err != nil {
 			return err
 		}
@@ -87,6 +90,9 @@ func (s *Store) CheckpointDelete(ctx context.Context, p *store.CheckpointDeleteP
 		return err
 	}
 	return s.update(ctx, func(tx *bbolt.Tx) error {
+		if err := checkFence(tx, p.Fence); err != nil {
+			return err
+		}
 		if err := checkVersion(tx, p.Key, p.ExpectedVersion); err != nil {
 			return err
 		}
@@ -342,6 +348,9 @@ func (s *Store) ConnectionDelete(ctx context.Context, integration, id string) er
 			return err
 		}
 		if err := deleteKeys(tx.Bucket(bucketRunLastOK), []byte(integration+"\x00"), match, false); err != nil {
+			return err
+		}
+		if err := deleteKeys(tx.Bucket(bucketSchedules), []byte(integration+"\x00"), match, false); err != nil {
 			return err
 		}
 		runs := tx.Bucket(bucketRuns)

@@ -25,6 +25,9 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 	var res *store.RecordsWriteResult
 	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		res = &store.RecordsWriteResult{Duplicates: pw.Duplicates, DuplicateIDs: pw.DuplicateIDs}
+		if err := checkFence(tx, p.Fence); err != nil {
+			return err
+		}
 		if p.Checkpoint != nil {
 			if err := checkVersion(tx, p.Checkpoint.Key, p.Checkpoint.ExpectedVersion); err != nil {
 				return err

@@ -224,6 +224,9 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 	res := &store.RecordsSweepResult{}
 	counted := false
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		if err := checkFence(tx, p.Fence); err != nil {
+			return err
+		}
 		sb := openStream(tx, p.Stream)
 		if sb == nil {
 			return nil
@@ -257,13 +260,21 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 	}
 	if counted && p.Guard.Refuses(res.Unseen, res.Live) {
 		res.Refused = true
-		return res, s.update(ctx, func(tx *bbolt.Tx) error { return deleteWindow(tx, wkey) })
+		return res, s.update(ctx, func(tx *bbolt.Tx) error {
+			if err := checkFence(tx, p.Fence); err != nil {
+				return err
+			}
+			return deleteWindow(tx, wkey)
+		})
 	}
 	now := micros(store.Clock(p.Now))
 	var pos windowPos
 	var after []byte
 	for done := false; !done; {
 		err := s.update(ctx, func(tx *bbolt.Tx) error {
+			if err := checkFence(tx, p.Fence); err != nil {
+				return err
+			}
 			sb := openStream(tx, p.Stream)
 			if sb == nil {
 				done = true

@@ -26,6 +26,8 @@ type Store struct {
 	runs        map[string]*store.Run
 	runsByKey   map[store.SyncKey][]string // oldest first
 	conns       map[connKey]*store.Connection
+	leases      map[store.SyncKey]*leaseState
+	schedules   map[store.SyncKey]*store.Schedule
 }
 
 var _ store.Store = (*Store)(nil)
@@ -70,6 +72,8 @@ func New() *Store {
 		runs:        map[string]*store.Run{},
 		runsByKey:   map[store.SyncKey][]string{},
 		conns:       map[connKey]*store.Connection{},
+		leases:      map[store.SyncKey]*leaseState{},
+		schedules:   map[store.SyncKey]*store.Schedule{},
 	}
 }
 
@@ -118,6 +122,9 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 	}
 	res := &store.RecordsWriteResult{Duplicates: pw.Duplicates, DuplicateIDs: pw.DuplicateIDs}
 	// Everything that can fail is checked before anything changes.
+	if err := s.checkFence(p.Fence); err != nil {
+		return nil, err
+	}
 	if p.Checkpoint != nil {
 		if err := s.checkVersion(p.Checkpoint.Key, p.Checkpoint.ExpectedVersion); err != nil {
 			return nil, err
@@ -337,6 +344,9 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.checkFence(p.Fence); err != nil {
+		return nil, err
+	}
 	wk := windowKey{p.Stream, p.Sync}
 	window := s.windows[wk]
 	delete(s.windows, wk)
@@ -497,6 +507,9 @@ func (s *Store) CheckpointPut(ctx context.Context, p *store.CheckpointPutParams)
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.checkFence(p.Fence); err != nil {
+		return nil, err
+	}
 	if err := s.checkVersion(p.Key, p.ExpectedVersion); err != nil {
 		return nil, err
 	}
@@ -511,6 +524,9 @@ func (s *Store) CheckpointDelete(ctx context.Context, p *store.CheckpointDeleteP
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if err := s.checkFence(p.Fence); err != nil {
 		return err
 	}
 	if err := s.checkVersion(p.Key, p.ExpectedVersion); err != nil {
@@ -715,6 +731,11 @@ func (s *Store) ConnectionDelete(ctx context.Context, integration, id string) er
 	for ck := range s.checkpoints {
 		if ck.Integration == integration && ck.Connection == id {
 			delete(s.checkpoints, ck)
+		}
+	}
+	for sk := range s.schedules {
+		if sk.Integration == integration && sk.Connection == id {
+			delete(s.schedules, sk)
 		}
 	}
 	for sk, ids := range s.runsByKey {

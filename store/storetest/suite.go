@@ -46,6 +46,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, f Features) {
 		{"Concurrency", concurrencyTests()},
 		{"Lifecycle", lifecycleTests()},
 		{"Persistence", persistenceTests()},
+		{"Leases", leaseTests()},
+		{"Schedules", scheduleTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
