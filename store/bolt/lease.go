@@ -189,3 +189,25 @@ func (s *Store) ScheduleList(ctx context.Context, integration string) ([]*store.
 	})
 	return out, err
 }
+
+// releaseLeases deactivates the leases whose keys match, keeping their tokens, so that runs
+// still holding them can no longer write.
+func releaseLeases(tx *bbolt.Tx, prefix []byte, match func([]byte) bool) error {
+	b := tx.Bucket(bucketLeases)
+	type kv struct{ k, v []byte }
+	var doomed []kv
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if match(k) && len(v) >= 17 && v[16] == 1 {
+			nv := bytes.Clone(v)
+			nv[16] = 0
+			doomed = append(doomed, kv{bytes.Clone(k), nv})
+		}
+	}
+	for _, d := range doomed {
+		if err := b.Put(d.k, d.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -353,6 +353,9 @@ func (s *Store) ConnectionDelete(ctx context.Context, integration, id string) er
 		if err := deleteKeys(tx.Bucket(bucketSchedules), []byte(integration+"\x00"), match, false); err != nil {
 			return err
 		}
+		if err := releaseLeases(tx, []byte(integration+"\x00"), match); err != nil {
+			return err
+		}
 		runs := tx.Bucket(bucketRuns)
 		var doomed [][]byte
 		c := runs.Cursor()

@@ -738,6 +738,11 @@ func (s *Store) ConnectionDelete(ctx context.Context, integration, id string) er
 			delete(s.schedules, sk)
 		}
 	}
+	for sk, ls := range s.leases {
+		if sk.Integration == integration && sk.Connection == id {
+			ls.active = false // a run still going must not write into the deleted connection
+		}
+	}
 	for sk, ids := range s.runsByKey {
 		if sk.Integration == integration && sk.Connection == id {
 			for _, rid := range ids {

@@ -15,6 +15,7 @@ func leaseTests() []test {
 		{"RenewAndRelease", testLeaseRenewRelease},
 		{"FencedWrites", testLeaseFencedWrites},
 		{"Invalid", testLeaseInvalid},
+		{"ConnectionDeleteFences", testLeaseConnectionDelete},
 	}
 }
 
@@ -127,4 +128,17 @@ func testLeaseInvalid(t *testing.T, su *suite) {
 	}
 	_, err := s.LeaseRenew(ctx, &store.LeaseRenewParams{})
 	requireParamError(t, err)
+}
+
+func testLeaseConnectionDelete(t *testing.T, su *suite) {
+	s := su.open(t)
+	ctx := t.Context()
+	require.NoError(t, s.ConnectionPut(ctx, &store.Connection{Integration: syncKey.Integration, ID: syncKey.Connection}))
+	a := acquire(t, s, "replica-a", at(0))
+	require.NoError(t, s.ConnectionDelete(ctx, syncKey.Integration, syncKey.Connection))
+	_, err := s.RecordsWrite(ctx, &store.RecordsWriteParams{Stream: stream, Records: []store.RecordInput{in("1", "")}, Now: at(1), Fence: a})
+	require.ErrorIs(t, err, store.ErrLeaseLost, "a run of a deleted connection cannot write it back")
+	requireEmpty(t, s, stream)
+	b := acquire(t, s, "replica-b", at(2))
+	require.Greater(t, b.Token, a.Token, "tokens keep growing across the delete")
 }
