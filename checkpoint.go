@@ -46,7 +46,7 @@ func (n *Nango) SaveCheckpoint(ctx context.Context, v any) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	cp, err := n.engine.store.CheckpointPut(ctx, &store.CheckpointPutParams{
-		Key: store.CheckpointKey(n.run.Key), Data: data, ExpectedVersion: n.cpVersion, Now: n.engine.now(),
+		Key: store.CheckpointKey(n.run.Key), Data: data, ExpectedVersion: n.cpVersion, Now: n.engine.now(), Fence: n.lease,
 	})
 	if err != nil {
 		return fmt.Errorf("nango: saving checkpoint: %w", err)
@@ -67,7 +67,7 @@ func (n *Nango) ClearCheckpoint(ctx context.Context) error {
 		return nil
 	}
 	err := n.engine.store.CheckpointDelete(ctx, &store.CheckpointDeleteParams{
-		Key: store.CheckpointKey(n.run.Key), ExpectedVersion: n.cpVersion,
+		Key: store.CheckpointKey(n.run.Key), ExpectedVersion: n.cpVersion, Fence: n.lease,
 	})
 	if err != nil {
 		return fmt.Errorf("nango: clearing checkpoint: %w", err)

@@ -94,7 +94,7 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 			return nil
 		}
 		cp, err := n.engine.store.CheckpointPut(ctx, &store.CheckpointPutParams{
-			Key: store.CheckpointKey(n.run.Key), Data: cpData, ExpectedVersion: n.cpVersion, Now: now,
+			Key: store.CheckpointKey(n.run.Key), Data: cpData, ExpectedVersion: n.cpVersion, Now: now, Fence: n.lease,
 		})
 		if err != nil {
 			return fmt.Errorf("nango: saving checkpoint: %w", err)
@@ -104,7 +104,7 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 	}
 	for start := 0; start < len(inputs); start += maxChunk {
 		end := min(start+maxChunk, len(inputs))
-		p := &store.RecordsWriteParams{Stream: n.stream(model), Mode: mode, Records: inputs[start:end], Now: now, TrackSeen: track}
+		p := &store.RecordsWriteParams{Stream: n.stream(model), Mode: mode, Records: inputs[start:end], Now: now, TrackSeen: track, Fence: n.lease}
 		if end == len(inputs) && cpData != nil {
 			p.Checkpoint = &store.CheckpointPutParams{
 				Key: store.CheckpointKey(n.run.Key), Data: cpData, ExpectedVersion: n.cpVersion, Now: now,

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/gonango/nango/store"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Config configures an Engine. A nil *Config means all defaults.
@@ -28,6 +30,39 @@ type Config struct {
 	RunTimeout time.Duration
 	// RunLogLines is how many log lines a run keeps in its history (the newest). Defaults to 200.
 	RunLogLines int
+
+	// MaxConcurrentRuns caps the runs the scheduler starts at once. Defaults to 16.
+	MaxConcurrentRuns int
+	// MaxConcurrentRunsPerIntegration caps them per integration; 0 means only the global cap.
+	// Waiting runs are started round-robin across integrations, so one integration with many
+	// connections cannot starve the others.
+	MaxConcurrentRunsPerIntegration int
+	// Retry retries failed scheduled runs with exponential backoff. Nil means no retry: a
+	// failed run waits for its next scheduled slot, as in Nango.
+	Retry *RetryPolicy
+	// MinFrequency is the shortest frequency accepted. Defaults to MinFrequency (15 seconds).
+	// Lower it only in tests.
+	MinFrequency time.Duration
+	// ShutdownTimeout is how long Run waits, once its context is done, for the runs it started
+	// to stop. Defaults to 30 seconds.
+	ShutdownTimeout time.Duration
+	// LeaseTTL is how long a run's lease lasts without renewal; runs renew it every third of
+	// it. A replica that stops renewing loses its runs to another after this long. Defaults to
+	// 30 seconds.
+	LeaseTTL time.Duration
+	// InstanceID names this engine as the owner of its leases. Defaults to the host name, the
+	// process id and a random suffix.
+	InstanceID string
+	// MeterProvider receives the engine's OpenTelemetry metrics. Defaults to a no-op provider.
+	MeterProvider metric.MeterProvider
+}
+
+// RetryPolicy retries failed runs: the n-th retry waits InitialBackoff * 2^(n-1) with jitter,
+// at most MaxBackoff, and there are at most MaxRetries in a row.
+type RetryPolicy struct {
+	MaxRetries     int
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
 }
 
 // Integration is a provider integration: a key (Nango's provider config key) and its syncs.
@@ -60,6 +95,9 @@ type Engine struct {
 	mu           sync.RWMutex
 	integrations map[string]*Integration
 	active       map[store.SyncKey]struct{}
+
+	sched   *scheduler
+	metrics *metrics
 }
 
 // NewEngine returns an engine over st. The engine does not own st: close it after the engine is
@@ -97,13 +135,64 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 	case c.RunLogLines < 0:
 		return nil, configError("run log lines %d is negative", c.RunLogLines)
 	}
-	return &Engine{
+	if err := c.applySchedulingDefaults(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(c.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
 		store:        st,
 		cfg:          c,
 		logger:       c.Logger,
 		integrations: map[string]*Integration{},
 		active:       map[store.SyncKey]struct{}{},
-	}, nil
+		metrics:      m,
+	}
+	e.sched = newScheduler(e)
+	return e, nil
+}
+
+func (c *Config) applySchedulingDefaults() error {
+	defaults := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"min frequency", &c.MinFrequency, MinFrequency},
+		{"shutdown timeout", &c.ShutdownTimeout, 30 * time.Second},
+		{"lease TTL", &c.LeaseTTL, 30 * time.Second},
+	}
+	for _, d := range defaults {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v < 0:
+			return configError("%s %s is negative", d.name, *d.v)
+		}
+	}
+	switch {
+	case c.MaxConcurrentRuns == 0:
+		c.MaxConcurrentRuns = 16
+	case c.MaxConcurrentRuns < 0:
+		return configError("max concurrent runs %d is negative", c.MaxConcurrentRuns)
+	}
+	if c.MaxConcurrentRunsPerIntegration < 0 {
+		return configError("max concurrent runs per integration %d is negative", c.MaxConcurrentRunsPerIntegration)
+	}
+	if r := c.Retry; r != nil {
+		if r.MaxRetries < 0 || r.InitialBackoff <= 0 || r.MaxBackoff < r.InitialBackoff {
+			return configError("retry policy needs MaxRetries >= 0 and 0 < InitialBackoff <= MaxBackoff, got %+v", *r)
+		}
+	}
+	if c.InstanceID == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		c.InstanceID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	return nil
 }
 
 // Store returns the engine's store.
@@ -120,7 +209,7 @@ func (e *Engine) RegisterIntegration(in Integration) error {
 	models := map[string]string{}
 	for i := range in.Syncs {
 		sc := &in.Syncs[i]
-		if err := sc.validate(); err != nil {
+		if err := sc.validate(e.cfg.MinFrequency); err != nil {
 			return fmt.Errorf("integration %q: %w", in.Key, err)
 		}
 		if names[sc.Name] {
@@ -136,11 +225,16 @@ func (e *Engine) RegisterIntegration(in Integration) error {
 		sc.Models = slices.Clone(sc.Models)
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if _, ok := e.integrations[in.Key]; ok {
+		e.mu.Unlock()
 		return configError("integration %q is already registered", in.Key)
 	}
 	e.integrations[in.Key] = &in
+	e.mu.Unlock()
+	if e.sched.isRunning() {
+		// Registered while the engine runs: schedule its existing connections now.
+		return e.sched.addIntegration(context.Background(), &in)
+	}
 	return nil
 }
 
@@ -209,11 +303,19 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	if err := e.store.ConnectionPut(ctx, sc); err != nil {
 		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
 	}
+	if e.sched.isRunning() {
+		in, err := e.integration(c.Integration)
+		if err != nil {
+			return err
+		}
+		return e.sched.addConnection(ctx, in, c.ID)
+	}
 	return nil
 }
 
 // DeleteConnection removes a connection with its records, checkpoints and run history.
 func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) error {
+	e.sched.removeConnection(integration, id)
 	if err := e.store.ConnectionDelete(ctx, integration, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, id, integration)

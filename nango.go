@@ -24,6 +24,7 @@ type Nango struct {
 	logger      *slog.Logger
 	logs        *runLog
 	lastSuccess time.Time
+	lease       *store.Lease // fences every write of the run
 	finished    atomic.Bool
 
 	mu        sync.Mutex // serialises the run's writes and guards the fields below

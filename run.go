@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gonango/nango/store"
@@ -74,7 +75,8 @@ func (r *RunResult) Duration() time.Duration { return r.EndedAt.Sub(r.StartedAt)
 
 // RunSync runs a sync for a connection now and waits for it. The error is the run's error (also
 // in RunResult.Err) or why it could not start: ErrUnknownIntegration, ErrUnknownSync,
-// ErrUnknownConnection, or ErrRunActive when the sync is already running for the connection.
+// ErrUnknownConnection, or ErrRunActive when the sync is already running for the connection
+// (in this process or, through the store's lease, in another).
 func (e *Engine) RunSync(ctx context.Context, integration, syncName, connection string, opts *RunOptions) (*RunResult, error) {
 	var o RunOptions
 	if opts != nil {
@@ -83,40 +85,111 @@ func (e *Engine) RunSync(ctx context.Context, integration, syncName, connection 
 	if o.EmptyCache && !o.Reset {
 		return nil, configError("EmptyCache needs Reset")
 	}
+	return e.runOnce(ctx, store.SyncKey{Integration: integration, Sync: syncName, Connection: connection}, o)
+}
+
+// runOnce is one run, whoever asked for it: RunSync or the scheduler.
+func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (*RunResult, error) {
 	if o.Trigger == "" {
 		o.Trigger = TriggerManual
 		if o.Reset {
 			o.Trigger = TriggerReset
 		}
 	}
-	in, sc, err := e.syncConfig(integration, syncName)
+	in, sc, err := e.syncConfig(key.Integration, key.Sync)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := e.store.ConnectionGet(ctx, integration, connection)
+	conn, err := e.store.ConnectionGet(ctx, key.Integration, key.Connection)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, connection, integration)
+			return nil, fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, key.Connection, key.Integration)
 		}
-		return nil, fmt.Errorf("nango: loading connection %q: %w", connection, err)
+		return nil, fmt.Errorf("nango: loading connection %q: %w", key.Connection, err)
 	}
-	key := store.SyncKey{Integration: integration, Sync: syncName, Connection: connection}
 	if !e.acquire(key) {
-		return nil, fmt.Errorf("%w (sync %q, connection %q)", ErrRunActive, syncName, connection)
+		return nil, fmt.Errorf("%w (sync %q, connection %q)", ErrRunActive, key.Sync, key.Connection)
 	}
 	defer e.release(key)
+	lease, err := e.store.LeaseAcquire(ctx, &store.LeaseAcquireParams{Key: key, Owner: e.cfg.InstanceID, TTL: e.cfg.LeaseTTL, Now: e.now()})
+	if err != nil {
+		if errors.Is(err, store.ErrLeaseHeld) {
+			return nil, fmt.Errorf("%w: %w", ErrRunActive, err)
+		}
+		return nil, fmt.Errorf("nango: taking the lease of %s for %q: %w", key.Sync, key.Connection, err)
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopRenewing := e.keepLease(runCtx, cancel, lease)
+	defer func() {
+		current := stopRenewing()
+		if err := e.store.LeaseRelease(context.WithoutCancel(ctx), current); err != nil {
+			e.logger.Warn("releasing lease failed; it expires by itself", "sync", key.Sync, "connection_id", key.Connection, "error", err)
+		}
+	}()
 
 	if o.Reset {
-		if err := e.reset(ctx, key, sc, o.EmptyCache); err != nil {
+		if err := e.reset(runCtx, key, sc, o.EmptyCache, lease); err != nil {
 			return nil, err
 		}
 	}
-	n, err := e.newRun(ctx, in, sc, conn, key, o.Trigger)
+	n, err := e.newRun(runCtx, in, sc, conn, key, o.Trigger)
 	if err != nil {
 		return nil, err
 	}
-	res := e.execute(ctx, n, sc, o)
+	n.lease = lease
+	e.metrics.runStarted(ctx, key.Integration, key.Sync)
+	res := e.execute(runCtx, n, sc, o)
+	e.metrics.runFinished(context.WithoutCancel(ctx), res)
 	return res, res.Err
+}
+
+// keepLease renews the lease every third of its TTL until the returned function is called; that
+// function returns the lease as last renewed. When the lease is lost the run's context is
+// cancelled with ErrLeaseLost.
+func (e *Engine) keepLease(ctx context.Context, cancel context.CancelCauseFunc, lease *store.Lease) func() *store.Lease {
+	var mu sync.Mutex
+	current := lease
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		ticker := time.NewTicker(e.cfg.LeaseTTL / 3)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+			mu.Lock()
+			l := current
+			mu.Unlock()
+			renewed, err := e.store.LeaseRenew(ctx, &store.LeaseRenewParams{Lease: l, TTL: e.cfg.LeaseTTL, Now: e.now()})
+			switch {
+			case errors.Is(err, store.ErrLeaseLost):
+				e.logger.Error("lease lost: stopping the run", "sync", l.Key.Sync, "connection_id", l.Key.Connection)
+				cancel(err)
+				return
+			case err != nil:
+				// Try again at the next tick; fencing keeps writes safe meanwhile.
+				e.logger.Warn("renewing lease failed", "sync", l.Key.Sync, "connection_id", l.Key.Connection, "error", err)
+			default:
+				mu.Lock()
+				current = renewed
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() *store.Lease {
+		close(done)
+		<-stopped
+		mu.Lock()
+		defer mu.Unlock()
+		return current
+	}
 }
 
 func (e *Engine) acquire(key store.SyncKey) bool {
@@ -135,8 +208,8 @@ func (e *Engine) release(key store.SyncKey) {
 	delete(e.active, key)
 }
 
-func (e *Engine) reset(ctx context.Context, key store.SyncKey, sc *SyncConfig, emptyCache bool) error {
-	err := e.store.CheckpointDelete(ctx, &store.CheckpointDeleteParams{Key: store.CheckpointKey(key), ExpectedVersion: store.AnyVersion})
+func (e *Engine) reset(ctx context.Context, key store.SyncKey, sc *SyncConfig, emptyCache bool, lease *store.Lease) error {
+	err := e.store.CheckpointDelete(ctx, &store.CheckpointDeleteParams{Key: store.CheckpointKey(key), ExpectedVersion: store.AnyVersion, Fence: lease})
 	if err != nil {
 		return fmt.Errorf("nango: resetting checkpoint of %s: %w", key.Sync, err)
 	}
@@ -202,10 +275,11 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 		RunID: n.run.ID, Integration: n.run.Key.Integration, Sync: n.run.Key.Sync, Connection: n.run.Key.Connection,
 		Trigger: n.run.Trigger, Initial: n.run.Initial, StartedAt: n.run.StartedAt,
 	}
-	switch {
-	case err == nil && ctx.Err() != nil:
+	if err == nil && ctx.Err() != nil {
 		err = ctx.Err() // the sync ignored cancellation but its context is done: not a success
-	case err != nil:
+	}
+	if cause := context.Cause(parent); errors.Is(cause, store.ErrLeaseLost) {
+		err = fmt.Errorf("nango: run stopped: %w", cause)
 	}
 	if err == nil && sc.TrackDeletes {
 		err = n.sweep(parent, sc, o.ConfirmDeletes, res)
@@ -269,7 +343,7 @@ func (n *Nango) sweep(ctx context.Context, sc *SyncConfig, confirm bool, res *Ru
 		stream := n.stream(m.Name)
 		sr, err := n.engine.store.RecordsSweep(ctx, &store.RecordsSweepParams{
 			Stream: stream, Sync: sc.Name, Now: now,
-			Guard: &store.DeleteGuard{MaxShare: guard.MaxShare, MinRecords: guard.MinRecords}, Force: confirm,
+			Guard: &store.DeleteGuard{MaxShare: guard.MaxShare, MinRecords: guard.MinRecords}, Force: confirm, Fence: n.lease,
 		})
 		if err != nil {
 			return fmt.Errorf("nango: deleting records of %s that the run did not see: %w", m.Name, err)

@@ -25,12 +25,17 @@ var frequencyUnits = map[string]time.Duration{
 // "every 2 days", "every half hour", "every day", or a Go duration such as "30m" or "1h30m".
 // It must lie between MinFrequency and MaxFrequency.
 func ParseFrequency(s string) (time.Duration, error) {
+	return parseFrequencyMin(s, MinFrequency)
+}
+
+// parseFrequencyMin is ParseFrequency with another minimum (Config.MinFrequency, for tests).
+func parseFrequencyMin(s string, minimum time.Duration) (time.Duration, error) {
 	d, err := parseFrequency(strings.ToLower(strings.TrimSpace(s)))
 	if err != nil {
 		return 0, fmt.Errorf("nango: invalid frequency %q: %w", s, err)
 	}
-	if d < MinFrequency {
-		return 0, fmt.Errorf("nango: invalid frequency %q: %s is shorter than the minimum %s", s, d, MinFrequency)
+	if d < minimum || d <= 0 {
+		return 0, fmt.Errorf("nango: invalid frequency %q: %s is shorter than the minimum %s", s, d, minimum)
 	}
 	if d > MaxFrequency {
 		return 0, fmt.Errorf("nango: invalid frequency %q: %s is longer than the maximum of 31 days", s, d)

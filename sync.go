@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"time"
 )
 
 // Sync is the code that fetches a provider's data for one connection and saves it. Exec is called
@@ -98,7 +99,7 @@ func (m Model) check(v any, data []byte) error {
 	return nil
 }
 
-func (c *SyncConfig) validate() error {
+func (c *SyncConfig) validate(minFrequency time.Duration) error {
 	if c.Name == "" {
 		return configError("sync without a name")
 	}
@@ -124,7 +125,7 @@ func (c *SyncConfig) validate() error {
 	if c.Frequency == "" {
 		c.Frequency = "every day"
 	}
-	if _, err := ParseFrequency(c.Frequency); err != nil {
+	if _, err := parseFrequencyMin(c.Frequency, minFrequency); err != nil {
 		return configError("sync %q: %v", c.Name, err)
 	}
 	if c.DeleteGuard != nil {

@@ -1,0 +1,277 @@
+package nango
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gonango/nango/internal/jsonc"
+	"github.com/gonango/nango/store"
+)
+
+// SyncSelector picks syncs of one integration: Syncs names them (empty: all the integration's
+// syncs) and Connection picks one connection (empty: all of them).
+type SyncSelector struct {
+	Integration string
+	Syncs       []string
+	Connection  string
+}
+
+// TriggerParams select the syncs to run now and how.
+type TriggerParams struct {
+	SyncSelector
+	// Reset clears the checkpoint and deletion-tracking state first; EmptyCache (with Reset)
+	// also removes the records. See RunOptions.
+	Reset      bool
+	EmptyCache bool
+}
+
+// targets resolves a selector to sync keys, checking every name.
+func (e *Engine) targets(ctx context.Context, sel SyncSelector) ([]store.SyncKey, error) {
+	in, err := e.integration(sel.Integration)
+	if err != nil {
+		return nil, err
+	}
+	names := sel.Syncs
+	if len(names) == 0 {
+		for _, sc := range in.Syncs {
+			names = append(names, sc.Name)
+		}
+	}
+	for _, name := range names {
+		if _, _, err := e.syncConfig(sel.Integration, name); err != nil {
+			return nil, err
+		}
+	}
+	var conns []string
+	if sel.Connection != "" {
+		if _, err := e.store.ConnectionGet(ctx, sel.Integration, sel.Connection); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, sel.Connection, sel.Integration)
+			}
+			return nil, fmt.Errorf("nango: loading connection %q: %w", sel.Connection, err)
+		}
+		conns = []string{sel.Connection}
+	} else {
+		all, err := e.store.ConnectionList(ctx, sel.Integration)
+		if err != nil {
+			return nil, fmt.Errorf("nango: listing connections of %s: %w", sel.Integration, err)
+		}
+		for _, c := range all {
+			conns = append(conns, c.ID)
+		}
+	}
+	keys := make([]store.SyncKey, 0, len(names)*len(conns))
+	for _, name := range names {
+		for _, c := range conns {
+			keys = append(keys, store.SyncKey{Integration: sel.Integration, Sync: name, Connection: c})
+		}
+	}
+	return keys, nil
+}
+
+// Trigger queues a run of the selected syncs now, paused or not, ahead of their schedule; it
+// returns without waiting for them (use RunSync to wait). Syncs that are already running or
+// queued are left alone and reported in an error that wraps ErrRunActive; the others are queued
+// all the same. It needs the engine to be running (ErrEngineNotRunning).
+func (e *Engine) Trigger(ctx context.Context, p TriggerParams) error {
+	if p.EmptyCache && !p.Reset {
+		return configError("EmptyCache needs Reset")
+	}
+	keys, err := e.targets(ctx, p.SyncSelector)
+	if err != nil {
+		return err
+	}
+	s := e.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return ErrEngineNotRunning
+	}
+	trigger := TriggerManual
+	if p.Reset {
+		trigger = TriggerReset
+	}
+	var busy []string
+	for _, k := range keys {
+		en := s.entries[k]
+		if en == nil {
+			continue // added after targets listed it; its own first run is due now anyway
+		}
+		if en.state != entryIdle {
+			busy = append(busy, k.Sync+"/"+k.Connection)
+			continue
+		}
+		s.enqueue(en, trigger, RunOptions{Reset: p.Reset, EmptyCache: p.EmptyCache})
+	}
+	s.signal()
+	if len(busy) > 0 {
+		return fmt.Errorf("%w: %s", ErrRunActive, strings.Join(busy, ", "))
+	}
+	return nil
+}
+
+// Pause stops scheduling the selected syncs; a run in progress finishes. The state is kept in
+// the store, so it survives restarts.
+func (e *Engine) Pause(ctx context.Context, sel SyncSelector) error {
+	return e.setPaused(ctx, sel, true)
+}
+
+// Start schedules the selected syncs again and runs them now, as Nango does.
+func (e *Engine) Start(ctx context.Context, sel SyncSelector) error {
+	return e.setPaused(ctx, sel, false)
+}
+
+func (e *Engine) setPaused(ctx context.Context, sel SyncSelector, paused bool) error {
+	keys, err := e.targets(ctx, sel)
+	if err != nil {
+		return err
+	}
+	s := e.sched
+	for _, k := range keys {
+		s.mu.Lock()
+		en := s.entries[k]
+		if en != nil && en.paused != paused {
+			en.paused = paused
+			if paused {
+				s.unschedule(en)
+			} else if en.state == entryIdle {
+				en.due = time.Now() // starting runs it now
+				s.pushLocked(en)
+			}
+			s.signal()
+		}
+		s.mu.Unlock()
+		if en != nil {
+			if err := s.persist(ctx, k); err != nil {
+				return err
+			}
+			continue
+		}
+		// Not scheduled now (the engine is not running): change the saved schedule.
+		saved, err := e.schedule(ctx, k)
+		if err != nil {
+			return err
+		}
+		if saved.Paused && !paused {
+			saved.NextRunAt = time.Time{} // run as soon as the engine runs
+		}
+		saved.Paused, saved.UpdatedAt = paused, e.now()
+		if err := e.store.SchedulePut(ctx, saved); err != nil {
+			return fmt.Errorf("nango: saving schedule of %s for %q: %w", k.Sync, k.Connection, err)
+		}
+	}
+	return nil
+}
+
+// schedule returns the saved schedule of k, or the one a new connection would get.
+func (e *Engine) schedule(ctx context.Context, k store.SyncKey) (*store.Schedule, error) {
+	saved, err := e.store.ScheduleGet(ctx, k)
+	if errors.Is(err, store.ErrNotFound) {
+		_, sc, err := e.syncConfig(k.Integration, k.Sync)
+		if err != nil {
+			return nil, err
+		}
+		return &store.Schedule{Key: k, Paused: sc.ManualStart}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nango: loading schedule of %s for %q: %w", k.Sync, k.Connection, err)
+	}
+	return saved, nil
+}
+
+// SetFrequency overrides a sync's frequency for one connection; an empty frequency reverts to
+// the sync's own. The next run moves to the new grid.
+func (e *Engine) SetFrequency(ctx context.Context, integration, syncName, connection, frequency string) error {
+	_, sc, err := e.syncConfig(integration, syncName)
+	if err != nil {
+		return err
+	}
+	freq, err := e.frequency(sc, frequency)
+	if err != nil {
+		return err
+	}
+	keys, err := e.targets(ctx, SyncSelector{Integration: integration, Syncs: []string{syncName}, Connection: connection})
+	if err != nil {
+		return err
+	}
+	k := keys[0]
+	s := e.sched
+	s.mu.Lock()
+	en := s.entries[k]
+	if en != nil {
+		en.freq, en.override = freq, frequency
+		if en.state == entryIdle && !en.paused {
+			en.due = nextSlot(k, freq, time.Now())
+			s.pushLocked(en)
+			s.signal()
+		}
+	}
+	s.mu.Unlock()
+	if en != nil {
+		return s.persist(ctx, k)
+	}
+	saved, err := e.schedule(ctx, k)
+	if err != nil {
+		return err
+	}
+	saved.Frequency = frequency
+	saved.NextRunAt = nextSlot(k, freq, time.Now())
+	saved.UpdatedAt = e.now()
+	if err := e.store.SchedulePut(ctx, saved); err != nil {
+		return fmt.Errorf("nango: saving schedule of %s for %q: %w", k.Sync, k.Connection, err)
+	}
+	return nil
+}
+
+// pushLocked (re)places an idle entry in the heap. Callers hold s.mu.
+func (s *scheduler) pushLocked(en *entry) {
+	if en.heapIdx >= 0 {
+		heap.Fix(&s.heap, en.heapIdx)
+		return
+	}
+	heap.Push(&s.heap, en)
+}
+
+// UpdateConnectionMetadata replaces a connection's metadata, or deep-merges it into the current
+// one when merge is true (both must then be JSON objects).
+func (e *Engine) UpdateConnectionMetadata(ctx context.Context, integration, id string, metadata any, merge bool) error {
+	c, err := e.store.ConnectionGet(ctx, integration, id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, id, integration)
+		}
+		return fmt.Errorf("nango: loading connection %q: %w", id, err)
+	}
+	raw, err := json.Marshal(metadata)
+	if err != nil {
+		return fmt.Errorf("nango: encoding metadata of connection %q: %w", id, err)
+	}
+	canon, err := jsonc.Canonical(nil, raw)
+	if err != nil {
+		return fmt.Errorf("nango: metadata of connection %q: %w", id, err)
+	}
+	if merge && len(c.Metadata) > 0 {
+		base, err := jsonc.Canonical(nil, c.Metadata)
+		if err != nil {
+			return fmt.Errorf("nango: stored metadata of connection %q: %w", id, err)
+		}
+		if canon, err = jsonc.Merge(nil, base, canon); err != nil {
+			return fmt.Errorf("nango: merging metadata of connection %q: both must be JSON objects: %w", id, err)
+		}
+	}
+	if string(canon) == "null" {
+		canon = nil
+	}
+	c.Metadata = slices.Clone(canon)
+	c.UpdatedAt = e.now()
+	if err := e.store.ConnectionPut(ctx, c); err != nil {
+		return fmt.Errorf("nango: saving connection %q: %w", id, err)
+	}
+	return nil
+}

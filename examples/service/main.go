@@ -1,0 +1,188 @@
+// Command service runs the engine the way a production service does: several connections
+// (customers) of a ticketing provider, each synced every 15 seconds by the in-process
+// scheduler, with a status table printed while it runs. Stop it with Ctrl-C; it stops its runs
+// cleanly, and a restart on the same -db resumes from the saved checkpoints and schedules.
+//
+//	go run ./examples/service                 # until interrupted, store in a temporary file
+//	go run ./examples/service -for 1m -db service.db
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gonango/nango"
+	"github.com/gonango/nango/store/bolt"
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.db, "db", "", "bbolt `file` for the store (default: a temporary file, removed at exit)")
+	flag.DurationVar(&o.runFor, "for", 0, "stop after this long (default: run until interrupted)")
+	flag.DurationVar(&o.statusEvery, "status-every", 10*time.Second, "print the status table this often")
+	flag.IntVar(&o.connections, "connections", 4, "number of customer connections")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Stdout, o); err != nil {
+		fmt.Fprintln(os.Stderr, "service:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	db          string
+	runFor      time.Duration
+	statusEvery time.Duration
+	connections int
+}
+
+// Ticket is the synced model.
+type Ticket struct {
+	ID      string `json:"id"`
+	Subject string `json:"subject"`
+	Status  string `json:"status"`
+}
+
+func run(ctx context.Context, out io.Writer, o options) error {
+	if o.connections < 1 || o.statusEvery <= 0 {
+		return fmt.Errorf("need at least one connection and a positive -status-every")
+	}
+	if o.runFor > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.runFor)
+		defer cancel()
+	}
+	if o.db == "" {
+		dir, err := os.MkdirTemp("", "nango-service-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.db = filepath.Join(dir, "service.db")
+	}
+	st, err := bolt.Open(o.db, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng, err := nango.NewEngine(st, &nango.Config{Logger: logger, MaxConcurrentRuns: 2})
+	if err != nil {
+		return err
+	}
+	desk := newHelpdesk()
+	err = eng.RegisterIntegration(nango.Integration{Key: "helpdesk", Syncs: []nango.SyncConfig{{
+		Name:        "tickets",
+		Description: "Tickets changed since the last run",
+		Frequency:   "every 15 seconds",
+		Models:      []nango.Model{nango.ModelOf[Ticket]("Ticket")},
+		Sync:        nango.SyncFunc(desk.sync),
+	}}})
+	if err != nil {
+		return err
+	}
+	for i := 1; i <= o.connections; i++ {
+		if err := eng.AddConnection(ctx, nango.Connection{Integration: "helpdesk", ID: fmt.Sprintf("customer-%d", i)}); err != nil {
+			return err
+		}
+	}
+
+	engCtx, stopEngine := context.WithCancel(context.Background())
+	defer stopEngine()
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- eng.Run(engCtx) }()
+	fmt.Fprintf(out, "Engine running: %d connections, tickets every 15s. Ctrl-C to stop.\n", o.connections)
+
+	ticker := time.NewTicker(o.statusEvery)
+	defer ticker.Stop()
+	var statusErr error
+	for done := false; !done && statusErr == nil; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-ticker.C:
+			desk.churn() // customers keep working in the helpdesk
+			statusErr = printStatus(engCtx, out, eng)
+		}
+	}
+	// Stopping the engine cancels the runs in progress and waits for them.
+	stopEngine()
+	if err := <-engineDone; err != nil {
+		return err
+	}
+	if statusErr != nil {
+		return statusErr
+	}
+	fmt.Fprintln(out, "\nEngine stopped.")
+	return nil
+}
+
+func printStatus(ctx context.Context, out io.Writer, eng *nango.Engine) error {
+	sts, err := eng.Status(ctx, nango.SyncSelector{Integration: "helpdesk"})
+	if err != nil {
+		return err
+	}
+	sort.Slice(sts, func(i, j int) bool { return sts[i].Connection < sts[j].Connection })
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONNECTION\tSTATUS\tTICKETS\tLAST RUN\tNEXT RUN IN")
+	for _, s := range sts {
+		last := "-"
+		if r := s.LatestRun; r != nil {
+			m := r.Results["Ticket"]
+			last = fmt.Sprintf("%s +%d ~%d", r.State, m.Added, m.Updated)
+		}
+		next := "-"
+		if !s.NextScheduledRun.IsZero() {
+			next = time.Until(s.NextScheduledRun).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Connection, s.Status, s.RecordCounts["Ticket"], last, next)
+	}
+	return tw.Flush()
+}
+
+var subjects = []string{"Cannot log in", "Invoice missing", "Export is slow", "Feature request", "Password reset"}
+
+// helpdesk is an in-process stand-in for a ticketing API (examples/quickstart shows one over
+// HTTP): every connection has its own tickets, and each churn adds one and solves one.
+type helpdesk struct {
+	version atomic.Int64
+}
+
+func newHelpdesk() *helpdesk { return &helpdesk{} }
+
+func (h *helpdesk) churn() { h.version.Add(1) }
+
+// sync is the sync's code: it "fetches" the connection's tickets and saves them; the store
+// keeps only what changed.
+func (h *helpdesk) sync(ctx context.Context, n *nango.Nango) error {
+	page := h.fetch(n.ConnectionID())
+	return n.BatchSave(ctx, page, "Ticket")
+}
+
+func (h *helpdesk) fetch(conn string) []Ticket {
+	// Deterministic per connection and version: each churn adds a ticket and moves one on.
+	v := int(h.version.Load())
+	out := make([]Ticket, 3+v)
+	for i := range out {
+		status := "open"
+		if i < v {
+			status = "solved"
+		}
+		out[i] = Ticket{ID: fmt.Sprintf("%s-%03d", strings.TrimPrefix(conn, "customer-"), i), Subject: subjects[i%len(subjects)], Status: status}
+	}
+	return out
+}
