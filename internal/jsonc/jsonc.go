@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -59,7 +61,9 @@ func Record(dst, src []byte) (out []byte, id string, err error) {
 	if p.pos >= len(src) || src[p.pos] != '{' {
 		return dst, "", ErrNotObject
 	}
-	start := len(dst)
+	// The top-level object notes where its "id" member's value is in src: ids are strings or
+	// numbers, whose canonical form is their text as written.
+	p.findID = true
 	out, err = p.value(dst, 0)
 	if err != nil {
 		return dst, "", err
@@ -68,11 +72,10 @@ func Record(dst, src []byte) (out []byte, id string, err error) {
 	if p.pos != len(p.src) {
 		return dst, "", p.errorf("unexpected data after the value")
 	}
-	raw, ok := Member(out[start:], "id")
-	if !ok {
+	if !p.hasID {
 		return dst, "", &IDError{Reason: `missing "id" field`}
 	}
-	id, err = IDFromJSON(raw)
+	id, err = IDFromJSON(src[p.id0:p.id1])
 	if err != nil {
 		return dst, "", err
 	}
@@ -94,6 +97,9 @@ func IDFromJSON(raw []byte) (string, error) {
 	case c == '-' || (c >= '0' && c <= '9'):
 		s := string(raw)
 		if isInteger(raw) {
+			if strings.TrimLeft(s, "-0") == "" {
+				return "0", nil // -0, as JavaScript's String(-0)
+			}
 			return s, nil
 		}
 		f, err := strconv.ParseFloat(s, 64)
@@ -310,23 +316,90 @@ func compareKeys(a, b []byte) int {
 	return 0
 }
 
+// unquote decodes a quoted JSON string (already validated by the parser) the way encoding/json
+// does: \/ is a slash, surrogate pairs combine, and a lone surrogate becomes U+FFFD.
 func unquote(q []byte) (string, bool) {
-	if bytes.IndexByte(q, '\\') < 0 {
-		if len(q) < 2 {
-			return "", false
-		}
-		return string(q[1 : len(q)-1]), true
-	}
-	s, err := strconv.Unquote(string(q))
-	if err != nil {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
 		return "", false
 	}
-	return s, true
+	q = q[1 : len(q)-1]
+	if bytes.IndexByte(q, '\\') < 0 {
+		return string(q), true
+	}
+	b := make([]byte, 0, len(q))
+	for i := 0; i < len(q); {
+		c := q[i]
+		if c != '\\' {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if i+1 >= len(q) {
+			return "", false
+		}
+		switch e := q[i+1]; e {
+		case '"', '\\', '/':
+			b = append(b, e)
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r, ok := hex4(q[i+2:])
+			if !ok {
+				return "", false
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(q) && q[i] == '\\' && q[i+1] == 'u' {
+					if r2, ok := hex4(q[i+2:]); ok {
+						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+							b = utf8.AppendRune(b, dec)
+							i += 6
+							continue
+						}
+					}
+				}
+				r = utf8.RuneError
+			}
+			b = utf8.AppendRune(b, r)
+			continue
+		default:
+			return "", false
+		}
+		i += 2
+	}
+	return string(b), true
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	if err != nil {
+		return 0, false
+	}
+	return rune(v), true
 }
 
 type parser struct {
 	src []byte
 	pos int
+	// esc is set by str when the string it read has an escape.
+	esc bool
+	// findID makes the top-level object record the span of its "id" value in src.
+	findID   bool
+	hasID    bool
+	id0, id1 int
+	// scratch is reused to reorder the members of unsorted objects.
+	scratch []byte
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -433,7 +506,8 @@ func (p *parser) object(dst []byte, depth int) ([]byte, error) {
 	// encoding/json, most hand-written JSON) nothing more is done. Otherwise they are reordered.
 	start := len(dst)
 	dst = append(dst, '{')
-	type span struct{ k0, k1, v0, v1 int }
+	findID := p.findID && depth == 0
+	p.findID = false
 	var spansArr [16]span
 	spans := spansArr[:0]
 	sorted := true
@@ -445,6 +519,11 @@ func (p *parser) object(dst []byte, depth int) ([]byte, error) {
 		kstart := p.pos
 		if err := p.str(); err != nil {
 			return dst, err
+		}
+		esc := p.esc
+		if findID && keyEqual(p.src[kstart:p.pos], "id") {
+			p.hasID = true
+			p.id0 = -1 // set once the value is read
 		}
 		if len(spans) > 0 {
 			dst = append(dst, ',')
@@ -460,14 +539,18 @@ func (p *parser) object(dst []byte, depth int) ([]byte, error) {
 		dst = append(dst, ':')
 		p.skipSpace()
 		v0 := len(dst)
+		vstart := p.pos
 		var err error
 		if dst, err = p.value(dst, depth+1); err != nil {
 			return dst, err
 		}
-		s := span{k0, k1, v0, len(dst)}
+		if findID && p.hasID && p.id0 < 0 {
+			p.id0, p.id1 = vstart, p.pos
+		}
+		s := span{k0, k1, v0, len(dst), esc}
 		if n := len(spans); n > 0 {
 			prev := spans[n-1]
-			switch c := compareKeys(dst[prev.k0:prev.k1], dst[s.k0:s.k1]); {
+			switch c := compareSpans(dst, prev, s); {
 			case c == 0:
 				return dst, &SyntaxError{Offset: kstart, Msg: fmt.Sprintf("duplicate key %s", dst[s.k0:s.k1])}
 			case c > 0:
@@ -493,13 +576,13 @@ func (p *parser) object(dst []byte, depth int) ([]byte, error) {
 		return append(dst, '}'), nil
 	}
 	buf := dst
-	slices.SortFunc(spans, func(a, b span) int { return compareKeys(buf[a.k0:a.k1], buf[b.k0:b.k1]) })
+	slices.SortFunc(spans, func(a, b span) int { return compareSpans(buf, a, b) })
 	for i := 1; i < len(spans); i++ {
-		if compareKeys(buf[spans[i-1].k0:spans[i-1].k1], buf[spans[i].k0:spans[i].k1]) == 0 {
+		if compareSpans(buf, spans[i-1], spans[i]) == 0 {
 			return dst, p.errorf("duplicate key %s", buf[spans[i].k0:spans[i].k1])
 		}
 	}
-	tmp := make([]byte, 0, len(dst)-start)
+	tmp := p.scratch[:0]
 	tmp = append(tmp, '{')
 	for i, s := range spans {
 		if i > 0 {
@@ -511,11 +594,29 @@ func (p *parser) object(dst []byte, depth int) ([]byte, error) {
 	}
 	tmp = append(tmp, '}')
 	dst = append(dst[:start], tmp...)
+	p.scratch = tmp[:0]
 	return dst, nil
+}
+
+// span locates one member of an object being canonicalised; esc is set when its key has an
+// escape.
+type span struct {
+	k0, k1, v0, v1 int
+	esc            bool
+}
+
+// compareSpans orders two members of buf by key like compareKeys, without looking for escapes
+// that the parser saw were not there.
+func compareSpans(buf []byte, a, b span) int {
+	if !a.esc && !b.esc {
+		return bytes.Compare(buf[a.k0+1:a.k1-1], buf[b.k0+1:b.k1-1])
+	}
+	return compareKeys(buf[a.k0:a.k1], buf[b.k0:b.k1])
 }
 
 func (p *parser) str() error {
 	p.pos++ // opening quote
+	p.esc = false
 	for p.pos < len(p.src) {
 		c := p.src[p.pos]
 		switch {
@@ -523,6 +624,7 @@ func (p *parser) str() error {
 			p.pos++
 			return nil
 		case c == '\\':
+			p.esc = true
 			p.pos++
 			if p.pos >= len(p.src) {
 				return p.errorf("unexpected end of input in string")

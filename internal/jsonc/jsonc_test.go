@@ -40,11 +40,15 @@ func TestCanonicalRejects(t *testing.T) {
 func TestRecordID(t *testing.T) {
 	t.Parallel()
 	ok := map[string]string{
-		`{"id":"abc","x":1}`: "abc",
-		`{"x":1,"id":42}`:    "42",
-		`{"id":-7}`:          "-7",
-		`{"id":1e3}`:         "1000",
-		`{"id":"a\"b"}`:      `a"b`,
+		`{"id":"abc","x":1}`:    "abc",
+		`{"x":1,"id":42}`:       "42",
+		`{"id":-7}`:             "-7",
+		`{"id":1e3}`:            "1000",
+		`{"id":"a\"b"}`:         `a"b`,
+		`{"id":"a\/b"}`:         "a/b",
+		`{"id":"\ud83d\ude00"}`: "\U0001F600",
+		`{"id":"\ud83d"}`:       "\uFFFD",
+		`{"id":-0}`:             "0",
 	}
 	for in, want := range ok {
 		_, id, err := Record(nil, []byte(in))
@@ -61,6 +65,25 @@ func TestRecordID(t *testing.T) {
 	require.True(t, errors.Is(err, ErrNotObject))
 }
 
+func TestEscapedKeys(t *testing.T) {
+	t.Parallel()
+	// Keys compare by their decoded text, whatever escapes the encoder used.
+	got, err := Canonical(nil, []byte(`{"c\/d":2,"a\/b":1,"id":1}`))
+	require.NoError(t, err)
+	require.Equal(t, `{"a\/b":1,"c\/d":2,"id":1}`, string(got))
+	_, err = Canonical(nil, []byte(`{"a/b":1,"a\/b":2}`))
+	require.ErrorContains(t, err, "duplicate key")
+	merged, err := Merge(nil, []byte(`{"a\/b":1,"id":1}`), []byte(`{"c\/d":2}`))
+	require.NoError(t, err)
+	require.Equal(t, `{"a\/b":1,"c\/d":2,"id":1}`, string(merged), "no member is lost")
+	merged, err = Merge(nil, []byte(`{"a\/b":1,"id":1}`), []byte(`{"a/b":3}`))
+	require.NoError(t, err)
+	require.Equal(t, `{"a/b":3,"id":1}`, string(merged), "the same key however escaped")
+	v, ok := Member([]byte(`{"\u0069d":"x"}`), "id")
+	require.True(t, ok)
+	require.Equal(t, `"x"`, string(v))
+}
+
 func TestMerge(t *testing.T) {
 	t.Parallel()
 	base := `{"a":1,"arr":[1,2],"id":"1","o":{"x":1,"y":{"p":1}}}`
@@ -74,7 +97,7 @@ func TestMerge(t *testing.T) {
 }
 
 func FuzzCanonical(f *testing.F) {
-	for _, s := range []string{`{"b":1,"a":[{"d":2,"c":"x"}]}`, `[1,2]`, `"s"`, `{"a":{"b":{}}}`} {
+	for _, s := range []string{`{"b":1,"a":[{"d":2,"c":"x"}]}`, `[1,2]`, `"s"`, `{"a":{"b":{}}}`, `{"c\/d":1,"a\u0062":2,"\ud83d\ude00":3}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -98,6 +121,46 @@ func FuzzCanonical(f *testing.F) {
 			jb, _ := json.Marshal(b)
 			if string(ja) != string(jb) {
 				t.Fatalf("value changed: %s vs %s", ja, jb)
+			}
+		}
+	})
+}
+
+func FuzzMerge(f *testing.F) {
+	f.Add([]byte(`{"a":1,"o":{"x":1}}`), []byte(`{"o":{"y":2},"b":[1]}`))
+	f.Add([]byte(`{"a\/b":1,"id":1}`), []byte(`{"c\/d":2,"a/b":3}`))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		ca, err := Canonical(nil, a)
+		if err != nil || len(ca) == 0 || ca[0] != '{' {
+			return
+		}
+		cb, err := Canonical(nil, b)
+		if err != nil || len(cb) == 0 || cb[0] != '{' {
+			return
+		}
+		m, err := Merge(nil, ca, cb)
+		if err != nil {
+			t.Fatalf("merge of two objects failed: %v", err)
+		}
+		again, err := Canonical(nil, m)
+		if err != nil || string(again) != string(m) {
+			t.Fatalf("merge output is not canonical: %s (%v)", m, err)
+		}
+		self, err := Merge(nil, ca, ca)
+		if err != nil || string(self) != string(ca) {
+			t.Fatalf("merging an object into itself changed it: %s -> %s", ca, self)
+		}
+		var want, got map[string]any
+		_ = json.Unmarshal(cb, &want)
+		_ = json.Unmarshal(m, &got)
+		for k, v := range want {
+			if _, isObj := v.(map[string]any); isObj {
+				continue
+			}
+			gj, _ := json.Marshal(got[k])
+			wj, _ := json.Marshal(v)
+			if string(gj) != string(wj) {
+				t.Fatalf("key %q: patch value %s, merged %s", k, wj, gj)
 			}
 		}
 	})
