@@ -15,8 +15,11 @@ func (n *Nango) GetCheckpoint(ctx context.Context, v any) (bool, error) {
 	if err := n.usable(); err != nil {
 		return false, err
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	cp, err := n.engine.store.CheckpointGet(ctx, store.CheckpointKey(n.run.Key))
 	if errors.Is(err, store.ErrNotFound) {
+		n.cpVersion = 0
 		return false, nil
 	}
 	if err != nil {
@@ -25,10 +28,25 @@ func (n *Nango) GetCheckpoint(ctx context.Context, v any) (bool, error) {
 	if err := json.Unmarshal(cp.Data, v); err != nil {
 		return false, fmt.Errorf("nango: decoding checkpoint into %T: %w", v, err)
 	}
-	n.mu.Lock()
 	n.cpVersion = cp.Version
-	n.mu.Unlock()
 	return true, nil
+}
+
+// checkCheckpointVersion fails with ErrCheckpointConflict when the stored checkpoint is not at
+// the version the run last saw. Callers hold n.mu.
+func (n *Nango) checkCheckpointVersion(ctx context.Context) error {
+	var cur int64
+	cp, err := n.engine.store.CheckpointGet(ctx, store.CheckpointKey(n.run.Key))
+	switch {
+	case err == nil:
+		cur = cp.Version
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("nango: loading checkpoint: %w", err)
+	}
+	if cur != n.cpVersion {
+		return fmt.Errorf("nango: saving checkpoint: %w (it is at version %d, the run saw %d)", ErrCheckpointConflict, cur, n.cpVersion)
+	}
+	return nil
 }
 
 // SaveCheckpoint stores v (any JSON-encodable value) as the sync's checkpoint for this
@@ -45,6 +63,9 @@ func (n *Nango) SaveCheckpoint(ctx context.Context, v any) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.usable(); err != nil {
+		return err
+	}
 	cp, err := n.engine.store.CheckpointPut(ctx, &store.CheckpointPutParams{
 		Key: store.CheckpointKey(n.run.Key), Data: data, ExpectedVersion: n.cpVersion, Now: n.engine.now(), Fence: n.lease,
 	})
@@ -63,6 +84,9 @@ func (n *Nango) ClearCheckpoint(ctx context.Context) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.usable(); err != nil {
+		return err
+	}
 	if n.cpVersion == 0 {
 		return nil
 	}

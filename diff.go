@@ -76,9 +76,11 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 			return err
 		}
 	}
+	var crossDups int
 	if len(inputs) > maxChunk {
-		// Chunks commit one by one, so every record is checked before the first one.
-		if err := prevalidate(model, inputs); err != nil {
+		// Chunks commit one by one, so every record is checked before the first one, and
+		// duplicates are dropped across the whole call (the store only sees one chunk).
+		if inputs, crossDups, err = prevalidate(model, inputs); err != nil {
 			return err
 		}
 	}
@@ -88,6 +90,9 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.usable(); err != nil {
+		return err // the run ended while this call was encoding
+	}
 	now := n.engine.now()
 	if len(inputs) == 0 {
 		if cpData == nil {
@@ -101,6 +106,17 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 		}
 		n.cpVersion = cp.Version
 		return nil
+	}
+	if cpData != nil && len(inputs) > maxChunk {
+		// The checkpoint commits with the last chunk; check its version before the first one
+		// commits, so that a conflict writes nothing.
+		if err := n.checkCheckpointVersion(ctx); err != nil {
+			return err
+		}
+	}
+	if crossDups > 0 {
+		n.addResultLocked(model, &store.RecordsWriteResult{Duplicates: crossDups})
+		n.logger.Warn("duplicate ids in batch: the last record of each id was kept", "model", model, "duplicates", crossDups)
 	}
 	for start := 0; start < len(inputs); start += maxChunk {
 		end := min(start+maxChunk, len(inputs))
@@ -179,23 +195,36 @@ func encodeRecords(m Model, mode store.WriteMode, records any) ([]store.RecordIn
 	return inputs, nil
 }
 
-// prevalidate checks every record of a call that will commit in several chunks.
-func prevalidate(model string, inputs []store.RecordInput) error {
+// prevalidate checks every record of a call that will commit in several chunks, and drops the
+// records whose id appears again later in the call. Indexes in its errors are the caller's.
+func prevalidate(model string, inputs []store.RecordInput) ([]store.RecordInput, int, error) {
+	ids := make([]string, len(inputs))
 	var buf []byte
 	for i, in := range inputs {
-		if in.Data == nil {
-			if reason := store.ValidateID(in.ID); reason != "" {
-				return &RecordError{Model: model, Index: i, ID: in.ID, Reason: reason}
+		id := in.ID
+		if in.Data != nil {
+			var err error
+			if _, id, err = jsonc.Record(buf[:0], in.Data); err != nil {
+				return nil, 0, &RecordError{Model: model, Index: i, Reason: err.Error(), Err: err}
 			}
-			continue
-		}
-		_, id, err := jsonc.Record(buf[:0], in.Data)
-		if err != nil {
-			return &RecordError{Model: model, Index: i, Reason: err.Error(), Err: err}
 		}
 		if reason := store.ValidateID(id); reason != "" {
-			return &RecordError{Model: model, Index: i, ID: id, Reason: reason}
+			return nil, 0, &RecordError{Model: model, Index: i, ID: id, Reason: reason}
+		}
+		ids[i] = id
+	}
+	last := make(map[string]int, len(ids))
+	for i, id := range ids {
+		last[id] = i
+	}
+	if len(last) == len(ids) {
+		return inputs, 0, nil
+	}
+	kept := make([]store.RecordInput, 0, len(last))
+	for i, in := range inputs {
+		if last[ids[i]] == i {
+			kept = append(kept, in)
 		}
 	}
-	return nil
+	return kept, len(inputs) - len(kept), nil
 }

@@ -315,7 +315,8 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 
 // DeleteConnection removes a connection with its records, checkpoints and run history.
 func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) error {
-	e.sched.removeConnection(integration, id)
+	resume := e.sched.removeConnection(integration, id)
+	defer resume()
 	if err := e.store.ConnectionDelete(ctx, integration, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, id, integration)

@@ -653,3 +653,41 @@ func TestDeleteConnection(t *testing.T) {
 		require.ErrorIs(t, err, nango.ErrUnknownConnection)
 	})
 }
+
+func TestLargeCallDropsDuplicatesAcrossChunks(t *testing.T) {
+	t.Parallel()
+	stores(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st, nango.SyncConfig{}, nil)
+		recs := make([]map[string]any, 0, 10_002)
+		for i := 0; i < 10_001; i++ {
+			recs = append(recs, map[string]any{"id": fmt.Sprint(i), "v": "first"})
+		}
+		recs = append(recs, map[string]any{"id": "0", "v": "last"}) // lands in the second chunk
+		res, err := f.run(t, func(ctx context.Context, n *nango.Nango) error { return n.BatchSave(ctx, recs, "Note") }, nil)
+		require.NoError(t, err)
+		require.Equal(t, nango.ModelResult{Added: 10_001, Duplicates: 1}, res.Models["Note"])
+		got, err := f.eng.GetRecords(context.Background(), "crm", "conn-1", "Note", []string{"0"})
+		require.NoError(t, err)
+		require.Equal(t, nango.ActionAdded, got["0"].Metadata.LastAction, "a new record is ADDED, not UPDATED by its own duplicate")
+		require.JSONEq(t, `{"id":"0","v":"last"}`, string(got["0"].Data))
+	})
+}
+
+func TestLargeCallWithStaleCheckpointWritesNothing(t *testing.T) {
+	t.Parallel()
+	st := memory.New()
+	f := newFixture(t, st, nango.SyncConfig{}, nil)
+	recs := make([]map[string]any, 10_500)
+	for i := range recs {
+		recs[i] = map[string]any{"id": fmt.Sprint(i)}
+	}
+	key := store.CheckpointKey{Integration: "crm", Sync: "contacts", Connection: "conn-1"}
+	_, err := f.run(t, func(ctx context.Context, n *nango.Nango) error {
+		if _, err := st.CheckpointPut(ctx, &store.CheckpointPutParams{Key: key, Data: []byte(`{"other":1}`)}); err != nil {
+			return err
+		}
+		return n.BatchSave(ctx, recs, "Note", nango.WithCheckpoint(map[string]int{"page": 1}))
+	}, nil)
+	require.ErrorIs(t, err, nango.ErrCheckpointConflict)
+	require.Empty(t, f.list(t, "Note"))
+}

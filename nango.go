@@ -96,7 +96,12 @@ func (n *Nango) usable() error {
 	return nil
 }
 
-func (n *Nango) finish() { n.finished.Store(true) }
+// finish makes the handle unusable; it waits for a write in progress to end.
+func (n *Nango) finish() {
+	n.mu.Lock()
+	n.finished.Store(true)
+	n.mu.Unlock()
+}
 
 func (n *Nango) stream(model string) store.Stream {
 	return store.Stream{Integration: n.conn.Integration, Connection: n.conn.ID, Model: model}

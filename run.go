@@ -281,10 +281,12 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 	if cause := context.Cause(parent); errors.Is(cause, store.ErrLeaseLost) {
 		err = fmt.Errorf("nango: run stopped: %w", cause)
 	}
+	// The handle stops working before the sweep, so that a goroutine the sync left behind cannot
+	// write into the deletion-tracking window while it is swept.
+	n.finish()
 	if err == nil && sc.TrackDeletes {
 		err = n.sweep(parent, sc, o.ConfirmDeletes, res)
 	}
-	n.finish()
 	switch {
 	case err == nil:
 		res.State = RunSucceeded

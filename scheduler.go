@@ -17,6 +17,9 @@ import (
 // running. RunSync works without it.
 var ErrEngineNotRunning = errors.New("nango: the engine is not running: call Run (or use RunSync)")
 
+// triggerRetryDelay is how long a triggered run that found its sync busy waits to try again.
+const triggerRetryDelay = 5 * time.Second
+
 // ErrEngineRunning is returned by Run when the engine is already running.
 var ErrEngineRunning = errors.New("nango: the engine is already running")
 
@@ -43,7 +46,10 @@ type entry struct {
 	// The run that is queued.
 	trigger string
 	opts    RunOptions
-	cancel  context.CancelFunc // of the running run
+	// A triggered run to try again at due, when it could not start.
+	retryTrigger string
+	retryOpts    RunOptions
+	cancel       context.CancelFunc // of the running run
 }
 
 // scheduler runs every sync of every connection at its frequency. It keeps one timer for a heap
@@ -68,7 +74,7 @@ type scheduler struct {
 }
 
 func newScheduler(e *Engine) *scheduler {
-	return &scheduler{e: e, wake: make(chan struct{}, 1)}
+	return &scheduler{e: e, wake: make(chan struct{}, 1), activeBy: map[string]int{}}
 }
 
 // Run runs the scheduler until ctx is done: every registered sync of every connection runs at
@@ -86,11 +92,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	s.running = true
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	s.runCtx = runCtx
+	// Runs left over from an earlier Run that outlived its ShutdownTimeout still count against
+	// the limits (active, activeBy), but their entries are not these.
 	s.entries = map[store.SyncKey]*entry{}
 	s.heap = nil
 	s.queues = map[string][]*entry{}
 	s.order = nil
-	s.activeBy = map[string]int{}
 	s.mu.Unlock()
 	defer cancelRuns()
 
@@ -224,8 +231,11 @@ func (s *scheduler) addEntry(ctx context.Context, key store.SyncKey, sc *SyncCon
 	return nil
 }
 
-// removeConnection drops a connection's entries and cancels its runs.
-func (s *scheduler) removeConnection(integration, id string) {
+// removeConnection drops a connection's entries and cancels its runs. It returns with schedule
+// saves held off; the caller calls the returned function once the connection is deleted from the
+// store, so that no save writes its schedule back.
+func (s *scheduler) removeConnection(integration, id string) (resume func()) {
+	s.saveMu.Lock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for key, en := range s.entries {
@@ -238,6 +248,7 @@ func (s *scheduler) removeConnection(integration, id string) {
 		}
 		delete(s.entries, key)
 	}
+	return s.saveMu.Unlock
 }
 
 // unschedule takes an entry out of the heap and its queue. Callers hold s.mu.
@@ -279,7 +290,12 @@ func (s *scheduler) loop(ctx context.Context) {
 		now := time.Now()
 		for len(s.heap) > 0 && !s.heap[0].due.After(now) {
 			en := heap.Pop(&s.heap).(*entry)
-			s.enqueue(en, TriggerSchedule, RunOptions{})
+			trigger, opts := TriggerSchedule, RunOptions{}
+			if en.retryTrigger != "" {
+				trigger, opts = en.retryTrigger, en.retryOpts
+				en.retryTrigger, en.retryOpts = "", RunOptions{}
+			}
+			s.enqueue(en, trigger, opts)
 		}
 		s.dispatch()
 		wait := time.Hour
@@ -369,13 +385,19 @@ func (s *scheduler) finished(en *entry, res *RunResult) {
 	case failed && retry != nil && en.failures < retry.MaxRetries:
 		en.failures++
 		en.due = now.Add(retry.backoff(en.failures))
+	case res == nil && en.trigger != TriggerSchedule:
+		// A triggered run that could not start (RunSync held the sync): try again shortly
+		// rather than drop what was asked for.
+		en.due = now.Add(triggerRetryDelay)
+		en.retryTrigger, en.retryOpts = en.trigger, en.opts
 	default:
-		if res != nil && res.State == RunSucceeded {
-			en.failures = 0
-		}
+		en.failures = 0 // a success, or retries used up: the next slot starts afresh
 		en.due = nextSlot(en.key, en.freq, now)
 	}
-	_, live := s.entries[en.key]
+	// The entry may have been replaced (its connection deleted and added again) or dropped
+	// while it ran; only the current entry goes back on the grid.
+	cur, ok := s.entries[en.key]
+	live := ok && cur == en
 	if live && !en.paused && s.running {
 		heap.Push(&s.heap, en)
 	}

@@ -573,3 +573,59 @@ func TestThousandConnectionsOnBolt(t *testing.T) {
 		}
 	})
 }
+
+func TestReaddedConnectionDuringRunKeepsOneSchedule(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		rec.block = make(chan struct{})
+		eng := engineWith(t, memory.New(), nango.Config{}, rec, nango.SyncConfig{}, 1, "crm")
+		ctx := context.Background()
+		stop := start(t, eng)
+		require.Len(t, rec.runs("crm/c0"), 1)
+		// Deleted and added again while its first run is still going (it is cancelled).
+		require.NoError(t, eng.DeleteConnection(ctx, "crm", "c0"))
+		rec.mu.Lock()
+		rec.block = nil
+		rec.mu.Unlock()
+		require.NoError(t, eng.AddConnection(ctx, nango.Connection{Integration: "crm", ID: "c0"}))
+		synctest.Wait()
+		require.NoError(t, eng.Pause(ctx, nango.SyncSelector{Integration: "crm"}))
+		n := len(rec.runs("crm/c0"))
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		require.Len(t, rec.runs("crm/c0"), n, "paused means paused: no stray schedule of the old entry")
+		require.NoError(t, stop())
+	})
+}
+
+func TestTriggerWaitsForARunSyncInProgress(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		eng := engineWith(t, memory.New(), nango.Config{}, rec, nango.SyncConfig{Frequency: "every day"}, 1, "crm")
+		ctx := context.Background()
+		stop := start(t, eng)
+		require.Len(t, rec.runs("crm/c0"), 1)
+		rec.mu.Lock()
+		rec.block = make(chan struct{})
+		rec.mu.Unlock()
+		done := make(chan error, 1)
+		go func() {
+			_, err := eng.RunSync(ctx, "crm", "things", "c0", nil)
+			done <- err
+		}()
+		synctest.Wait()
+		require.NoError(t, eng.Trigger(ctx, nango.TriggerParams{SyncSelector: nango.SyncSelector{Integration: "crm"}}))
+		synctest.Wait()
+		close(rec.block)
+		require.NoError(t, <-done)
+		rec.mu.Lock()
+		rec.block = nil
+		rec.mu.Unlock()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		require.Len(t, rec.runs("crm/c0"), 3, "the trigger that found RunSync running ran afterwards")
+		require.NoError(t, stop())
+	})
+}

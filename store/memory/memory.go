@@ -336,6 +336,9 @@ func int64Cmp(a, b uint64) int {
 
 // RecordsSweep implements store.Store.
 func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (*store.RecordsSweepResult, error) {
+	if p == nil {
+		return nil, &store.ParamError{Param: "params", Reason: "nil"}
+	}
 	if err := validateSweep(p.Stream, p.Sync); err != nil {
 		return nil, err
 	}
@@ -407,6 +410,9 @@ func validateSweep(s store.Stream, sync string) error {
 
 // RecordsSweepReset implements store.Store.
 func (s *Store) RecordsSweepReset(ctx context.Context, p *store.RecordsSweepResetParams) error {
+	if p == nil {
+		return &store.ParamError{Param: "params", Reason: "nil"}
+	}
 	if err := validateSweep(p.Stream, p.Sync); err != nil {
 		return err
 	}
@@ -518,6 +524,9 @@ func (s *Store) CheckpointPut(ctx context.Context, p *store.CheckpointPutParams)
 
 // CheckpointDelete implements store.Store.
 func (s *Store) CheckpointDelete(ctx context.Context, p *store.CheckpointDeleteParams) error {
+	if p == nil {
+		return &store.ParamError{Param: "params", Reason: "nil"}
+	}
 	if err := p.Key.Validate(); err != nil {
 		return err
 	}

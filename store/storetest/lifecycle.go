@@ -15,6 +15,7 @@ func lifecycleTests() []test {
 		{"CancelledContext", testCancelledContext},
 		{"ExpiredDeadline", testExpiredDeadline},
 		{"Close", testClose},
+		{"NilParams", testNilParams},
 	}
 }
 
@@ -106,4 +107,30 @@ func testClose(t *testing.T, su *suite) {
 	for name, err := range everyCall(t.Context(), h.s) {
 		require.ErrorIs(t, err, store.ErrClosed, "%s after Close", name)
 	}
+}
+
+// testNilParams: nil parameters are an error, never a panic.
+func testNilParams(t *testing.T, su *suite) {
+	s := su.open(t)
+	ctx := t.Context()
+	_, err := s.RecordsWrite(ctx, nil)
+	requireParamError(t, err)
+	_, err = s.RecordsList(ctx, nil)
+	requireParamError(t, err)
+	_, err = s.RecordsSweep(ctx, nil)
+	requireParamError(t, err)
+	requireParamError(t, s.RecordsSweepReset(ctx, nil))
+	_, err = s.CheckpointPut(ctx, nil)
+	requireParamError(t, err)
+	requireParamError(t, s.CheckpointDelete(ctx, nil))
+	_, err = s.RunList(ctx, nil)
+	requireParamError(t, err)
+	requireParamError(t, s.RunInsert(ctx, nil))
+	requireParamError(t, s.ConnectionPut(ctx, nil))
+	_, err = s.LeaseAcquire(ctx, nil)
+	requireParamError(t, err)
+	_, err = s.LeaseRenew(ctx, nil)
+	requireParamError(t, err)
+	requireParamError(t, s.LeaseRelease(ctx, nil))
+	requireParamError(t, s.SchedulePut(ctx, nil))
 }
