@@ -69,10 +69,17 @@ type RetryPolicy struct {
 type Integration struct {
 	// Key identifies the integration ("salesforce"). Required.
 	Key string
-	// BaseURL is the provider API's base URL, for the sync's HTTP calls.
+	// BaseURL is the provider API's base URL, for the sync's HTTP calls: the paths of
+	// Nango.Request are relative to it, and credentials are only sent to its origin.
 	BaseURL string
 	// Syncs are the integration's syncs; names must be unique.
 	Syncs []SyncConfig
+	// Auth says how requests authenticate with each connection's Credentials: OAuth2, APIKey,
+	// BasicAuth or an AuthFunc. Nil means requests carry no credentials.
+	Auth Auth
+	// HTTP configures the provider HTTP client: timeout, rate limit, retries. Nil means the
+	// defaults described on HTTPConfig.
+	HTTP *HTTPConfig
 }
 
 // Connection is one customer's account at an integration.
@@ -83,6 +90,10 @@ type Connection struct {
 	ID string
 	// Metadata is any JSON-encodable value the syncs read with Nango.GetMetadata.
 	Metadata any
+	// Credentials authenticate the connection's requests, as the integration's Auth says. They
+	// are stored with the connection (see Credentials). Nil keeps the credentials the
+	// connection already has.
+	Credentials *Credentials
 }
 
 // Engine holds the registered integrations and runs their syncs over a store. It is safe for
@@ -98,6 +109,8 @@ type Engine struct {
 
 	sched   *scheduler
 	metrics *metrics
+
+	http httpState // provider HTTP state per connection (httpclient.go); ready at its zero value
 }
 
 // NewEngine returns an engine over st. The engine does not own st: close it after the engine is
@@ -297,8 +310,12 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	sc := &store.Connection{Integration: c.Integration, ID: c.ID, Metadata: meta, CreatedAt: now, UpdatedAt: now}
 	if old, err := e.store.ConnectionGet(ctx, c.Integration, c.ID); err == nil {
 		sc.CreatedAt = old.CreatedAt
+		sc.Credentials = old.Credentials
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
+	}
+	if err := e.setCredentials(sc, c.Credentials); err != nil {
+		return err
 	}
 	if err := e.store.ConnectionPut(ctx, sc); err != nil {
 		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)

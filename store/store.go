@@ -397,9 +397,12 @@ type Connection struct {
 	Integration string
 	ID          string
 	// Metadata is the user's JSON value for the connection, or nil.
-	Metadata  []byte
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Metadata []byte
+	// Credentials are the connection's secrets (tokens, keys) as the nango package encodes
+	// them, or nil. Stores keep them as they are, in the clear: never log or expose them.
+	Credentials []byte
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Lease is the right to run one sync for one connection. Token is the fencing token: writes that

@@ -653,6 +653,7 @@ func (s *Store) RunLastSuccess(ctx context.Context, key store.SyncKey) (*store.R
 func cloneConn(c *store.Connection) *store.Connection {
 	out := *c
 	out.Metadata = slices.Clone(c.Metadata)
+	out.Credentials = slices.Clone(c.Credentials)
 	return &out
 }
 

@@ -1,0 +1,287 @@
+// Command salesforce-contacts is the sync of Nango's documentation page on syncs, in Go: an
+// incremental sync of Salesforce contacts with a checkpoint, over the REST query API
+// (/services/data/vNN.0/query?q=SOQL, paged by nextRecordsUrl, filtered on LastModifiedDate),
+// with deletions read from sObject Get Deleted (/services/data/vNN.0/sobjects/Contact/deleted/)
+// within the window Salesforce allows. It authenticates with OAuth 2; when the session expires
+// the engine refreshes it with the refresh token, stores the new token with the connection and
+// sends the request again.
+//
+// By default it runs against a built-in fake Salesforce org on loopback whose sessions expire
+// after two API calls: three runs, an hour apart, with contacts changed, added and deleted in
+// between. With -instance-url and -token it runs once against a real org.
+//
+//	go run ./examples/salesforce-contacts
+//	go run ./examples/salesforce-contacts -instance-url https://acme.my.salesforce.com -token "$SF_ACCESS_TOKEN"
+//
+// Add -refresh-token, -client-id and -client-secret (of the connected app) to let the engine
+// refresh an expired session. The store is a bbolt file in a temporary directory, removed at
+// exit, unless -db names one.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/gonango/nango"
+	"github.com/gonango/nango/store/bolt"
+)
+
+const connectionID = "conn-user-123"
+
+// options are the program's flags.
+type options struct {
+	instanceURL  string
+	token        string
+	refreshToken string
+	clientID     string
+	clientSecret string
+	loginURL     string
+	apiVersion   string
+	dbPath       string
+	logger       *slog.Logger // defaults to warnings on stderr
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.instanceURL, "instance-url", "", "the org's instance `URL` (with -token: sync a real org)")
+	flag.StringVar(&o.token, "token", "", "an OAuth access `token` of the org")
+	flag.StringVar(&o.refreshToken, "refresh-token", "", "a refresh `token`, to refresh expired sessions")
+	flag.StringVar(&o.clientID, "client-id", "", "the connected app's consumer `key`, for refreshing")
+	flag.StringVar(&o.clientSecret, "client-secret", "", "the connected app's consumer `secret`, for refreshing")
+	flag.StringVar(&o.loginURL, "login-url", "https://login.salesforce.com", "the `URL` whose /services/oauth2/token refreshes tokens")
+	flag.StringVar(&o.apiVersion, "api-version", "v62.0", "the REST API `version`")
+	flag.StringVar(&o.dbPath, "db", "", "bbolt `file` to keep the store in (default: a temporary file, removed at exit)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Stdout, o)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "salesforce-contacts:", err)
+		os.Exit(1)
+	}
+}
+
+// app is the program's engine, store, sync and (by default) fake org.
+type app struct {
+	eng         *nango.Engine
+	contacts    *contactsSync
+	fake        *fakeSalesforce // nil against a real org
+	clock       *simClock       // the fake org's clock
+	where       string          // the store, for the output
+	instanceURL string          // the org's (or the fake's) URL
+	refreshes   atomic.Int64    // OAuth refreshes, counted by OAuth2.OnRefresh
+	closers     []func()
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+func newApp(ctx context.Context, o options) (_ *app, err error) {
+	if (o.instanceURL == "") != (o.token == "") {
+		return nil, errors.New("give both -instance-url and -token for a real org, or neither for the built-in fake")
+	}
+	if o.apiVersion == "" {
+		o.apiVersion = "v62.0"
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	a := &app{}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	now := time.Now
+	if o.instanceURL == "" {
+		a.clock = &simClock{t: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)}
+		a.fake = newFakeSalesforce(a.clock)
+		srv := httptest.NewServer(a.fake)
+		a.closers = append(a.closers, srv.Close)
+		o.instanceURL, o.loginURL, o.apiVersion = srv.URL, srv.URL, a.fake.version
+		o.token, o.refreshToken = a.fake.session(), a.fake.refreshToken
+		o.clientID, o.clientSecret = a.fake.clientID, a.fake.secret
+		now = a.clock.now
+	}
+	a.instanceURL = o.instanceURL
+
+	a.where = "a bbolt file in a temporary directory (removed at exit)"
+	if o.dbPath == "" {
+		dir, err := os.MkdirTemp("", "nango-salesforce-")
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { os.RemoveAll(dir) })
+		o.dbPath = filepath.Join(dir, "nango.db")
+	} else {
+		if _, err := os.Stat(o.dbPath); a.fake != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s already exists: the fake org starts afresh, remove it or choose another -db path", o.dbPath)
+		}
+		a.where = "bbolt file " + o.dbPath
+	}
+	st, err := bolt.Open(o.dbPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { st.Close() })
+	if a.eng, err = nango.NewEngine(st, &nango.Config{Logger: o.logger}); err != nil {
+		return nil, err
+	}
+	a.contacts = &contactsSync{version: o.apiVersion, now: now}
+	err = a.eng.RegisterIntegration(nango.Integration{
+		Key:     integrationKey,
+		BaseURL: o.instanceURL,
+		Auth: &nango.OAuth2{
+			Config: &oauth2.Config{
+				ClientID: o.clientID, ClientSecret: o.clientSecret,
+				Endpoint: oauth2.Endpoint{TokenURL: strings.TrimSuffix(o.loginURL, "/") + "/services/oauth2/token", AuthStyle: oauth2.AuthStyleInParams},
+			},
+			// The engine already stored the new token with the connection; an app that keeps
+			// tokens elsewhere too would save it here.
+			OnRefresh: func(context.Context, string, string, *oauth2.Token) error {
+				a.refreshes.Add(1)
+				return nil
+			},
+		},
+		Syncs: []nango.SyncConfig{{
+			Name:        syncName,
+			Description: "Fetches contacts from Salesforce",
+			Version:     "1.0.0",
+			Frequency:   "every hour",
+			Models:      []nango.Model{nango.ModelOf[SalesforceContact](modelName)},
+			Sync:        a.contacts,
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = a.eng.AddConnection(ctx, nango.Connection{
+		Integration: integrationKey, ID: connectionID,
+		Credentials: &nango.Credentials{Token: &oauth2.Token{AccessToken: o.token, RefreshToken: o.refreshToken, TokenType: "Bearer"}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// step is one run, with what happened in the org in the hour before it.
+type step struct {
+	change string
+	do     func()
+}
+
+func (a *app) steps() []step {
+	if a.fake == nil {
+		return []step{{}}
+	}
+	f := a.fake
+	return []step{
+		{},
+		{
+			change: "Grace Hopper's email changed, Alan Turing moved to another account, Margaret Hamilton added, Ken Thompson deleted",
+			do: func() {
+				f.update("Hopper", func(c *fakeContact) { e := "grace.hopper@navy.example.com"; c.Email = &e })
+				f.update("Turing", func(c *fakeContact) { acct := "001FAKE00000000009"; c.AccountID = &acct })
+				f.add("Margaret", "Hamilton", "margaret@example.com", true, f.clock.now())
+				f.remove("Thompson")
+			},
+		},
+		{
+			change: "Edsger Dijkstra got an email address",
+			do:     func() { f.update("Dijkstra", func(c *fakeContact) { e := "ewd@example.com"; c.Email = &e }) },
+		},
+	}
+}
+
+func run(ctx context.Context, out io.Writer, o options) error {
+	a, err := newApp(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if a.fake != nil {
+		fmt.Fprintf(out, "Fake Salesforce org with %d contacts; its sessions expire after %d API calls. Store: %s.\n",
+			a.fake.count(), a.fake.sessionCalls, a.where)
+	} else {
+		fmt.Fprintf(out, "Salesforce org %s. Store: %s.\n", o.instanceURL, a.where)
+	}
+	feedCursor := ""
+	for i, s := range a.steps() {
+		fmt.Fprintln(out)
+		if s.do != nil {
+			a.clock.advance(30 * time.Minute)
+			s.do()
+			a.clock.advance(30 * time.Minute)
+			fmt.Fprintf(out, "An hour later. Salesforce: %s.\n", s.change)
+		}
+		before := a.refreshes.Load()
+		res, err := a.eng.RunSync(ctx, integrationKey, syncName, connectionID, nil)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", i+1, err)
+		}
+		st := a.contacts.stats()
+		from := "initial: no checkpoint"
+		if !res.Initial {
+			from = "checkpoint: lastModifiedISO " + st.From.LastModifiedISO + ", deletedSince " + st.From.DeletedSince
+		}
+		fmt.Fprintf(out, "Run %d (%s)\n", i+1, from)
+		fmt.Fprintf(out, "  query:  %s\n", st.Query)
+		fmt.Fprintf(out, "  API:    %s, %s; %s; %s\n", plural(st.Pages, "page"), plural(st.Contacts, "contact"),
+			st.Deletions, plural(int(a.refreshes.Load()-before), "token refresh"))
+		m := res.Models[modelName]
+		fmt.Fprintf(out, "  result: added %d, updated %d, deleted %d, unchanged %d\n", m.Added, m.Updated, m.Deleted, m.Unchanged)
+
+		var recs []nango.TypedRecord[SalesforceContact]
+		for rec, err := range nango.RecordsOf[SalesforceContact](ctx, a.eng, nango.ListRecordsParams{
+			Integration: integrationKey, Connection: connectionID, Model: modelName, Cursor: feedCursor,
+		}) {
+			if err != nil {
+				return fmt.Errorf("run %d: reading the change feed: %w", i+1, err)
+			}
+			recs = append(recs, rec)
+			feedCursor = rec.Metadata.Cursor
+		}
+		fmt.Fprintf(out, "  feed:   %s\n", plural(len(recs), "record"))
+		for j, r := range recs {
+			if j == 10 {
+				fmt.Fprintf(out, "    ... and %d more\n", len(recs)-j)
+				break
+			}
+			c := r.Value
+			account := "-"
+			if c.AccountID != nil {
+				account = *c.AccountID
+			}
+			fmt.Fprintf(out, "    %-8s %s  %-20s %-32s %s\n", r.Metadata.LastAction, c.ID, c.FirstName+" "+c.LastName, c.Email, account)
+		}
+	}
+	return nil
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "sh") {
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

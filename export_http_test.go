@@ -1,0 +1,51 @@
+package nango
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// SetHTTPClock replaces the clock and the sleep of e's provider HTTP layer (backoff, Retry-After,
+// rate limits, token expiry). Call it before the first request.
+func SetHTTPClock(e *Engine, now func() time.Time, sleep func(context.Context, time.Duration) error) {
+	e.http.mu.Lock()
+	defer e.http.mu.Unlock()
+	e.http.now, e.http.sleep = now, sleep
+}
+
+// LinkValue is a parsed link of a Link header.
+type LinkValue struct {
+	Target string
+	Rels   []string
+}
+
+// ParseLinkHeader exposes parseLinkHeader.
+func ParseLinkHeader(values ...string) []LinkValue {
+	var out []LinkValue
+	for _, l := range parseLinkHeader(values) {
+		out = append(out, LinkValue{Target: l.target, Rels: l.rels})
+	}
+	return out
+}
+
+// ParseRetryAfter and ParseReset expose the header parsers.
+var (
+	ParseRetryAfter = parseRetryAfter
+	ParseReset      = parseReset
+)
+
+// LimitInfo exposes RateLimit.info.
+func LimitInfo(r RateLimit, status int, h http.Header, now time.Time) (limited, hasWait bool, wait time.Duration) {
+	li := r.info(status, h, now)
+	return li.limited, li.hasWait, li.wait
+}
+
+// Backoff exposes HTTPRetry.backoff with the policy's defaults applied.
+func Backoff(p HTTPRetry, attempt int) time.Duration {
+	r, err := resolveRetry(&p)
+	if err != nil {
+		panic(err)
+	}
+	return r.backoff(attempt)
+}

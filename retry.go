@@ -1,0 +1,344 @@
+package nango
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// ErrTimeout is matched by the error of an attempt that took longer than HTTPConfig.Timeout
+// (a provider that hangs). Such attempts are retried like network errors.
+var ErrTimeout = errors.New("nango: the provider did not answer in time")
+
+// HTTPRetry says which failed requests are tried again, how often, and how long to wait in
+// between. Only idempotent methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) are retried, and
+// POST or PATCH requests that set Request.Retry. Every wait ends early when the request's ctx
+// is done. Zero fields take their defaults.
+type HTTPRetry struct {
+	// MaxAttempts is the number of attempts, the first included; 1 disables retries. Defaults
+	// to 5.
+	MaxAttempts int
+	// BaseDelay is the wait after the first failed attempt; it doubles after each further
+	// one, up to MaxDelay. Each wait is drawn at random between half and all of that ("equal
+	// jitter"), so that connections do not retry in step. Defaults to 1 second.
+	BaseDelay time.Duration
+	// MaxDelay caps one wait of the exponential backoff. Defaults to 30 seconds.
+	MaxDelay time.Duration
+	// MaxWait is the longest the engine waits when the provider says how long to wait
+	// (Retry-After, a rate-limit reset). When the provider asks for more, the request fails at
+	// once with an *APIError whose RetryAfter says how long, and the run fails; the next run
+	// tries again. Defaults to 10 minutes.
+	MaxWait time.Duration
+	// Statuses are the response statuses that are retried. Defaults to 429 and every 5xx.
+	// Network errors and attempts that time out are always retried, and so are responses that
+	// RateLimit identifies as rate limits.
+	Statuses []int
+}
+
+func resolveRetry(p *HTTPRetry) (HTTPRetry, error) {
+	var r HTTPRetry
+	if p != nil {
+		r = *p
+	}
+	switch {
+	case r.MaxAttempts < 0:
+		return r, fmt.Errorf("HTTPRetry.MaxAttempts %d is negative", r.MaxAttempts)
+	case r.MaxAttempts == 0:
+		r.MaxAttempts = 5
+	}
+	switch {
+	case r.BaseDelay < 0:
+		return r, fmt.Errorf("HTTPRetry.BaseDelay %s is negative", r.BaseDelay)
+	case r.BaseDelay == 0:
+		r.BaseDelay = time.Second
+	}
+	switch {
+	case r.MaxDelay < 0:
+		return r, fmt.Errorf("HTTPRetry.MaxDelay %s is negative", r.MaxDelay)
+	case r.MaxDelay == 0:
+		r.MaxDelay = max(30*time.Second, r.BaseDelay)
+	case r.MaxDelay < r.BaseDelay:
+		return r, fmt.Errorf("HTTPRetry.MaxDelay %s is less than BaseDelay %s", r.MaxDelay, r.BaseDelay)
+	}
+	switch {
+	case r.MaxWait < 0:
+		return r, fmt.Errorf("HTTPRetry.MaxWait %s is negative", r.MaxWait)
+	case r.MaxWait == 0:
+		r.MaxWait = 10 * time.Minute
+	}
+	for _, s := range r.Statuses {
+		if s < 100 || s > 599 {
+			return r, fmt.Errorf("HTTPRetry.Statuses: %d is not an HTTP status", s)
+		}
+	}
+	return r, nil
+}
+
+// retries reports whether a response status is retried.
+func (p *HTTPRetry) retries(status int) bool {
+	if p.Statuses == nil {
+		return status == http.StatusTooManyRequests || (status >= 500 && status <= 599)
+	}
+	for _, s := range p.Statuses {
+		if s == status {
+			return true
+		}
+	}
+	return false
+}
+
+// backoff is the wait after the given failed attempt (1 for the first).
+func (p *HTTPRetry) backoff(attempt int) time.Duration {
+	d := p.BaseDelay
+	for i := 1; i < attempt && d < p.MaxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, p.MaxDelay)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// APIError is the final failure of a provider request: the provider's error status (after the
+// retries the policy allowed), or the network error, timeout or cancellation that ended the
+// attempts. It never contains credentials: URL and Body are redacted.
+type APIError struct {
+	// Method and URL identify the request. The URL's secret query parameters are redacted.
+	Method string
+	URL    string
+	// StatusCode is the last response's status, or 0 when no response arrived.
+	StatusCode int
+	// Body is the beginning (up to 1 KiB) of the last response's body.
+	Body string
+	// Attempts is the number of attempts made.
+	Attempts int
+	// RetryAfter is the last wait the provider asked for (Retry-After or a rate-limit reset),
+	// or 0.
+	RetryAfter time.Duration
+	// Err is why the attempts stopped without a response, or why no more were made (a
+	// cancelled context, ErrTimeout, ErrRateLimited, an *AuthError); nil when the provider's
+	// status says it all.
+	Err error
+}
+
+// Error implements error.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "nango: %s %s: ", e.Method, e.URL)
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, "%d %s", e.StatusCode, http.StatusText(e.StatusCode))
+		if e.Attempts > 1 {
+			fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+		}
+		if e.RetryAfter > 0 {
+			fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+		}
+		if e.Err != nil {
+			fmt.Fprintf(&b, ": %v", e.Err)
+		}
+		if e.Body != "" {
+			fmt.Fprintf(&b, ": %s", e.Body)
+		}
+		return b.String()
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, "after %d attempts: ", e.Attempts)
+	}
+	fmt.Fprintf(&b, "%v", e.Err)
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *APIError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrRateLimited and the status was 429.
+func (e *APIError) Is(target error) bool {
+	return target == ErrRateLimited && e.StatusCode == http.StatusTooManyRequests
+}
+
+const maxErrorBody = 1024
+
+// apiError builds the final error of a request: an *APIError, or the *AuthError that stopped
+// it. last is the last attempt (nil when none was made); err, when set, is why no further
+// attempt was made.
+func (c *connHTTP) apiError(p *prepared, attempts int, last *attemptResult, retryAfter time.Duration, err error) error {
+	var ae *AuthError
+	if errors.As(err, &ae) || (last != nil && errors.As(last.err, &ae)) {
+		return ae // it says all there is to say: the connection must be authorised again
+	}
+	e := &APIError{Method: p.method, URL: p.display, Attempts: attempts, RetryAfter: retryAfter, Err: err}
+	if last != nil {
+		e.StatusCode = last.status
+		if last.err != nil && e.Err == nil {
+			e.Err = last.err
+		}
+		if len(last.body) > 0 {
+			e.Body = excerpt(c.secrets.redact(string(last.body)), maxErrorBody)
+		}
+	}
+	return e
+}
+
+// excerpt returns the beginning of s, at most n bytes, cut on a rune boundary.
+func excerpt(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// attemptResult is the outcome of one attempt.
+type attemptResult struct {
+	status    int
+	header    http.Header
+	body      []byte
+	finalURL  *url.URL
+	err       error
+	permanent bool // err is not worth a retry
+}
+
+func (c *connHTTP) attempt(ctx context.Context, p *prepared) *attemptResult {
+	actx, cancel := context.WithTimeout(context.WithValue(ctx, gatedKey{}, true), c.in.timeout)
+	defer cancel()
+	r := p.tmpl.Clone(actx)
+	if p.body != nil {
+		body := p.body
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		r.ContentLength = int64(len(body))
+	}
+	resp, err := c.httpClient().Do(r)
+	if err != nil {
+		return c.failed(ctx, actx, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.in.maxBody+1))
+	if err != nil {
+		return c.failed(ctx, actx, err)
+	}
+	if int64(len(body)) > c.in.maxBody {
+		return &attemptResult{err: fmt.Errorf("nango: the response is larger than HTTPConfig.MaxResponseBytes (%d bytes)", c.in.maxBody), permanent: true}
+	}
+	return &attemptResult{status: resp.StatusCode, header: resp.Header, body: body, finalURL: resp.Request.URL}
+}
+
+// failed classifies the error of an attempt that got no (whole) response.
+func (c *connHTTP) failed(ctx, actx context.Context, err error) *attemptResult {
+	if ctx.Err() != nil {
+		return &attemptResult{err: ctx.Err(), permanent: true}
+	}
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		return &attemptResult{err: ae, permanent: true}
+	}
+	if errors.Is(err, ErrRateLimited) {
+		return &attemptResult{err: err, permanent: true}
+	}
+	if errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return &attemptResult{err: fmt.Errorf("%w (HTTPConfig.Timeout is %s)", ErrTimeout, c.in.timeout)}
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // its message holds the whole URL
+	}
+	var re *redactedError
+	if errors.As(err, &re) {
+		return &attemptResult{err: re}
+	}
+	return &attemptResult{err: &redactedError{msg: c.secrets.redact(err.Error()), err: err}}
+}
+
+func (c *connHTTP) logAttempt(ctx context.Context, logger *slog.Logger, method string, u *url.URL, res *attemptResult, attempt int, d time.Duration) {
+	if !logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", method),
+		slog.String("path", c.secrets.redact(u.EscapedPath())),
+		slog.String("query", c.redactQuery(u.RawQuery)),
+	}
+	if res.status != 0 {
+		attrs = append(attrs, slog.Int("status", res.status))
+	}
+	if res.err != nil {
+		attrs = append(attrs, slog.String("error", c.secrets.redact(res.err.Error())))
+	}
+	attrs = append(attrs, slog.Duration("duration", d), slog.Int("attempt", attempt))
+	logger.LogAttrs(ctx, slog.LevelDebug, "provider request", attrs...)
+}
+
+// do sends a request with the retries its policy allows.
+func (c *connHTTP) do(ctx context.Context, logger *slog.Logger, req *Request) (*Response, error) {
+	p, err := c.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	pol := c.in.retry
+	if req.MaxAttempts > 0 {
+		pol.MaxAttempts = req.MaxAttempts
+	}
+	retryable := idempotent(p.method) || req.Retry
+	ctx = context.WithValue(ctx, loggerKey{}, logger)
+	var last *attemptResult
+	var lastWait time.Duration
+	for attempt := 1; ; attempt++ {
+		if err := c.wait(ctx, pol.MaxWait); err != nil {
+			return nil, c.apiError(p, attempt-1, last, lastWait, err)
+		}
+		start := c.clk.now()
+		res := c.attempt(ctx, p)
+		c.logAttempt(ctx, logger, p.method, p.url, res, attempt, c.clk.now().Sub(start))
+		if res.err == nil && res.status < 400 {
+			return &Response{StatusCode: res.status, Header: res.header, Body: res.body, Attempts: attempt,
+				method: p.method, url: res.finalURL, display: p.display}, nil
+		}
+		last = res
+		var lim limitInfo
+		if res.err == nil {
+			lim = c.in.rate.info(res.status, res.header, c.clk.now())
+			if lim.hasWait {
+				lastWait = lim.wait
+			}
+		}
+		again := !res.permanent && (res.err != nil || pol.retries(res.status) || lim.limited)
+		if !again || !retryable || attempt >= pol.MaxAttempts {
+			return nil, c.apiError(p, attempt, res, lastWait, nil)
+		}
+		if lim.hasWait {
+			// The gate has paused the whole connection; the next wait honours it.
+			if lim.wait > pol.MaxWait {
+				return nil, c.apiError(p, attempt, res, lastWait, fmt.Errorf("%w: the provider asks to wait %s, more than HTTPRetry.MaxWait (%s)", ErrRateLimited, lim.wait, pol.MaxWait))
+			}
+			logger.LogAttrs(ctx, slog.LevelDebug, "retrying provider request", slog.Int("attempt", attempt),
+				slog.Int("status", res.status), slog.Duration("wait", lim.wait))
+			continue
+		}
+		delay := pol.backoff(attempt)
+		logger.LogAttrs(ctx, slog.LevelDebug, "retrying provider request", slog.Int("attempt", attempt),
+			slog.Int("status", res.status), slog.Duration("wait", delay))
+		if err := c.clk.sleep(ctx, delay); err != nil {
+			return nil, c.apiError(p, attempt, res, lastWait, err)
+		}
+	}
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
