@@ -39,6 +39,22 @@
 // marked DELETED afterwards, never after a failed, panicked or cancelled run, and never beyond
 // the DeleteGuard (by default, not more than half of a stream of 100 or more records).
 //
+// # Provider HTTP
+//
+// Sync code calls the provider's API through the handle (Nango.Get, Nango.Request,
+// Nango.Paginate, PaginateItems): paths are relative to Integration.BaseURL, and the engine adds
+// the connection's credentials (Integration.Auth: OAuth2, APIKey, BasicAuth, AuthFunc), a rate
+// limiter per connection that honours Retry-After and reset headers, and retries with backoff.
+// Failures are *APIError; a connection whose OAuth refresh is refused gives an *AuthError that
+// matches ErrReauthRequired. Credentials never appear in logs or errors.
+//
+// # Scheduling
+//
+// Engine.Run runs every sync for every connection at its frequency, on a grid offset per
+// connection, within MaxConcurrentRuns; Trigger, Pause, Start and SetFrequency control it, and
+// Status and RunHistory report. A run holds a lease in the store and every write it makes is
+// fenced by it, so at most one run of a sync per connection is in progress across processes.
+//
 // # Stores
 //
 // The Engine works over a store.Store: store/bolt (an embedded bbolt file, the default),
