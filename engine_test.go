@@ -555,6 +555,7 @@ func TestResetAndEmptyCache(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, found, "reset clears the checkpoint")
 		require.Equal(t, nango.TriggerReset, res.Trigger)
+		require.True(t, res.Initial, "a reset run is an initial run, as in Nango")
 
 		res, err = f.run(t, exec, &nango.RunOptions{Reset: true, EmptyCache: true})
 		require.NoError(t, err)

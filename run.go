@@ -236,6 +236,9 @@ func (e *Engine) newRun(ctx context.Context, in *Integration, sc *SyncConfig, co
 		run.Initial = true
 	case err != nil:
 		return nil, fmt.Errorf("nango: loading run history of %s: %w", key.Sync, err)
+	case trigger == TriggerReset:
+		// A reset starts over: an initial run, with no last sync date (as Nango clears it).
+		run.Initial, last = true, nil
 	}
 	var cpVersion int64
 	if cp, err := e.store.CheckpointGet(ctx, store.CheckpointKey(key)); err == nil {

@@ -1,11 +1,16 @@
 package nango
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// ErrInvalidFrequency is matched by every error about a frequency that does not parse or is out
+// of range.
+var ErrInvalidFrequency = errors.New("nango: invalid frequency")
 
 // Frequency limits.
 const (
@@ -32,13 +37,13 @@ func ParseFrequency(s string) (time.Duration, error) {
 func parseFrequencyMin(s string, minimum time.Duration) (time.Duration, error) {
 	d, err := parseFrequency(strings.ToLower(strings.TrimSpace(s)))
 	if err != nil {
-		return 0, fmt.Errorf("nango: invalid frequency %q: %w", s, err)
+		return 0, fmt.Errorf("%w %q: %w", ErrInvalidFrequency, s, err)
 	}
 	if d < minimum || d <= 0 {
-		return 0, fmt.Errorf("nango: invalid frequency %q: %s is shorter than the minimum %s", s, d, minimum)
+		return 0, fmt.Errorf("%w %q: %s is shorter than the minimum %s", ErrInvalidFrequency, s, d, minimum)
 	}
 	if d > MaxFrequency {
-		return 0, fmt.Errorf("nango: invalid frequency %q: %s is longer than the maximum of 31 days", s, d)
+		return 0, fmt.Errorf("%w %q: %s is longer than the maximum of 31 days", ErrInvalidFrequency, s, d)
 	}
 	return d, nil
 }

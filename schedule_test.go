@@ -46,6 +46,7 @@ func TestParseFrequency(t *testing.T) {
 		_, err := nango.ParseFrequency(in)
 		require.ErrorContains(t, err, want, in)
 		require.ErrorContains(t, err, "invalid frequency", in)
+		require.ErrorIs(t, err, nango.ErrInvalidFrequency, in)
 	}
 }
 

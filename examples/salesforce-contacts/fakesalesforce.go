@@ -12,13 +12,18 @@ import (
 	"time"
 )
 
-// simClock is the fake org's clock: the program moves it forward between runs.
+// simClock is the fake org's clock: the program moves it forward between runs. A real clock
+// follows time.Now instead (the service).
 type simClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu   sync.Mutex
+	t    time.Time
+	real bool
 }
 
 func (c *simClock) now() time.Time {
+	if c.real {
+		return time.Now().UTC()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
@@ -55,6 +60,7 @@ type fakeSalesforce struct {
 	sessions             map[string]int // access token -> calls left
 	locators             map[string]locator
 	nextID, nextLoc      int
+	nextSession          int
 	refreshes, apiCalls  int
 	queryPages, unauthed int
 	requests             []string // request URIs, for tests
@@ -103,7 +109,13 @@ func (f *fakeSalesforce) session() string {
 }
 
 func (f *fakeSalesforce) newSessionLocked() string {
-	tok := fmt.Sprintf("00DFAKE!session%d", len(f.sessions)+1)
+	for tok, left := range f.sessions { // a long-running service keeps only live sessions
+		if left <= 0 {
+			delete(f.sessions, tok)
+		}
+	}
+	f.nextSession++
+	tok := fmt.Sprintf("00DFAKE!session%d", f.nextSession)
 	f.sessions[tok] = f.sessionCalls
 	return tok
 }
@@ -111,6 +123,10 @@ func (f *fakeSalesforce) newSessionLocked() string {
 func (f *fakeSalesforce) add(first, last, email string, withAccount bool, at time.Time) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.addLocked(first, last, email, withAccount, at)
+}
+
+func (f *fakeSalesforce) addLocked(first, last, email string, withAccount bool, at time.Time) string {
 	f.nextID++
 	c := &fakeContact{ID: fmt.Sprintf("003FAKE%011d", f.nextID), FirstName: first, LastName: last, LastModified: at.UTC().Truncate(time.Second)}
 	if email != "" {
@@ -151,6 +167,36 @@ func (f *fakeSalesforce) remove(last string) {
 	f.deleted = append(f.deleted, fakeDeletion{ID: c.ID, At: f.clock.now().UTC().Truncate(time.Second)})
 }
 
+// activity makes the n-th change of a running org, in turn: an email changes, a contact is
+// added, a contact is deleted (while more than five remain). It says what it did.
+func (f *fakeSalesforce) activity(n int) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.clock.now().UTC().Truncate(time.Second)
+	ids := make([]string, 0, len(f.contacts))
+	for id := range f.contacts {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	switch {
+	case n%3 == 1 || len(ids) == 0:
+		first := []string{"Hedy", "John", "Mary", "Dennis", "Sophie", "Tim"}[n%6]
+		id := f.addLocked(first, fmt.Sprintf("Contact%d", n), fmt.Sprintf("%s.%d@example.com", strings.ToLower(first), n), n%2 == 0, now)
+		return "added contact " + id
+	case n%3 == 2 && len(ids) > 5:
+		c := f.contacts[ids[0]]
+		delete(f.contacts, c.ID)
+		f.deleted = append(f.deleted, fakeDeletion{ID: c.ID, At: now})
+		return "deleted contact " + c.ID
+	default:
+		c := f.contacts[ids[n%len(ids)]]
+		email := fmt.Sprintf("%s.%s.%d@example.com", strings.ToLower(c.FirstName), strings.ToLower(c.LastName), n)
+		c.Email = &email
+		c.LastModified = now
+		return "changed the email of contact " + c.ID
+	}
+}
+
 func (f *fakeSalesforce) requestLog() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -173,6 +219,9 @@ var (
 func (f *fakeSalesforce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(f.requests) >= 1000 { // bounded for a long-running service
+		f.requests = append(f.requests[:0], f.requests[500:]...)
+	}
 	f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
 	if r.URL.Path == "/services/oauth2/token" {
 		f.token(w, r)

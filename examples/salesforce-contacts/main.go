@@ -16,6 +16,23 @@
 // Add -refresh-token, -client-id and -client-secret (of the connected app) to let the engine
 // refresh an expired session. The store is a bbolt file in a temporary directory, removed at
 // exit, unless -db names one.
+//
+// # As a service
+//
+// With -listen it is a service instead: the engine's scheduler runs the sync at -frequency,
+// the Nango-compatible REST API (package api) is served on the address, and after each run
+// that changed something a webhook in Nango's format, signed with -webhook-signing-key, is
+// sent to -webhook-url. Any language can then read the change feed and control the sync, for
+// example with Nango's own client libraries pointed at it. Integration key "salesforce", sync
+// "salesforce-contacts", model "SalesforceContact", connection -connection-id ("demo").
+//
+//	go run ./examples/salesforce-contacts -listen 127.0.0.1:3003 -secret my-secret-key
+//	curl -H "Authorization: Bearer my-secret-key" -H "Connection-Id: demo" -H "Provider-Config-Key: salesforce" \
+//		"http://127.0.0.1:3003/records?model=SalesforceContact&limit=5"
+//
+// Against the built-in fake org, the service changes a contact every -fake-activity (30s). Each
+// flag can also be set through the environment variable named in its usage text
+// (NANGO_LISTEN, NANGO_SECRET_KEY, ...); a flag on the command line wins.
 package main
 
 import (
@@ -30,8 +47,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -40,7 +59,8 @@ import (
 	"github.com/gonango/nango/store/bolt"
 )
 
-const connectionID = "conn-user-123"
+// connectionID is the default connection id (-connection-id).
+const connectionID = "demo"
 
 // options are the program's flags.
 type options struct {
@@ -52,27 +72,87 @@ type options struct {
 	loginURL     string
 	apiVersion   string
 	dbPath       string
-	logger       *slog.Logger // defaults to warnings on stderr
+	connectionID string       // defaults to connectionID
+	frequency    string       // the sync's frequency; defaults to "every hour"
+	logger       *slog.Logger // defaults to warnings on stderr (information too when serving)
+
+	// Serving (see serve.go).
+	listen            string
+	secret            string
+	noAuth            bool
+	webhookURL        string
+	webhookSigningKey string
+	fakeActivity      time.Duration // how often the fake org changes a contact; 0: never
+
+	// For tests.
+	clock       *simClock                   // the fake org's clock when serving; real time if nil
+	webhookPoll time.Duration               // how often run history is polled; defaults to a second
+	onReady     func(a *app, apiURL string) // called once the API is served
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.instanceURL, "instance-url", "", "the org's instance `URL` (with -token: sync a real org)")
-	flag.StringVar(&o.token, "token", "", "an OAuth access `token` of the org")
-	flag.StringVar(&o.refreshToken, "refresh-token", "", "a refresh `token`, to refresh expired sessions")
-	flag.StringVar(&o.clientID, "client-id", "", "the connected app's consumer `key`, for refreshing")
-	flag.StringVar(&o.clientSecret, "client-secret", "", "the connected app's consumer `secret`, for refreshing")
-	flag.StringVar(&o.loginURL, "login-url", "https://login.salesforce.com", "the `URL` whose /services/oauth2/token refreshes tokens")
-	flag.StringVar(&o.apiVersion, "api-version", "v62.0", "the REST API `version`")
-	flag.StringVar(&o.dbPath, "db", "", "bbolt `file` to keep the store in (default: a temporary file, removed at exit)")
+	defineFlags(flag.CommandLine, &o)
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Stdout, o)
+	if err := flagsFromEnv(flag.CommandLine, os.LookupEnv); err != nil {
+		fmt.Fprintln(os.Stderr, "salesforce-contacts:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	var err error
+	if o.listen != "" {
+		err = serve(ctx, os.Stdout, o)
+	} else {
+		err = run(ctx, os.Stdout, o)
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "salesforce-contacts:", err)
 		os.Exit(1)
 	}
+}
+
+// defineFlags defines the program's flags on flags; each usage text ends with the name of the
+// environment variable that sets it too, in brackets.
+func defineFlags(flags *flag.FlagSet, o *options) {
+	flags.StringVar(&o.instanceURL, "instance-url", "", "the org's instance `URL` (with -token: sync a real org) [SALESFORCE_INSTANCE_URL]")
+	flags.StringVar(&o.token, "token", "", "an OAuth access `token` of the org [SALESFORCE_TOKEN]")
+	flags.StringVar(&o.refreshToken, "refresh-token", "", "a refresh `token`, to refresh expired sessions [SALESFORCE_REFRESH_TOKEN]")
+	flags.StringVar(&o.clientID, "client-id", "", "the connected app's consumer `key`, for refreshing [SALESFORCE_CLIENT_ID]")
+	flags.StringVar(&o.clientSecret, "client-secret", "", "the connected app's consumer `secret`, for refreshing [SALESFORCE_CLIENT_SECRET]")
+	flags.StringVar(&o.loginURL, "login-url", "https://login.salesforce.com", "the `URL` whose /services/oauth2/token refreshes tokens [SALESFORCE_LOGIN_URL]")
+	flags.StringVar(&o.apiVersion, "api-version", "v62.0", "the REST API `version` [SALESFORCE_API_VERSION]")
+	flags.StringVar(&o.dbPath, "db", "", "bbolt `file` to keep the store in (default: a temporary file, removed at exit) [NANGO_DB]")
+	flags.StringVar(&o.connectionID, "connection-id", connectionID, "the connection's `id` [NANGO_CONNECTION_ID]")
+	flags.StringVar(&o.frequency, "frequency", "every hour", "how often the service runs the sync, as Nango writes it (\"every 30 minutes\") [NANGO_FREQUENCY]")
+	flags.StringVar(&o.listen, "listen", "", "serve the Nango-compatible API on this `address` (such as 127.0.0.1:3003) and run as a service [NANGO_LISTEN]")
+	flags.StringVar(&o.secret, "secret", "", "the API's secret `key`: clients send \"Authorization: Bearer <key>\" [NANGO_SECRET_KEY]")
+	flags.BoolVar(&o.noAuth, "no-auth", false, "serve the API without a secret key: local development only [NANGO_NO_AUTH]")
+	flags.StringVar(&o.webhookURL, "webhook-url", "", "send a webhook to this `URL` after each run that changed records [NANGO_WEBHOOK_URL]")
+	flags.StringVar(&o.webhookSigningKey, "webhook-signing-key", "", "sign webhooks (X-Nango-Hmac-Sha256) with this `key` (default: the -secret key) [NANGO_WEBHOOK_SIGNING_KEY]")
+	flags.DurationVar(&o.fakeActivity, "fake-activity", 30*time.Second, "when serving with the fake org, change a contact this often (0: never) [NANGO_FAKE_ACTIVITY]")
+}
+
+// envName matches the environment variable named at the end of a flag's usage text.
+var envName = regexp.MustCompile(`\[([A-Z][A-Z0-9_]*)\]$`)
+
+// flagsFromEnv sets each flag not given on the command line from its environment variable.
+func flagsFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		m := envName.FindStringSubmatch(f.Usage)
+		if m == nil || given[f.Name] || err != nil {
+			return
+		}
+		if v, ok := lookup(m[1]); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("environment variable %s: %w", m[1], e)
+			}
+		}
+	})
+	return err
 }
 
 // app is the program's engine, store, sync and (by default) fake org.
@@ -83,7 +163,10 @@ type app struct {
 	clock       *simClock       // the fake org's clock
 	where       string          // the store, for the output
 	instanceURL string          // the org's (or the fake's) URL
-	refreshes   atomic.Int64    // OAuth refreshes, counted by OAuth2.OnRefresh
+	connection  string          // the connection's id
+	frequency   string          // the sync's
+	logger      *slog.Logger
+	refreshes   atomic.Int64 // OAuth refreshes, counted by OAuth2.OnRefresh
 	closers     []func()
 }
 
@@ -100,10 +183,20 @@ func newApp(ctx context.Context, o options) (_ *app, err error) {
 	if o.apiVersion == "" {
 		o.apiVersion = "v62.0"
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.connectionID == "" {
+		o.connectionID = connectionID
 	}
-	a := &app{}
+	if o.frequency == "" {
+		o.frequency = "every hour"
+	}
+	if o.logger == nil {
+		level := slog.LevelWarn
+		if o.listen != "" {
+			level = slog.LevelInfo
+		}
+		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	a := &app{connection: o.connectionID, frequency: o.frequency, logger: o.logger}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -111,7 +204,14 @@ func newApp(ctx context.Context, o options) (_ *app, err error) {
 	}()
 	now := time.Now
 	if o.instanceURL == "" {
-		a.clock = &simClock{t: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)}
+		switch {
+		case o.clock != nil:
+			a.clock = o.clock
+		case o.listen != "":
+			a.clock = &simClock{real: true} // a service runs in real time
+		default:
+			a.clock = &simClock{t: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)}
+		}
 		a.fake = newFakeSalesforce(a.clock)
 		srv := httptest.NewServer(a.fake)
 		a.closers = append(a.closers, srv.Close)
@@ -131,7 +231,8 @@ func newApp(ctx context.Context, o options) (_ *app, err error) {
 		a.closers = append(a.closers, func() { os.RemoveAll(dir) })
 		o.dbPath = filepath.Join(dir, "nango.db")
 	} else {
-		if _, err := os.Stat(o.dbPath); a.fake != nil && !errors.Is(err, fs.ErrNotExist) {
+		// The walkthrough's output needs a fresh store; a service restarts on its own.
+		if _, err := os.Stat(o.dbPath); a.fake != nil && o.listen == "" && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s already exists: the fake org starts afresh, remove it or choose another -db path", o.dbPath)
 		}
 		a.where = "bbolt file " + o.dbPath
@@ -164,7 +265,7 @@ func newApp(ctx context.Context, o options) (_ *app, err error) {
 			Name:        syncName,
 			Description: "Fetches contacts from Salesforce",
 			Version:     "1.0.0",
-			Frequency:   "every hour",
+			Frequency:   o.frequency,
 			Models:      []nango.Model{nango.ModelOf[SalesforceContact](modelName)},
 			Sync:        a.contacts,
 		}},
@@ -173,7 +274,7 @@ func newApp(ctx context.Context, o options) (_ *app, err error) {
 		return nil, err
 	}
 	err = a.eng.AddConnection(ctx, nango.Connection{
-		Integration: integrationKey, ID: connectionID,
+		Integration: integrationKey, ID: a.connection,
 		Credentials: &nango.Credentials{Token: &oauth2.Token{AccessToken: o.token, RefreshToken: o.refreshToken, TokenType: "Bearer"}},
 	})
 	if err != nil {
@@ -233,7 +334,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 			fmt.Fprintf(out, "An hour later. Salesforce: %s.\n", s.change)
 		}
 		before := a.refreshes.Load()
-		res, err := a.eng.RunSync(ctx, integrationKey, syncName, connectionID, nil)
+		res, err := a.eng.RunSync(ctx, integrationKey, syncName, a.connection, nil)
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i+1, err)
 		}
@@ -251,7 +352,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 
 		var recs []nango.TypedRecord[SalesforceContact]
 		for rec, err := range nango.RecordsOf[SalesforceContact](ctx, a.eng, nango.ListRecordsParams{
-			Integration: integrationKey, Connection: connectionID, Model: modelName, Cursor: feedCursor,
+			Integration: integrationKey, Connection: a.connection, Model: modelName, Cursor: feedCursor,
 		}) {
 			if err != nil {
 				return fmt.Errorf("run %d: reading the change feed: %w", i+1, err)

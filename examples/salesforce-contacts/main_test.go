@@ -187,7 +187,7 @@ func TestRefusedRefreshNeedsReauthorisation(t *testing.T) {
 	a.fake.mu.Unlock()
 	res, err := a.eng.RunSync(t.Context(), integrationKey, syncName, connectionID, nil)
 	require.ErrorIs(t, err, nango.ErrReauthRequired)
-	require.EqualError(t, err, `nango: connection "conn-user-123" of integration "salesforce" needs re-authorisation: `+
+	require.EqualError(t, err, `nango: connection "demo" of integration "salesforce" needs re-authorisation: `+
 		`the provider refused the refresh token: invalid_grant (expired access/refresh token)`)
 	require.Equal(t, nango.RunFailed, res.State)
 	// Two pages were saved with their checkpoint before the session ran out.
