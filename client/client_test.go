@@ -385,12 +385,12 @@ func TestControl(t *testing.T) {
 	require.True(t, client.IsCode(err, "invalid_body"), err)
 
 	require.NoError(t, c.Start(t.Context(), sel))
+	runs = s.waitRuns(t, 3) // starting a paused sync runs it now: an incremental run
 	require.Eventually(t, func() bool {
 		st, err = c.Status(t.Context(), client.SyncSelector{ProviderConfigKey: integration})
 		require.NoError(t, err)
 		return st[0].Status == "SUCCESS" && !st[0].NextScheduledSyncAt.IsZero()
 	}, 10*time.Second, 5*time.Millisecond)
-	runs = s.waitRuns(t, 2)
 	require.Len(t, st, 1)
 	got := st[0]
 	require.Equal(t, "contacts", got.Name)

@@ -125,6 +125,7 @@ func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 		size += len(r.Data)
 	}
 	buf := make([]byte, 0, size)
+	var shapes jsonc.Shapes // records of a batch mostly share their keys' order
 	for i, r := range p.Records {
 		pr := PreparedRecord{ID: r.ID, Index: i}
 		if r.Data != nil || p.Mode != WriteDelete {
@@ -132,7 +133,7 @@ func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 				return nil, &RecordError{Model: p.Stream.Model, Index: i, ID: r.ID, Reason: "no payload"}
 			}
 			start := len(buf)
-			out, id, err := jsonc.Record(buf, r.Data)
+			out, id, err := shapes.Record(buf, r.Data)
 			if err != nil {
 				return nil, &RecordError{Model: p.Stream.Model, Index: i, ID: r.ID, Reason: err.Error(), Err: err}
 			}

@@ -6,6 +6,7 @@ package jsonc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -56,7 +57,51 @@ func (e *IDError) Error() string { return e.Reason }
 // Record appends the canonical form of the JSON object in src to dst and returns the record's id:
 // the "id" member as a string, or an integer as its decimal text.
 func Record(dst, src []byte) (out []byte, id string, err error) {
-	p := parser{src: src}
+	return record(dst, src, nil)
+}
+
+// Shapes canonicalises a run of records faster when they share a shape: the same member keys in
+// the same order, as an encoder writes a Go struct. It remembers how to reorder the members of
+// the last top-level object that was not sorted, and reuses that order when the next record has
+// exactly the same keys, instead of sorting them again. The output is the same as Record's. The
+// zero value is ready to use; a Shapes is not safe for concurrent use.
+type Shapes struct {
+	keys []byte // the quoted keys of the remembered shape, in input order, concatenated
+	ends []int  // the end of each key in keys
+	perm []int  // perm[j] is the input position of the j-th member in sorted order
+}
+
+// Record is like the function Record.
+func (sh *Shapes) Record(dst, src []byte) (out []byte, id string, err error) {
+	return record(dst, src, sh)
+}
+
+// match reports whether the members of the object in buf have the remembered keys.
+func (sh *Shapes) match(buf []byte, spans []span) bool {
+	if len(sh.perm) != len(spans) {
+		return false
+	}
+	start := 0
+	for i, s := range spans {
+		if !bytes.Equal(buf[s.k0:s.k1], sh.keys[start:sh.ends[i]]) {
+			return false
+		}
+		start = sh.ends[i]
+	}
+	return true
+}
+
+// remember records the keys of spans, in input order, and the order that sorts them.
+func (sh *Shapes) remember(buf []byte, spans []span) {
+	sh.keys, sh.ends, sh.perm = sh.keys[:0], sh.ends[:0], sh.perm[:0]
+	for _, s := range spans {
+		sh.keys = append(sh.keys, buf[s.k0:s.k1]...)
+		sh.ends = append(sh.ends, len(sh.keys))
+	}
+}
+
+func record(dst, src []byte, shapes *Shapes) (out []byte, id string, err error) {
+	p := parser{src: src, shapes: shapes}
 	p.skipSpace()
 	if p.pos >= len(src) || src[p.pos] != '{' {
 		return dst, "", ErrNotObject
@@ -395,11 +440,11 @@ type parser struct {
 	// esc is set by str when the string it read has an escape.
 	esc bool
 	// findID makes the top-level object record the span of its "id" value in src.
-	findID   bool
+	findID bool
+	// shapes, when set, is used and updated by the top-level object.
+	shapes   *Shapes
 	hasID    bool
 	id0, id1 int
-	// scratch is reused to reorder the members of unsorted objects.
-	scratch []byte
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -508,6 +553,10 @@ func (p *parser) object(dst []byte, depth int) ([]byte, error) {
 	dst = append(dst, '{')
 	findID := p.findID && depth == 0
 	p.findID = false
+	var shapes *Shapes
+	if depth == 0 {
+		shapes, p.shapes = p.shapes, nil
+	}
 	var spansArr [16]span
 	spans := spansArr[:0]
 	sorted := true
@@ -547,7 +596,10 @@ func (p *parser) object(dst []byte, depth int) ([]byte, error) {
 		if findID && p.hasID && p.id0 < 0 {
 			p.id0, p.id1 = vstart, p.pos
 		}
-		s := span{k0, k1, v0, len(dst), esc}
+		s := span{k0: k0, k1: k1, v0: v0, v1: len(dst), esc: esc, i: len(spans)}
+		if !esc {
+			s.pre = keyPrefix(dst[k0+1 : k1-1])
+		}
 		if n := len(spans); n > 0 {
 			prev := spans[n-1]
 			switch c := compareSpans(dst, prev, s); {
@@ -575,50 +627,120 @@ func (p *parser) object(dst []byte, depth int) ([]byte, error) {
 	if sorted {
 		return append(dst, '}'), nil
 	}
+	if shapes != nil {
+		if shapes.match(dst, spans) {
+			// The same keys as the last record, which had no duplicates: reorder them the same way.
+			return reorder(dst, start, spans, shapes.perm), nil
+		}
+		shapes.remember(dst, spans)
+	}
 	buf := dst
 	slices.SortFunc(spans, func(a, b span) int { return compareSpans(buf, a, b) })
 	for i := 1; i < len(spans); i++ {
 		if compareSpans(buf, spans[i-1], spans[i]) == 0 {
+			if shapes != nil {
+				shapes.remember(dst, nil)
+			}
 			return dst, p.errorf("duplicate key %s", buf[spans[i].k0:spans[i].k1])
 		}
 	}
-	tmp := p.scratch[:0]
+	if shapes != nil {
+		for _, s := range spans {
+			shapes.perm = append(shapes.perm, s.i)
+		}
+	}
+	return reorder(dst, start, spans, nil), nil
+}
+
+// reorder rewrites the object at dst[start:] with its members in the order of spans. It is a
+// function of its own so that its scratch buffer is on the stack only while it runs, not in
+// every frame of a nested parse.
+//
+//go:noinline
+func reorder(dst []byte, start int, spans []span, perm []int) []byte {
+	var stack [1024]byte
+	tmp := stack[:0]
+	if n := len(dst) - start; n > len(stack) {
+		tmp = make([]byte, 0, n)
+	}
 	tmp = append(tmp, '{')
 	for i, s := range spans {
+		if perm != nil {
+			s = spans[perm[i]]
+		}
 		if i > 0 {
 			tmp = append(tmp, ',')
 		}
-		tmp = append(tmp, buf[s.k0:s.k1]...)
+		tmp = append(tmp, dst[s.k0:s.k1]...)
 		tmp = append(tmp, ':')
-		tmp = append(tmp, buf[s.v0:s.v1]...)
+		tmp = append(tmp, dst[s.v0:s.v1]...)
 	}
 	tmp = append(tmp, '}')
-	dst = append(dst[:start], tmp...)
-	p.scratch = tmp[:0]
-	return dst, nil
+	return append(dst[:start], tmp...)
 }
 
-// span locates one member of an object being canonicalised; esc is set when its key has an
-// escape.
+// span locates one member of an object being canonicalised. esc is set when its key has an
+// escape; otherwise pre holds the key's first 8 bytes, big-endian and zero-padded.
 type span struct {
 	k0, k1, v0, v1 int
+	pre            uint64
 	esc            bool
+	i              int // position in the input
+}
+
+// keyPrefix packs the first 8 bytes of an unescaped key. A key holds no zero byte (control
+// characters are escaped), so comparing prefixes orders keys like comparing their bytes, up to
+// ties.
+func keyPrefix(k []byte) uint64 {
+	if len(k) >= 8 {
+		return binary.BigEndian.Uint64(k)
+	}
+	var p uint64
+	for i := 0; i < 8; i++ {
+		p <<= 8
+		if i < len(k) {
+			p |= uint64(k[i])
+		}
+	}
+	return p
 }
 
 // compareSpans orders two members of buf by key like compareKeys, without looking for escapes
 // that the parser saw were not there.
 func compareSpans(buf []byte, a, b span) int {
 	if !a.esc && !b.esc {
+		switch {
+		case a.pre < b.pre:
+			return -1
+		case a.pre > b.pre:
+			return 1
+		}
 		return bytes.Compare(buf[a.k0+1:a.k1-1], buf[b.k0+1:b.k1-1])
 	}
 	return compareKeys(buf[a.k0:a.k1], buf[b.k0:b.k1])
 }
 
+// plain marks the bytes that stand for themselves in a JSON string: printable ASCII but the
+// quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func (p *parser) str() error {
 	p.pos++ // opening quote
 	p.esc = false
 	for p.pos < len(p.src) {
-		c := p.src[p.pos]
+		src, i := p.src, p.pos
+		for i < len(src) && plain[src[i]] {
+			i++
+		}
+		if p.pos = i; i == len(src) {
+			break
+		}
+		c := src[i]
 		switch {
 		case c == '"':
 			p.pos++

@@ -38,6 +38,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"time"
+	"unsafe"
 
 	"github.com/gonango/nango/store"
 	bbolt "go.etcd.io/bbolt"
@@ -182,6 +183,47 @@ func u64(v uint64) []byte {
 	return b
 }
 
+// arena hands out the keys and values of one write transaction from a few large blocks rather
+// than one allocation each. bbolt keeps the value slices given to Put until the transaction
+// commits, so the arena never reuses what it handed out; it is dropped with the transaction.
+type arena struct{ block []byte }
+
+const arenaBlock = 64 << 10
+
+func (a *arena) alloc(n int) []byte {
+	if n > cap(a.block)-len(a.block) {
+		if n > arenaBlock/8 {
+			return make([]byte, n)
+		}
+		a.block = make([]byte, 0, arenaBlock)
+	}
+	l := len(a.block)
+	a.block = a.block[:l+n]
+	return a.block[l : l+n : l+n]
+}
+
+func (a *arena) u64(v uint64) []byte {
+	b := a.alloc(8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func (a *arena) index(e indexEntry) []byte {
+	b := a.alloc(indexLen)
+	e.put(b)
+	return b
+}
+
+func (a *arena) log(h logHeader, id string, payload []byte) []byte {
+	b := a.alloc(logHeaderLen + len(id) + len(payload))
+	putLog(b, h, id, payload)
+	return b
+}
+
+// idBytes returns the bytes of a record id without copying them, for bbolt calls that only read
+// their key (Get, Delete, and Put, which copies it).
+func idBytes(id string) []byte { return unsafe.Slice(unsafe.StringData(id), len(id)) }
+
 func micros(t time.Time) uint64 {
 	if t.IsZero() {
 		return 0
@@ -309,12 +351,19 @@ func decodeIndex(v []byte) indexEntry {
 
 func (e indexEntry) encode() []byte {
 	v := make([]byte, indexLen)
+	e.put(v)
+	return v
+}
+
+// put writes the entry to v, indexLen bytes long.
+func (e indexEntry) put(v []byte) {
 	binary.BigEndian.PutUint64(v[0:8], e.seq)
 	binary.BigEndian.PutUint64(v[8:16], e.hash)
 	if e.deleted {
 		v[16] = flagDeleted
+	} else {
+		v[16] = 0
 	}
-	return v
 }
 
 // Log entry header.
@@ -331,14 +380,18 @@ type logHeader struct {
 	prunedAt     uint64
 }
 
-var actionCodes = map[store.Action]byte{store.ActionAdded: 1, store.ActionUpdated: 2, store.ActionDeleted: 3}
-
 var codeActions = [4]store.Action{"", store.ActionAdded, store.ActionUpdated, store.ActionDeleted}
 
 func encodeLog(h logHeader, id string, payload []byte) []byte {
 	v := make([]byte, logHeaderLen+len(id)+len(payload))
+	putLog(v, h, id, payload)
+	return v
+}
+
+// putLog writes a log entry to v, logHeaderLen+len(id)+len(payload) bytes long.
+func putLog(v []byte, h logHeader, id string, payload []byte) {
 	v[0] = logVersion
-	v[1] = actionCodes[h.action]
+	v[1] = actionCode(h.action)
 	binary.BigEndian.PutUint64(v[2:10], h.firstSeen)
 	binary.BigEndian.PutUint64(v[10:18], h.lastModified)
 	binary.BigEndian.PutUint64(v[18:26], h.deletedAt)
@@ -346,7 +399,18 @@ func encodeLog(h logHeader, id string, payload []byte) []byte {
 	v[34] = byte(len(id))
 	copy(v[logHeaderLen:], id)
 	copy(v[logHeaderLen+len(id):], payload)
-	return v
+}
+
+func actionCode(a store.Action) byte {
+	switch a {
+	case store.ActionAdded:
+		return 1
+	case store.ActionUpdated:
+		return 2
+	case store.ActionDeleted:
+		return 3
+	}
+	return 0
 }
 
 // decodeLog splits a log value; id and payload alias v.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gonango/nango/store"
 	bbolt "go.etcd.io/bbolt"
@@ -75,17 +76,30 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, res *store.RecordsWrite
 	if pw.Mode == store.WriteMerge {
 		seen = seen[:0:0]
 	}
-	for _, r := range pw.Records {
-		key := []byte(r.ID)
-		iv := sb.index.Get(key)
-		var old indexEntry
-		exists := iv != nil
-		if exists {
-			if len(iv) != indexLen {
-				return fmt.Errorf("bolt: corrupt index entry for %q in %s", r.ID, pw.Stream)
-			}
-			old = decodeIndex(iv)
+	recs := pw.Records
+	// The index is read and written in id order, so that neighbouring ids share pages; the log
+	// is written in batch order, which is the order of the changes in the feed. Ids are unique in
+	// a prepared batch, so the order of the index operations does not matter otherwise.
+	order := idOrder(recs)
+	olds := make([]oldEntry, len(recs))
+	ic := sb.index.Cursor() // one cursor for all the lookups: no index write comes between
+	for _, i := range order {
+		iv := lookup(ic, idBytes(recs[i].ID))
+		switch {
+		case iv == nil:
+		case len(iv) != indexLen:
+			olds[i].corrupt = true
+		default:
+			olds[i] = oldEntry{indexEntry: decodeIndex(iv), exists: true}
 		}
+	}
+	var ar arena
+	puts := make([][]byte, len(recs))
+	for i, r := range recs {
+		if olds[i].corrupt {
+			return fmt.Errorf("bolt: corrupt index entry for %q in %s", r.ID, pw.Stream)
+		}
+		old, exists := olds[i].indexEntry, olds[i].exists
 		live := exists && !old.deleted
 		var h logHeader
 		payload := r.Data
@@ -101,7 +115,7 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, res *store.RecordsWrite
 				sb.state.live++
 				sb.state.deleted--
 			case old.hash != r.Hash:
-				first, err := firstSeen(sb, old.seq, r.ID)
+				first, err := firstSeen(sb, &ar, old.seq, r.ID)
 				if err != nil {
 					return err
 				}
@@ -116,7 +130,7 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, res *store.RecordsWrite
 				continue
 			}
 			seen = append(seen, r.ID)
-			prev, oldPayload, err := readLog(sb, old.seq, r.ID)
+			prev, oldPayload, err := readLog(sb, &ar, old.seq, r.ID)
 			if err != nil {
 				return err
 			}
@@ -135,19 +149,22 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, res *store.RecordsWrite
 				res.Ignored++
 				continue
 			}
-			prev, oldPayload, err := readLog(sb, old.seq, r.ID)
+			prev, oldPayload, err := readLog(sb, &ar, old.seq, r.ID)
 			if err != nil {
 				return err
 			}
-			payload = bytes.Clone(oldPayload)
+			// payload aliases the old entry: the new entry copies it before the old one goes.
+			payload = oldPayload
 			hash = old.hash
 			h = logHeader{action: store.ActionDeleted, firstSeen: prev.firstSeen, deletedAt: now}
 			sb.state.live--
 			sb.state.deleted++
 		}
 		h.lastModified = now
+		// Encoded before the old entry is deleted, since payload may point into it.
+		entry := ar.log(h, r.ID, payload)
 		if exists {
-			if err := sb.log.Delete(u64(old.seq)); err != nil {
+			if err := sb.log.Delete(ar.u64(old.seq)); err != nil {
 				return err
 			}
 		}
@@ -155,12 +172,10 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, res *store.RecordsWrite
 		if err != nil {
 			return err
 		}
-		if err := sb.log.Put(u64(seq), encodeLog(h, r.ID, payload)); err != nil {
+		if err := sb.log.Put(ar.u64(seq), entry); err != nil {
 			return err
 		}
-		if err := sb.index.Put(key, indexEntry{seq: seq, hash: hash, deleted: h.action == store.ActionDeleted}.encode()); err != nil {
-			return err
-		}
+		puts[i] = ar.index(indexEntry{seq: seq, hash: hash, deleted: h.action == store.ActionDeleted})
 		changed = true
 		switch h.action {
 		case store.ActionAdded:
@@ -172,13 +187,22 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, res *store.RecordsWrite
 		}
 	}
 	if changed {
+		for _, i := range order {
+			if puts[i] != nil {
+				if err := sb.index.Put(idBytes(recs[i].ID), puts[i]); err != nil {
+					return err
+				}
+			}
+		}
 		sb.state.lastTime = now
 		if err := sb.state.put(sb.root); err != nil {
 			return err
 		}
 	}
 	if pw.TrackSeen != "" && len(seen) > 0 {
-		slices.Sort(seen)
+		if pw.Mode == store.WriteMerge {
+			slices.Sort(seen) // pw.SeenIDs are sorted already
+		}
 		if err := appendWindow(tx, pw.Stream, pw.TrackSeen, seen); err != nil {
 			return err
 		}
@@ -186,8 +210,40 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, res *store.RecordsWrite
 	return nil
 }
 
-func readLog(sb *streamBuckets, seq uint64, id string) (logHeader, []byte, error) {
-	v := sb.log.Get(u64(seq))
+// lookup is Bucket.Get on a cursor that is reused, for a bucket without nested buckets.
+func lookup(c *bbolt.Cursor, key []byte) []byte {
+	k, v := c.Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
+}
+
+// oldEntry is what the index held for a record before a write.
+type oldEntry struct {
+	indexEntry
+	exists  bool
+	corrupt bool
+}
+
+// idOrder returns the positions of recs sorted by id.
+func idOrder(recs []store.PreparedRecord) []int32 {
+	order := make([]int32, len(recs))
+	sorted := true
+	for i := range order {
+		order[i] = int32(i)
+		if i > 0 && recs[i-1].ID > recs[i].ID {
+			sorted = false
+		}
+	}
+	if !sorted {
+		slices.SortFunc(order, func(a, b int32) int { return strings.Compare(recs[a].ID, recs[b].ID) })
+	}
+	return order
+}
+
+func readLog(sb *streamBuckets, ar *arena, seq uint64, id string) (logHeader, []byte, error) {
+	v := sb.log.Get(ar.u64(seq))
 	if v == nil {
 		return logHeader{}, nil, fmt.Errorf("bolt: index of %q points at missing log entry %d", id, seq)
 	}
@@ -195,8 +251,8 @@ func readLog(sb *streamBuckets, seq uint64, id string) (logHeader, []byte, error
 	return h, payload, err
 }
 
-func firstSeen(sb *streamBuckets, seq uint64, id string) (uint64, error) {
-	v := sb.log.Get(u64(seq))
+func firstSeen(sb *streamBuckets, ar *arena, seq uint64, id string) (uint64, error) {
+	v := sb.log.Get(ar.u64(seq))
 	if len(v) < logHeaderLen {
 		return 0, fmt.Errorf("bolt: index of %q points at missing log entry %d", id, seq)
 	}

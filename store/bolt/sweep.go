@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"github.com/gonango/nango/store"
 	bbolt "go.etcd.io/bbolt"
@@ -14,11 +15,17 @@ import (
 // A deletion-tracking window is a bucket of chunks, each a sorted run of ids:
 // count(4) then, per id, uvarint length and bytes. A write appends one chunk, or folds its ids
 // into the last chunk while that one is small, so many tiny writes do not make many chunks.
-const (
-	smallChunk = 512
-	// sweepBatch is how many records one sweep transaction deletes.
-	sweepBatch = 5000
-)
+const smallChunk = 512
+
+// sweepBatch is how many records one sweep transaction deletes in a stream of live records.
+// Each deletion rewrites the log page of the record's previous change and, once per transaction,
+// the branch pages above it; in a larger stream the deletions of a batch land on more distinct
+// pages, so the batch shrinks as the stream grows to bound the pages (and the memory) one
+// transaction dirties: about 1,000 at 100,000 records, 250 from 400,000 on.
+func sweepBatch(live int) int {
+	const budget = 100_000_000
+	return min(max(budget/max(live, 1), 250), 5000)
+}
 
 func windowKey(s store.Stream, sync string) []byte {
 	return join(s.Integration, s.Connection, s.Model, sync)
@@ -268,6 +275,7 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 		})
 	}
 	now := micros(store.Clock(p.Now))
+	batch := sweepBatch(res.Live)
 	var pos windowPos
 	var after []byte
 	for done := false; !done; {
@@ -285,6 +293,7 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 				return err
 			}
 			var ids [][]byte
+			var olds []indexEntry
 			c := sb.index.Cursor()
 			k, v := c.First()
 			if after != nil {
@@ -293,7 +302,7 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 					k, v = c.Next()
 				}
 			}
-			for ; k != nil && len(ids) < sweepBatch; k, v = c.Next() {
+			for ; k != nil && len(ids) < batch; k, v = c.Next() {
 				if len(v) != indexLen || v[16]&flagDeleted != 0 {
 					continue
 				}
@@ -303,6 +312,7 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 				}
 				if !ok {
 					ids = append(ids, bytes.Clone(k))
+					olds = append(olds, decodeIndex(v))
 				}
 			}
 			if k == nil {
@@ -314,7 +324,7 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 				after = bytes.Clone(pk)
 			}
 			pos = seen.positions()
-			if err := sweepDelete(sb, ids, now); err != nil {
+			if err := sweepDelete(sb, ids, olds, now); err != nil {
 				return err
 			}
 			res.Deleted += len(ids)
@@ -333,33 +343,36 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 	return res, nil
 }
 
-func sweepDelete(sb *streamBuckets, ids [][]byte, now uint64) error {
+// sweepDelete marks ids DELETED; olds are their index entries, read in the same transaction.
+func sweepDelete(sb *streamBuckets, ids [][]byte, olds []indexEntry, now uint64) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	if now < sb.state.lastTime {
 		now = sb.state.lastTime
 	}
-	for _, id := range ids {
-		old := decodeIndex(sb.index.Get(id))
-		v := sb.log.Get(u64(old.seq))
-		h, _, payload, err := decodeLog(v)
+	var ar arena
+	for i, id := range ids {
+		old := olds[i]
+		oldKey := ar.u64(old.seq)
+		h, _, payload, err := decodeLog(sb.log.Get(oldKey))
 		if err != nil {
 			return err
 		}
 		h.action, h.lastModified, h.deletedAt = store.ActionDeleted, now, now
-		entry := encodeLog(h, string(id), payload)
-		if err := sb.log.Delete(u64(old.seq)); err != nil {
+		// Encoded before the old entry is deleted, since payload points into it.
+		entry := ar.log(h, unsafe.String(unsafe.SliceData(id), len(id)), payload)
+		if err := sb.log.Delete(oldKey); err != nil {
 			return err
 		}
 		seq, err := sb.log.NextSequence()
 		if err != nil {
 			return err
 		}
-		if err := sb.log.Put(u64(seq), entry); err != nil {
+		if err := sb.log.Put(ar.u64(seq), entry); err != nil {
 			return err
 		}
-		if err := sb.index.Put(id, indexEntry{seq: seq, hash: old.hash, deleted: true}.encode()); err != nil {
+		if err := sb.index.Put(id, ar.index(indexEntry{seq: seq, hash: old.hash, deleted: true})); err != nil {
 			return err
 		}
 	}

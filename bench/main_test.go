@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestRunJSON(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-records", "2000", "-json", "-dir", dir}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	fields := []string{"store", "workload", "records", "records_per_sec", "ratio_to_baseline", "baseline",
+		"heap_peak_bytes", "heap_live_peak_bytes", "rss_anon_peak_bytes", "seconds", "target", "target_met"}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		for _, f := range fields {
+			if _, ok := m[f]; !ok {
+				t.Errorf("line %q has no %q", sc.Text(), f)
+			}
+		}
+		w, _ := m["workload"].(string)
+		seen[w] = true
+		if m["store"] != "bolt" || m["records"] != float64(2000) {
+			t.Errorf("line %q: wrong store or records", sc.Text())
+		}
+		for _, f := range []string{"records_per_sec", "ratio_to_baseline", "seconds", "heap_peak_bytes"} {
+			if v, _ := m[f].(float64); v <= 0 {
+				t.Errorf("%s: %s is %v", w, f, m[f])
+			}
+		}
+	}
+	for _, w := range workloadNames() {
+		if !seen[w] {
+			t.Errorf("no result for %s", w)
+		}
+	}
+	if len(seen) != len(workloadNames()) {
+		t.Errorf("got workloads %v", seen)
+	}
+	// The temporary files are gone.
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left behind %v", ents)
+	}
+}
+
+func TestRunTableSubset(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-records", "1000", "-dir", t.TempDir(), "-workloads", "list-all"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, w := range []string{"list-all", "raw-scan", "NoFreelistSync"} {
+		if !strings.Contains(s, w) {
+			t.Errorf("table lacks %s:\n%s", w, s)
+		}
+	}
+	for _, w := range []string{"initial-save", "raw-put"} {
+		if strings.Contains(s, w) {
+			t.Errorf("table reports the set-up workload %s:\n%s", w, s)
+		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{{"-store", "nope"}, {"-workloads", "nope"}, {"-records", "10"}} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
