@@ -23,6 +23,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the engine's clock. Defaults to time.Now. Tests pass a fake clock.
 	Now func() time.Time
+	// Sleep waits for d, or until ctx is done (then it returns ctx.Err()). The provider HTTP
+	// client waits with it: retry backoff, Retry-After, rate limits. Defaults to a timer. Tests
+	// pass a fake clock's Sleep, which advances Now instead of waiting (see package nangotest).
+	Sleep func(ctx context.Context, d time.Duration) error
 	// DeleteGuard bounds TrackDeletes sweeps of syncs that set none. Defaults to
 	// DefaultDeleteGuard.
 	DeleteGuard *DeleteGuard
@@ -128,6 +132,9 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Sleep == nil {
+		c.Sleep = sleepCtx
 	}
 	if c.DeleteGuard == nil {
 		g := DefaultDeleteGuard

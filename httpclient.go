@@ -390,7 +390,7 @@ func (e *Engine) connHTTP(in *Integration, conn *store.Connection) (*connHTTP, e
 			clk.now = e.cfg.Now
 		}
 		if clk.sleep == nil {
-			clk.sleep = sleepCtx
+			clk.sleep = e.cfg.Sleep
 		}
 		c = &connHTTP{engine: e, in: ih, id: conn.ID, clk: clk, secrets: &secretSet{}}
 		if ih.rate.Limit > 0 {

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gonango/nango"
+	"github.com/gonango/nango/store"
+	"github.com/gonango/nango/store/bolt"
+	"github.com/stretchr/testify/require"
+)
+
+// newStoreFile writes a store file as a service would leave it: one sync run with a
+// checkpoint.
+func newStoreFile(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "syncs.db")
+	st, err := bolt.Open(path, nil)
+	require.NoError(t, err)
+	eng, err := nango.NewEngine(st, nil)
+	require.NoError(t, err)
+	require.NoError(t, eng.RegisterIntegration(nango.Integration{Key: "crm", Syncs: []nango.SyncConfig{{
+		Name: "contacts", Models: []nango.Model{{Name: "Contact"}},
+		Sync: nango.SyncFunc(func(ctx context.Context, n *nango.Nango) error {
+			recs := []map[string]string{{"id": "1", "name": "Ada"}, {"id": "2", "name": "Bob"}}
+			return n.BatchSave(ctx, recs, "Contact", nango.WithCheckpoint(map[string]string{"since": "2025-01-01"}))
+		}),
+	}}}))
+	require.NoError(t, eng.AddConnection(ctx, nango.Connection{Integration: "crm", ID: "acme"}))
+	_, err = eng.RunSync(ctx, "crm", "contacts", "acme", nil)
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	return path
+}
+
+func runCmd(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), args, &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+func TestInspect(t *testing.T) {
+	t.Parallel()
+	path := newStoreFile(t)
+	key := []string{"-integration", "crm", "-sync", "contacts", "-connection", "acme"}
+
+	out, errOut, code := runCmd(t, "-store", path, "records", "-i", "crm", "-c", "acme", "-m", "Contact")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, `{"id":"1","name":"Ada"}`)
+	require.Contains(t, out, "2 records; end of the feed")
+
+	out, _, code = runCmd(t, append([]string{"-store", "bolt://" + path, "history"}, key...)...)
+	require.Equal(t, 0, code)
+	require.Regexp(t, `run_\S+\s+manual\s+success`, out)
+
+	out, _, code = runCmd(t, append([]string{"-store", path, "status"}, key...)...)
+	require.Equal(t, 0, code)
+	require.Regexp(t, `contacts\s+acme\s+SUCCESS\s+-\s+-\s+\S+ \S+\s+success\s+Contact=2\s+\{"since":"2025-01-01"\}`, out)
+
+	out, _, code = runCmd(t, append([]string{"-store", path, "checkpoint", "show"}, key...)...)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, `"since": "2025-01-01"`)
+
+	_, errOut, code = runCmd(t, append([]string{"-store", path, "checkpoint", "clear"}, key...)...)
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "-yes")
+	out, errOut, code = runCmd(t, append(append([]string{"-store", path, "checkpoint", "clear"}, key...), "-yes")...)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "cleared the checkpoint")
+	out, _, _ = runCmd(t, append([]string{"-store", path, "checkpoint", "show"}, key...)...)
+	require.Contains(t, out, "no checkpoint")
+}
+
+func TestStoreOpening(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "typo.db")
+	_, errOut, code := runCmd(t, "-store", missing, "records", "-i", "crm", "-c", "acme", "-m", "Contact")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "no store file at "+missing)
+	_, err := os.Stat(missing)
+	require.ErrorIs(t, err, os.ErrNotExist, "a missing file is not created")
+
+	_, errOut, code = runCmd(t, "-store", "postgres://127.0.0.1/test", "status", "-i", "crm")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "the PostgreSQL store is not part of this build yet")
+	_, errOut, code = runCmd(t, "-store", "mysql://x", "status", "-i", "crm")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, `unknown store "mysql://"`)
+
+	_, errOut, code = runCmd(t, "status", "-i", "crm")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "name the store with -store or NANGO_STORE")
+	_, errOut, code = runCmd(t, "-store", "x.db", "trigger", "-i", "crm")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "mount package cli in your service's binary")
+	_, errOut, code = runCmd(t)
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "usage: nango [-store PATH]")
+	require.Contains(t, errOut, "records     list records")
+	_, _, code = runCmd(t, "help")
+	require.Equal(t, 0, code)
+
+	// A store held by another process.
+	path := newStoreFile(t)
+	held, err := bolt.Open(path, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = held.Close() })
+	_, errOut, code = runCmd(t, "-store", path, "-timeout", "1ms", "status", "-i", "crm")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "the service has it open")
+}
+
+func TestReadOnly(t *testing.T) {
+	t.Parallel()
+	path := newStoreFile(t)
+	st, err := openStore(path, &openOptions{})
+	require.NoError(t, err)
+	defer st.Close()
+	ctx := t.Context()
+	key := store.CheckpointKey{Integration: "crm", Sync: "contacts", Connection: "acme"}
+	_, err = st.CheckpointGet(ctx, key)
+	require.NoError(t, err, "reads work")
+	require.ErrorIs(t, st.CheckpointDelete(ctx, &store.CheckpointDeleteParams{Key: key, ExpectedVersion: store.AnyVersion}), errReadOnly)
+	_, err = st.RecordsWrite(ctx, &store.RecordsWriteParams{})
+	require.ErrorIs(t, err, errReadOnly)
+	require.ErrorIs(t, st.RunInsert(ctx, &store.Run{}), errReadOnly)
+	_, err = st.LeaseAcquire(ctx, &store.LeaseAcquireParams{})
+	require.ErrorIs(t, err, errReadOnly)
+	_, err = st.CheckpointGet(ctx, key)
+	require.NoError(t, err, "nothing was deleted")
+}

@@ -1,0 +1,390 @@
+package nango
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gonango/nango/store"
+)
+
+// TriggerDryRun is the trigger of the runs of Engine.DryRun.
+const TriggerDryRun = "dry_run"
+
+// DryRunOptions adjust Engine.DryRun. A nil *DryRunOptions means the defaults.
+type DryRunOptions struct {
+	// Samples is how many records of each kind (added, updated, deleted) the report keeps per
+	// model. Defaults to 5; a negative value keeps none.
+	Samples int
+	// Progress, when set, is called while the run goes, after each provider request and each
+	// write, with the totals so far. Calls come one at a time from the run's goroutines; keep
+	// them short.
+	Progress func(DryRunProgress)
+	// ConfirmDeletes makes the report show the deletions that the DeleteGuard would refuse as
+	// deletions, as RunOptions.ConfirmDeletes would make them happen.
+	ConfirmDeletes bool
+	// MaxRequests bounds the requests listed in the report (they are all counted). Defaults to
+	// 1,000.
+	MaxRequests int
+}
+
+// DryRunProgress is what a dry run has done so far.
+type DryRunProgress struct {
+	// Requests is the number of provider requests sent, retries included.
+	Requests int
+	// LastRequest describes the latest request ("GET https://api.example.com/v1/contacts 200"),
+	// with secrets redacted.
+	LastRequest string
+	// Models counts what the run's writes did so far, per model.
+	Models map[string]ModelResult
+}
+
+// DryRunReport is what a sync would change if it ran now.
+type DryRunReport struct {
+	Integration string
+	Sync        string
+	Connection  string
+	// Run is the run as it went in the sandbox: its state, error, warnings and counts per
+	// write (a record saved twice counts twice; Models below counts each record once).
+	Run *RunResult
+	// Models says, per model of the sync, what the run would change in the store.
+	Models map[string]*DryRunModel
+	// CheckpointBefore is the stored checkpoint, and Checkpoint the one the run would leave;
+	// nil means none. CheckpointChanged tells whether they differ.
+	CheckpointBefore  json.RawMessage
+	Checkpoint        json.RawMessage
+	CheckpointChanged bool
+	// Requests lists the provider requests the run sent (at most DryRunOptions.MaxRequests);
+	// RequestCount counts them all.
+	Requests     []DryRunRequest
+	RequestCount int
+}
+
+// DryRunModel is what a run would change in one model, each record counted once by comparing
+// its final state in the sandbox with the stored one.
+type DryRunModel struct {
+	WouldAdd    int
+	WouldUpdate int
+	WouldDelete int
+	// Unchanged counts the records the run saved exactly as they are stored.
+	Unchanged int
+	// RefusedDeletes counts the TrackDeletes deletions the DeleteGuard would refuse.
+	RefusedDeletes int
+	// Samples of each kind, at most DryRunOptions.Samples.
+	Added   []DryRunRecord
+	Updated []DryRunChange
+	Deleted []DryRunRecord
+}
+
+// DryRunRecord is a sample record: its id and its payload as canonical JSON.
+type DryRunRecord struct {
+	ID   string
+	Data json.RawMessage
+}
+
+// DryRunChange is a sample update: the stored payload and the one the run would store.
+type DryRunChange struct {
+	ID     string
+	Before json.RawMessage
+	After  json.RawMessage
+}
+
+// DryRunRequest is a provider request of a dry run. URL has its secrets redacted.
+type DryRunRequest struct {
+	Method   string
+	URL      string
+	Status   int
+	Err      string
+	Duration time.Duration
+}
+
+// DryRun runs a sync for a connection as RunSync would, against the provider's real API, and
+// writes nothing: every write goes to a sandbox over the engine's store (reads come from the
+// store, writes stay in memory), and the report says what the run would change against the
+// stored state: records that would be added, updated or deleted per model, with samples; the
+// checkpoint it would leave; the requests it sent. It works over any store and may run while
+// the engine runs, including while the same sync runs for real.
+//
+// Two things differ from a real run. An OAuth token refreshed during the dry run is stored with
+// the connection (the provider may have invalidated the old refresh token). A TrackDeletes sync
+// counts as deleted the live records the dry run did not save, without the ids that failed runs
+// since the last successful one may have seen. The sandbox holds the records the run writes in
+// memory.
+//
+// The error is the run's error (also in DryRunReport.Run.Err), or why it could not start:
+// ErrUnknownIntegration, ErrUnknownSync, ErrUnknownConnection. The report is nil only when the
+// run could not start.
+func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection string, opts *DryRunOptions) (*DryRunReport, error) {
+	var o DryRunOptions
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case o.Samples == 0:
+		o.Samples = 5
+	case o.Samples < 0:
+		o.Samples = 0
+	}
+	if o.MaxRequests <= 0 {
+		o.MaxRequests = 1000
+	}
+	in, sc, err := e.syncConfig(integration, syncName)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.store.ConnectionGet(ctx, integration, connection); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, connection, integration)
+		}
+		return nil, fmt.Errorf("nango: loading connection %q: %w", connection, err)
+	}
+	key := store.CheckpointKey{Integration: integration, Sync: syncName, Connection: connection}
+	var before json.RawMessage
+	if cp, err := e.store.CheckpointGet(ctx, key); err == nil {
+		before = cp.Data
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", syncName, connection, err)
+	}
+
+	sandbox := newDryStore(e.store)
+	defer sandbox.Close()
+	cfg := e.cfg
+	cfg.Logger = e.logger.With("dry_run", true)
+	cfg.MeterProvider = nil
+	cfg.Retry = nil
+	cfg.InstanceID = e.cfg.InstanceID + "-dry-run"
+	dry, err := NewEngine(sandbox, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.http.mu.Lock()
+	dry.http.now, dry.http.sleep = e.http.now, e.http.sleep
+	e.http.mu.Unlock()
+
+	rec := &dryRecorder{engine: dry, key: connKey{integration, connection}, max: o.MaxRequests, progress: o.Progress, models: map[string]ModelResult{}}
+	sandbox.onWrite = rec.write
+	din := *in
+	hc := HTTPConfig{}
+	if in.HTTP != nil {
+		hc = *in.HTTP
+	}
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc.Transport = &dryTransport{next: next, rec: rec}
+	din.HTTP = &hc
+	dry.integrations[din.Key] = &din
+
+	res, runErr := dry.RunSync(ctx, integration, syncName, connection, &RunOptions{ConfirmDeletes: o.ConfirmDeletes, Trigger: TriggerDryRun})
+	if res == nil {
+		return nil, runErr
+	}
+	report := &DryRunReport{
+		Integration: integration, Sync: syncName, Connection: connection, Run: res,
+		Models: map[string]*DryRunModel{}, CheckpointBefore: before,
+	}
+	rec.mu.Lock()
+	report.Requests, report.RequestCount = rec.requests, rec.count
+	rec.mu.Unlock()
+	for _, m := range sc.Models {
+		dm, err := sandbox.classify(ctx, store.Stream{Integration: integration, Connection: connection, Model: m.Name}, o.Samples)
+		if err != nil {
+			return report, fmt.Errorf("nango: dry run of %s: %w", syncName, err)
+		}
+		report.Models[m.Name] = dm
+	}
+	sandbox.mu.Lock()
+	after, err := sandbox.checkpointLocked(ctx, key)
+	sandbox.mu.Unlock()
+	switch {
+	case err == nil:
+		report.Checkpoint = after.Data
+	case !errors.Is(err, store.ErrNotFound):
+		return report, fmt.Errorf("nango: dry run of %s: loading checkpoint: %w", syncName, err)
+	}
+	report.CheckpointChanged = string(report.Checkpoint) != string(before)
+	return report, runErr
+}
+
+// classify compares the final state of the records the run wrote with the stored one.
+func (s *dryStore) classify(ctx context.Context, st store.Stream, samples int) (*DryRunModel, error) {
+	dm := &DryRunModel{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ds := s.streams[st]
+	if ds == nil {
+		return dm, nil
+	}
+	var updated []DryRunChange
+	p := &store.RecordsListParams{Stream: st, Limit: 1000}
+	for {
+		page, err := s.mem.RecordsList(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.Records {
+			b := ds.base[r.ID]
+			wasLive, isLive := b.found && !b.deleted, r.LastAction != store.ActionDeleted
+			switch {
+			case !wasLive && isLive:
+				dm.WouldAdd++
+				if len(dm.Added) < samples {
+					dm.Added = append(dm.Added, DryRunRecord{ID: r.ID, Data: r.Data})
+				}
+			case wasLive && !isLive:
+				dm.WouldDelete++
+				if len(dm.Deleted) < samples {
+					dm.Deleted = append(dm.Deleted, DryRunRecord{ID: r.ID, Data: r.Data})
+				}
+			case wasLive && b.hash != store.Hash(r.Data):
+				dm.WouldUpdate++
+				if len(updated) < samples {
+					updated = append(updated, DryRunChange{ID: r.ID, After: r.Data})
+				}
+			case wasLive:
+				dm.Unchanged++
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		p.Cursor = page.NextCursor
+	}
+	if len(updated) > 0 {
+		ids := make([]string, len(updated))
+		for i, u := range updated {
+			ids[i] = u.ID
+		}
+		stored, err := s.base.RecordsList(ctx, &store.RecordsListParams{Stream: st, IDs: ids, Limit: store.MaxListIDs})
+		if err != nil {
+			return nil, fmt.Errorf("reading the stored records: %w", err)
+		}
+		for i := range updated {
+			for _, r := range stored.Records {
+				if r.ID == updated[i].ID {
+					updated[i].Before = r.Data
+				}
+			}
+		}
+		dm.Updated = updated
+	}
+	if sw := ds.sweep; sw != nil {
+		if sw.refused {
+			dm.RefusedDeletes = sw.unseen
+		} else {
+			dm.WouldDelete += sw.unseen
+			for _, r := range sw.samples {
+				if len(dm.Deleted) < samples {
+					dm.Deleted = append(dm.Deleted, DryRunRecord{ID: r.ID, Data: r.Data})
+				}
+			}
+		}
+	}
+	return dm, nil
+}
+
+// dryRecorder collects a dry run's requests and reports its progress.
+type dryRecorder struct {
+	engine   *Engine
+	key      connKey
+	max      int
+	progress func(DryRunProgress)
+
+	mu       sync.Mutex
+	requests []DryRunRequest
+	count    int
+	last     string
+	models   map[string]ModelResult
+}
+
+func (r *dryRecorder) request(req DryRunRequest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.count++
+	if len(r.requests) < r.max {
+		r.requests = append(r.requests, req)
+	}
+	r.last = req.Method + " " + req.URL
+	if req.Status != 0 {
+		r.last += fmt.Sprintf(" %d", req.Status)
+	}
+	if req.Err != "" {
+		r.last += ": " + req.Err
+	}
+	r.report()
+}
+
+func (r *dryRecorder) write(model string, res *store.RecordsWriteResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.models[model]
+	m.Added += res.Added
+	m.Updated += res.Updated
+	m.Deleted += res.Deleted
+	m.Unchanged += res.Unchanged
+	m.Duplicates += res.Duplicates
+	m.Ignored += res.Ignored
+	r.models[model] = m
+	r.report()
+}
+
+// report calls the progress function; callers hold r.mu.
+func (r *dryRecorder) report() {
+	if r.progress == nil {
+		return
+	}
+	models := make(map[string]ModelResult, len(r.models))
+	for k, v := range r.models {
+		models[k] = v
+	}
+	r.progress(DryRunProgress{Requests: r.count, LastRequest: r.last, Models: models})
+}
+
+// display returns u and err's message without the connection's secrets.
+func (r *dryRecorder) display(u *url.URL, err error) (string, string) {
+	r.engine.http.mu.Lock()
+	c := r.engine.http.conns[r.key]
+	r.engine.http.mu.Unlock()
+	msg := ""
+	if c == nil {
+		v := *u
+		v.User, v.RawQuery = nil, ""
+		if err != nil {
+			msg = "request failed"
+		}
+		return v.String(), msg
+	}
+	if err != nil {
+		msg = c.secrets.redact(err.Error())
+	}
+	return c.displayURL(u), msg
+}
+
+// dryTransport records the requests of a dry run, after authentication.
+type dryTransport struct {
+	next http.RoundTripper
+	rec  *dryRecorder
+}
+
+func (t *dryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := t.rec.engine.cfg.Now()
+	resp, err := t.next.RoundTrip(req)
+	dr := DryRunRequest{Method: req.Method, Duration: t.rec.engine.cfg.Now().Sub(start)}
+	if resp != nil {
+		dr.Status = resp.StatusCode
+	}
+	var ue *url.Error
+	shown := err
+	if errors.As(err, &ue) {
+		shown = ue.Err // its message holds the whole URL
+	}
+	dr.URL, dr.Err = t.rec.display(req.URL, shown)
+	t.rec.request(dr)
+	return resp, err
+}

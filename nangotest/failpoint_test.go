@@ -1,0 +1,180 @@
+package nangotest_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gonango/nango"
+	"github.com/gonango/nango/nangotest"
+	"github.com/stretchr/testify/require"
+)
+
+func initial(t testing.TB) *nangotest.Harness {
+	return nangotest.New(t, crm(syncContacts), &nangotest.Options{Fixtures: "testdata/contacts/initial.json"})
+}
+
+func TestRequestFailpoints(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		fp         nangotest.Failpoint
+		wantStatus int
+		wantSleeps int
+	}{
+		"5xx is retried":          {nangotest.FailRequest(2, http.StatusBadGateway), http.StatusBadGateway, 1},
+		"network error":           {nangotest.FailRequestNetwork(2), 0, 1},
+		"429 waits as told":       {nangotest.RateLimitRequest(2, 90*time.Second), http.StatusTooManyRequests, 1},
+		"429 rounds up a seconds": {nangotest.RateLimitRequest(2, 1500*time.Millisecond), http.StatusTooManyRequests, 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := initial(t)
+			res := h.Run(nangotest.WithFailpoints(tc.fp))
+			require.Equal(t, 5, res.Models["Contact"].Added)
+			require.Len(t, res.Requests, 4, "the failed request was sent again")
+			failed := res.Requests[1]
+			require.Equal(t, tc.fp.String(), failed.Failpoint)
+			require.Equal(t, tc.wantStatus, failed.Status)
+			require.Equal(t, failed.Query, res.Requests[2].Query)
+			require.Empty(t, res.Requests[2].Failpoint)
+			require.Len(t, h.Clock().Slept(), tc.wantSleeps)
+			if tc.wantStatus == 0 {
+				require.Contains(t, failed.Err, "connection reset")
+			}
+		})
+	}
+
+	h := initial(t)
+	h.Run(nangotest.WithFailpoints(nangotest.RateLimitRequest(1, 90*time.Second)))
+	require.Equal(t, []time.Duration{90 * time.Second}, h.Clock().Slept())
+	h = initial(t)
+	h.Run(nangotest.WithFailpoints(nangotest.RateLimitRequest(1, 1500*time.Millisecond)))
+	require.Equal(t, []time.Duration{2 * time.Second}, h.Clock().Slept())
+
+	// A 404 is not retried: the run fails, and the next one starts over.
+	h = initial(t)
+	res := h.RunFailing(nangotest.WithFailpoints(nangotest.FailRequest(1, http.StatusNotFound)), nangotest.AllowUnusedFixtures())
+	var apiErr *nango.APIError
+	require.ErrorAs(t, res.Err, &apiErr)
+	require.Equal(t, http.StatusNotFound, apiErr.StatusCode)
+	require.Equal(t, nango.RunFailed, res.State)
+	require.Empty(t, res.AddedIDs("Contact"))
+	require.Equal(t, 5, h.Run().Models["Contact"].Added)
+}
+
+func TestBatchSaveFailpoints(t *testing.T) {
+	t.Parallel()
+	h := initial(t)
+	res := h.RunFailing(nangotest.WithFailpoints(nangotest.FailBatchSave(2)), nangotest.AllowUnusedFixtures())
+	require.ErrorIs(t, res.Err, nangotest.ErrFailpoint)
+	require.False(t, res.Crashed)
+	require.Equal(t, []string{"c1", "c2"}, res.AddedIDs("Contact"), "the first page was committed, the second not")
+	cp, _ := nangotest.CheckpointAs[contactsCheckpoint](res)
+	require.Equal(t, "p2", cp.Cursor)
+
+	res = h.Run(nangotest.AllowUnusedFixtures())
+	require.Equal(t, []string{"c3", "c4", "c5"}, res.AddedIDs("Contact"))
+	require.Equal(t, "p2", res.Requests[0].Query.Get("cursor"), "the next run resumes after the last page committed")
+}
+
+func TestCrashAfterBatchSave(t *testing.T) {
+	t.Parallel()
+	h := initial(t)
+	before := h.Engine()
+	res := h.RunFailing(nangotest.WithFailpoints(nangotest.CrashAfterBatchSave(1)), nangotest.AllowUnusedFixtures())
+	require.True(t, res.Crashed)
+	require.ErrorIs(t, res.Err, nangotest.ErrCrashed)
+	require.Equal(t, 1, res.Saves, "the sync stopped at the crash")
+	require.Equal(t, []string{"c1", "c2"}, res.AddedIDs("Contact"), "the batch before the crash is committed")
+	cp, _ := nangotest.CheckpointAs[contactsCheckpoint](res)
+	require.Equal(t, "p2", cp.Cursor, "with its checkpoint")
+
+	// The run's end was never recorded: it is left running, as after a real crash.
+	runs, err := h.Engine().RunHistory(t.Context(), nango.RunHistoryParams{Integration: "crm", Sync: "contacts", Connection: h.Connection()})
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	require.Equal(t, nango.RunRunning, runs[0].State)
+
+	start := h.Clock().Now()
+	res = h.Run(nangotest.AllowUnusedFixtures())
+	require.NotSame(t, before, h.Engine(), "the next run is a restarted process")
+	require.True(t, res.Initial, "no run succeeded before")
+	require.GreaterOrEqual(t, res.StartedAt.Sub(start), 30*time.Second, "it waited for the crashed run's lease to expire")
+	require.Equal(t, []string{"c3", "c4", "c5"}, res.AddedIDs("Contact"))
+	require.Empty(t, res.UpdatedIDs("Contact"))
+}
+
+// checkpointFirst is a sync with the classic bug: it saves the checkpoint before the records
+// it covers.
+func checkpointFirst(ctx context.Context, n *nango.Nango) error {
+	var cp contactsCheckpoint
+	if _, err := n.GetCheckpoint(ctx, &cp); err != nil {
+		return err
+	}
+	for {
+		q := map[string][]string{"limit": {"2"}}
+		if cp.Cursor != "" {
+			q["cursor"] = []string{cp.Cursor}
+		}
+		resp, err := n.Get(ctx, &nango.Request{Path: "/v1/contacts", Query: q})
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Contacts   []Contact `json:"contacts"`
+			NextCursor string    `json:"next_cursor"`
+		}
+		if err := resp.Decode(&page); err != nil {
+			return err
+		}
+		cp.Cursor = page.NextCursor
+		if err := n.SaveCheckpoint(ctx, cp); err != nil {
+			return err
+		}
+		if err := n.BatchSave(ctx, page.Contacts, "Contact"); err != nil {
+			return err
+		}
+		if cp.Cursor == "" {
+			return n.ClearCheckpoint(ctx)
+		}
+	}
+}
+
+// swallowErrors is a sync that logs BatchSave errors and carries on.
+func swallowErrors(ctx context.Context, n *nango.Nango) error {
+	if err := syncContacts(ctx, n); err != nil && !errors.Is(err, nangotest.ErrCrashed) {
+		n.Logger().Warn("ignoring", "error", err)
+	}
+	return nil
+}
+
+func TestCheckCrashRecoveryFindsLostRecords(t *testing.T) {
+	t.Parallel()
+	ft := newFakeTB(t)
+	ft.run(func() {
+		nangotest.CheckCrashRecovery(ft, func(tb testing.TB) *nangotest.Harness {
+			in := crm(checkpointFirst)
+			return nangotest.New(tb, in, &nangotest.Options{Fixtures: "testdata/contacts/initial.json", NoValidate: true})
+		})
+	})
+	out := ft.all()
+	require.Contains(t, out, `BatchSave 1 fails, then a run to recover: model Contact: record "c1" is lost`)
+	require.Contains(t, out, `BatchSave 2 fails, then a run to recover: model Contact: record "c3" is lost`)
+	require.NotContains(t, out, "crashes after", "a crash after a BatchSave loses nothing here")
+
+	ft = newFakeTB(t)
+	ft.run(func() {
+		nangotest.CheckCrashRecovery(ft, func(tb testing.TB) *nangotest.Harness {
+			return nangotest.New(tb, crm(swallowErrors), &nangotest.Options{Fixtures: "testdata/contacts/initial.json"})
+		})
+	})
+	require.Contains(t, ft.all(), "BatchSave 1 fails: the run succeeded; the sync ignores the error BatchSave returned")
+}
+
+func TestCheckCrashRecoveryPassesAGoodSync(t *testing.T) {
+	t.Parallel()
+	nothingNew := nangotest.JSONFixture("GET", "/v1/contacts?limit=2&updated_since=2025-01-01T10:30:00Z", 200, map[string]any{"contacts": []any{}})
+	nangotest.CheckCrashRecovery(t, initial, nangotest.WithInteractions(nothingNew))
+}
