@@ -65,7 +65,9 @@ func openBolt(path string, o *openOptions) (store.Store, error) {
 		}
 		return nil, err
 	}
-	st, err := bolt.Open(path, &bolt.Options{Timeout: o.Timeout})
+	// Inspection opens the file read-only (a shared lock, nothing written); only the commands
+	// that write (checkpoint clear) open it for writing.
+	st, err := bolt.Open(path, &bolt.Options{Timeout: o.Timeout, ReadOnly: !o.Write})
 	if errors.Is(err, bolt.ErrLocked) {
 		return nil, fmt.Errorf("%w: the service has it open; stop it, or use the commands mounted in its binary", err)
 	}

@@ -76,7 +76,14 @@ type Options struct {
 	NoSync bool
 	// FileMode is the permission of a new file. Defaults to 0600.
 	FileMode os.FileMode
+	// ReadOnly opens an existing store for reading only, with a shared lock: several read-only
+	// processes may open it at once, but not while a process has it open for writing (bbolt's
+	// file lock). Writes fail with ErrReadOnly. Defaults to false.
+	ReadOnly bool
 }
+
+// ErrReadOnly is returned by writes to a store opened with Options.ReadOnly.
+var ErrReadOnly = errors.New("bolt: the store was opened read-only")
 
 // ErrLocked is returned by Open when another process holds the file.
 var ErrLocked = errors.New("bolt: database file is locked by another process")
@@ -102,12 +109,20 @@ func Open(path string, opts *Options) (*Store, error) {
 			o.FileMode = opts.FileMode
 		}
 		o.NoSync = opts.NoSync
+		o.ReadOnly = opts.ReadOnly
+	}
+	if o.ReadOnly {
+		// bbolt would create a missing file even read-only; a reader must not.
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("bolt: opening %s read-only: %w", path, err)
+		}
 	}
 	db, err := bbolt.Open(path, o.FileMode, &bbolt.Options{
 		Timeout:        o.Timeout,
 		NoFreelistSync: true,
 		FreelistType:   bbolt.FreelistMapType,
 		NoSync:         o.NoSync,
+		ReadOnly:       o.ReadOnly,
 	})
 	if err != nil {
 		switch {
@@ -119,34 +134,57 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("bolt: opening %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		if meta := tx.Bucket(bucketMeta); meta != nil {
-			v := meta.Get(keyFormat)
-			if len(v) != 8 {
-				return fmt.Errorf("%w: %s has no format version", ErrNotStore, path)
-			}
-			if fv := binary.BigEndian.Uint64(v); fv != formatVersion {
-				return fmt.Errorf("%w: %s has format version %d, this build reads %d", ErrNotStore, path, fv, formatVersion)
-			}
-		} else {
-			empty := true
-			_ = tx.ForEach(func([]byte, *bbolt.Bucket) error { empty = false; return nil })
-			if !empty {
-				return fmt.Errorf("%w: %s is a bbolt file of another program", ErrNotStore, path)
-			}
-		}
-		for _, name := range rootBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+	if o.ReadOnly {
+		err = db.View(func(tx *bbolt.Tx) error { return checkFormat(tx, path, true) })
+	} else {
+		err = db.Update(func(tx *bbolt.Tx) error {
+			if err := checkFormat(tx, path, false); err != nil {
 				return err
 			}
-		}
-		return tx.Bucket(bucketMeta).Put(keyFormat, u64(formatVersion))
-	})
+			for _, name := range rootBuckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bucketMeta).Put(keyFormat, u64(formatVersion))
+		})
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	return &Store{db: db}, nil
+}
+
+// checkFormat verifies that the file is a store of this format (or, when writable, empty).
+func checkFormat(tx *bbolt.Tx, path string, readOnly bool) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		empty := true
+		_ = tx.ForEach(func([]byte, *bbolt.Bucket) error { empty = false; return nil })
+		switch {
+		case !empty:
+			return fmt.Errorf("%w: %s is a bbolt file of another program", ErrNotStore, path)
+		case readOnly:
+			return fmt.Errorf("%w: %s is empty", ErrNotStore, path)
+		}
+		return nil
+	}
+	v := meta.Get(keyFormat)
+	if len(v) != 8 {
+		return fmt.Errorf("%w: %s has no format version", ErrNotStore, path)
+	}
+	if fv := binary.BigEndian.Uint64(v); fv != formatVersion {
+		return fmt.Errorf("%w: %s has format version %d, this build reads %d", ErrNotStore, path, fv, formatVersion)
+	}
+	if readOnly {
+		for _, name := range rootBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("bolt: %s was written by an older version: open it once for writing to upgrade it", path)
+			}
+		}
+	}
+	return nil
 }
 
 // DB returns the underlying bbolt database, for backups (tx.WriteTo) and diagnostics. Writing
@@ -171,8 +209,11 @@ func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 }
 
 func mapClosed(err error) error {
-	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+	switch {
+	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
 		return fmt.Errorf("%w: %w", store.ErrClosed, err)
+	case errors.Is(err, bolterrors.ErrDatabaseReadOnly), errors.Is(err, bolterrors.ErrTxNotWritable):
+		return fmt.Errorf("%w: %w", ErrReadOnly, err)
 	}
 	return err
 }

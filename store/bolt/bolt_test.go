@@ -83,3 +83,39 @@ func TestClosedStore(t *testing.T) {
 	_, err := s.RecordsList(context.Background(), &store.RecordsListParams{Stream: store.Stream{Integration: "i", Connection: "c", Model: "m"}})
 	require.True(t, errors.Is(err, store.ErrClosed), "got %v", err)
 }
+
+func TestReadOnly(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "store.db")
+	_, err := bolt.Open(path, &bolt.Options{ReadOnly: true})
+	require.Error(t, err, "a reader does not create a missing file")
+
+	s := open(t, path)
+	ctx := context.Background()
+	stream := store.Stream{Integration: "i", Connection: "c", Model: "m"}
+	_, err = s.RecordsWrite(ctx, &store.RecordsWriteParams{Stream: stream, Records: []store.RecordInput{{Data: []byte(`{"id":"1"}`)}}})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	r1, err := bolt.Open(path, &bolt.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	defer r1.Close()
+	r2, err := bolt.Open(path, &bolt.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
+	require.NoError(t, err, "several readers at once")
+	defer r2.Close()
+	res, err := r2.RecordsList(ctx, &store.RecordsListParams{Stream: stream})
+	require.NoError(t, err)
+	require.Len(t, res.Records, 1)
+	_, err = r1.RecordsWrite(ctx, &store.RecordsWriteParams{Stream: stream, Records: []store.RecordInput{{Data: []byte(`{"id":"2"}`)}}})
+	require.ErrorIs(t, err, bolt.ErrReadOnly)
+	_, err = bolt.Open(path, &bolt.Options{Timeout: 50 * time.Millisecond})
+	require.ErrorIs(t, err, bolt.ErrLocked, "no writer while readers hold the file")
+
+	empty := filepath.Join(t.TempDir(), "empty.db")
+	e, err := bolt.Open(empty, nil)
+	require.NoError(t, err)
+	require.NoError(t, e.Close())
+	ro, err := bolt.Open(empty, &bolt.Options{ReadOnly: true})
+	require.NoError(t, err, "an initialised store opens read-only")
+	require.NoError(t, ro.Close())
+}
