@@ -65,8 +65,8 @@
 //
 // Runs are kept per (integration, sync, connection), listed newest (last inserted) first.
 // Connections are kept per (integration, id) with the user's JSON metadata; deleting one deletes
-// its streams, checkpoints, runs and windows. A cursor of a deleted connection's stream lists
-// nothing until the stream is written again, and is ErrCursorStale from then on.
+// its streams, checkpoints, runs and windows, and fences off its runs' leases. A cursor taken
+// from a deleted connection's stream is ErrCursorStale afterwards, as after StreamDelete.
 //
 // # Memory
 //

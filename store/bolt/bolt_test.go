@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -118,4 +119,48 @@ func TestReadOnly(t *testing.T) {
 	ro, err := bolt.Open(empty, &bolt.Options{ReadOnly: true})
 	require.NoError(t, err, "an initialised store opens read-only")
 	require.NoError(t, ro.Close())
+}
+
+// TestWindowCompaction saves a stream in many small, overlapping writes (as runs that keep
+// failing do) and checks that the window's chunks stay few and the sweep still deletes exactly
+// the records no write saw.
+func TestWindowCompaction(t *testing.T) {
+	t.Parallel()
+	s := open(t, filepath.Join(t.TempDir(), "store.db"))
+	defer s.Close()
+	ctx := context.Background()
+	stream := store.Stream{Integration: "i", Connection: "c", Model: "m"}
+	rec := func(i int) store.RecordInput {
+		return store.RecordInput{Data: []byte(fmt.Sprintf(`{"id":"r%05d"}`, i))}
+	}
+	var all []store.RecordInput
+	for i := 0; i < 3000; i++ {
+		all = append(all, rec(i))
+	}
+	_, err := s.RecordsWrite(ctx, &store.RecordsWriteParams{Stream: stream, Records: all})
+	require.NoError(t, err)
+	// 80 writes of 600 records from ids 0..2499 (a window spanning runs that keep failing):
+	// each write makes a chunk of its own, so compaction must keep the count down.
+	for w := 0; w < 80; w++ {
+		batch := make([]store.RecordInput, 0, 600)
+		for j := 0; j < 600; j++ {
+			batch = append(batch, rec((w*600+j)%2500))
+		}
+		_, err := s.RecordsWrite(ctx, &store.RecordsWriteParams{Stream: stream, Records: batch, TrackSeen: "sync"})
+		require.NoError(t, err)
+	}
+	chunks := 0
+	require.NoError(t, s.DB().View(func(tx *bbolt.Tx) error {
+		w := tx.Bucket([]byte("windows")).Bucket([]byte("i\x00c\x00m\x00sync"))
+		require.NotNil(t, w)
+		return w.ForEach(func(_, _ []byte) error { chunks++; return nil })
+	}))
+	require.LessOrEqual(t, chunks, 65)
+	res, err := s.RecordsSweep(ctx, &store.RecordsSweepParams{Stream: stream, Sync: "sync"})
+	require.NoError(t, err)
+	require.Equal(t, 500, res.Deleted)
+	list, err := s.RecordsList(ctx, &store.RecordsListParams{Stream: stream, Filter: store.FilterDeleted, Limit: 1000})
+	require.NoError(t, err)
+	require.Len(t, list.Records, 500)
+	require.Equal(t, "r02500", list.Records[0].ID)
 }

@@ -334,8 +334,18 @@ func (s *Store) ConnectionDelete(ctx context.Context, integration, id string) er
 		}
 		// Streams and windows are keyed integration\x00connection\x00...
 		prefix := append(bytes.Clone(ck), 0)
-		for _, name := range [][]byte{bucketStreams, bucketWindows} {
-			if err := deleteNested(tx.Bucket(name), prefix); err != nil {
+		if err := deleteNested(tx.Bucket(bucketWindows), prefix); err != nil {
+			return err
+		}
+		// Streams are emptied as StreamDelete does, keeping a new epoch so that cursors taken
+		// before are recognised as stale.
+		var streams [][]byte
+		sc := tx.Bucket(bucketStreams).Cursor()
+		for k, _ := sc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = sc.Next() {
+			streams = append(streams, bytes.Clone(k))
+		}
+		for _, k := range streams {
+			if err := emptyStream(tx.Bucket(bucketStreams).Bucket(k)); err != nil {
 				return err
 			}
 		}

@@ -397,27 +397,33 @@ func (s *Store) StreamDelete(ctx context.Context, stream store.Stream) error {
 		if err := deleteWindows(tx, streamKey(stream)); err != nil {
 			return err
 		}
-		sb := openStream(tx, stream)
-		if sb == nil {
-			return nil
+		if sb := openStream(tx, stream); sb != nil {
+			return emptyStream(sb.root)
 		}
-		seq := sb.log.Sequence()
-		state := streamState{epoch: newEpoch(), lastTime: sb.state.lastTime}
-		for _, name := range [][]byte{bucketIndex, bucketLog} {
-			if err := sb.root.DeleteBucket(name); err != nil {
-				return err
-			}
-		}
-		if _, err := sb.root.CreateBucket(bucketIndex); err != nil {
-			return err
-		}
-		log, err := sb.root.CreateBucket(bucketLog)
-		if err != nil {
-			return err
-		}
-		if err := log.SetSequence(seq); err != nil {
-			return err
-		}
-		return state.put(sb.root)
+		return nil
 	})
+}
+
+// emptyStream removes a stream's records and gives it a new epoch, keeping its sequence and
+// last change time so that new cursors and times keep growing.
+func emptyStream(root *bbolt.Bucket) error {
+	log := root.Bucket(bucketLog)
+	seq := log.Sequence()
+	state := streamState{epoch: newEpoch(), lastTime: readState(root).lastTime}
+	for _, name := range [][]byte{bucketIndex, bucketLog} {
+		if err := root.DeleteBucket(name); err != nil {
+			return err
+		}
+	}
+	if _, err := root.CreateBucket(bucketIndex); err != nil {
+		return err
+	}
+	log, err := root.CreateBucket(bucketLog)
+	if err != nil {
+		return err
+	}
+	if err := log.SetSequence(seq); err != nil {
+		return err
+	}
+	return state.put(root)
 }

@@ -76,7 +76,85 @@ func appendWindow(tx *bbolt.Tx, s store.Stream, sync string, ids []string) error
 	if err != nil {
 		return err
 	}
-	return w.Put(u64(seq), encodeChunk(ids))
+	if err := w.Put(u64(seq), encodeChunk(ids)); err != nil {
+		return err
+	}
+	return compactWindow(w)
+}
+
+// Window compaction. A window that spans many runs (a sync that keeps failing) gathers a chunk
+// per write, and the sweep holds a position per chunk. When more than compactAfter chunks are
+// below compactBelow ids, they are merged, without duplicates, into one, so the number of chunks
+// stays a small fraction of the ids the window holds.
+const (
+	compactAfter = 64
+	compactBelow = 4096
+)
+
+func compactWindow(w *bbolt.Bucket) error {
+	var keys [][]byte
+	var values [][]byte
+	err := w.ForEach(func(k, v []byte) error {
+		if len(v) >= 4 && binary.BigEndian.Uint32(v) < compactBelow {
+			keys = append(keys, bytes.Clone(k))
+			values = append(values, v)
+		}
+		return nil
+	})
+	if err != nil || len(keys) <= compactAfter {
+		return err
+	}
+	merged, err := mergeChunks(values)
+	if err != nil {
+		return err
+	}
+	// The merged chunk takes the newest key, so that small writes keep folding into it.
+	for _, k := range keys[:len(keys)-1] {
+		if err := w.Delete(k); err != nil {
+			return err
+		}
+	}
+	return w.Put(keys[len(keys)-1], merged)
+}
+
+// mergeChunks merges sorted chunks into one sorted chunk without duplicates, streaming the ids
+// from the chunks' bytes.
+func mergeChunks(values [][]byte) ([]byte, error) {
+	h := &seenSet{}
+	size := 4
+	for _, v := range values {
+		it := &chunkIter{data: v, off: 4}
+		if it.next() {
+			*h = append(*h, it)
+		}
+		if it.err != nil {
+			return nil, it.err
+		}
+		size += len(v) - 4
+	}
+	heap.Init(h)
+	out := make([]byte, 4, size)
+	var n uint32
+	var last []byte
+	for h.Len() > 0 {
+		top := (*h)[0]
+		if n == 0 || !bytes.Equal(top.cur, last) {
+			out = binary.AppendUvarint(out, uint64(len(top.cur)))
+			out = append(out, top.cur...)
+			last = top.cur
+			n++
+		}
+		if top.next() {
+			heap.Fix(h, 0)
+		} else {
+			if top.err != nil {
+				return nil, top.err
+			}
+			heap.Pop(h)
+		}
+	}
+	binary.BigEndian.PutUint32(out, n)
+	return out, nil
 }
 
 func mergeSorted(a, b []string) []string {

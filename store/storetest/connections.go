@@ -203,6 +203,9 @@ func testConnectionDeleteCascades(t *testing.T, su *suite) {
 	_, err = s.RunLastSuccess(t.Context(), key)
 	require.ErrorIs(t, err, store.ErrNotFound)
 
+	_, err = s.RecordsList(t.Context(), &store.RecordsListParams{Stream: issues, Cursor: staleCursor})
+	require.ErrorIs(t, err, store.ErrCursorStale, "a cursor from before ConnectionDelete, stream empty")
+
 	// The window went too: "a", saved again without being tracked, is swept.
 	res := save(t, s, issues, at(1), in("a", ""))
 	require.Equal(t, counts{Added: 1}, countsOf(res), "records come back as new")
