@@ -5,6 +5,7 @@
 //
 //	go run ./bench -records 100000
 //	go run ./bench -records 1000000 -json -workloads raw-put,full-sync-trackdeletes
+//	go run ./bench schedule -connections 10000 -frequency "every minute"
 package main
 
 import (
@@ -103,6 +104,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "schedule" {
+		return runSchedule(ctx, args[1:], stdout, stderr)
+	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
 		return err

@@ -81,3 +81,18 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestScheduleWorkload(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"schedule", "-connections", "50", "-frequency", "1s", "-min-frequency", "1s", "-json", "-dir", t.TempDir()}, &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res ScheduleResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%v: %s", err, out.Bytes())
+	}
+	if res.Runs != 50 || res.Connections != 50 || res.Workload != "schedule-lag" || res.CPUPerRunUS <= 0 {
+		t.Fatalf("unexpected result %+v", res)
+	}
+}
