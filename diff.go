@@ -120,7 +120,8 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 	}
 	for start := 0; start < len(inputs); start += maxChunk {
 		end := min(start+maxChunk, len(inputs))
-		p := &store.RecordsWriteParams{Stream: n.stream(model), Mode: mode, Records: inputs[start:end], Now: now, TrackSeen: track, Fence: n.lease}
+		p := &store.RecordsWriteParams{Stream: n.stream(model), Mode: mode, Records: inputs[start:end], Now: now, TrackSeen: track, Fence: n.lease,
+			IgnoreModifiedAfter: n.mergeGuard(model)} // merging.go
 		if end == len(inputs) && cpData != nil {
 			p.Checkpoint = &store.CheckpointPutParams{
 				Key: store.CheckpointKey(n.run.Key), Data: cpData, ExpectedVersion: n.cpVersion, Now: now,
@@ -136,6 +137,8 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 			return fmt.Errorf("nango: writing %s records of model %s: %w", mode, model, err)
 		}
 		n.addResultLocked(model, res)
+		n.afterGuardedWrite(model, res)
+		n.engine.subs.publish(n, model, res)
 		if res.Duplicates > 0 {
 			n.logger.Warn("duplicate ids in batch: the last record of each id was kept", "model", model,
 				"duplicates", res.Duplicates, "ids", res.DuplicateIDs)

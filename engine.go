@@ -59,6 +59,9 @@ type Config struct {
 	InstanceID string
 	// MeterProvider receives the engine's OpenTelemetry metrics. Defaults to a no-op provider.
 	MeterProvider metric.MeterProvider
+	// Webhooks configures the signed webhooks sent to your backend after runs, through a
+	// durable outbox (see WebhookConfig). Nil sends none.
+	Webhooks *WebhookConfig
 }
 
 // RetryPolicy retries failed runs: the n-th retry waits InitialBackoff * 2^(n-1) with jitter,
@@ -84,6 +87,9 @@ type Integration struct {
 	// HTTP configures the provider HTTP client: timeout, rate limit, retries. Nil means the
 	// defaults described on HTTPConfig.
 	HTTP *HTTPConfig
+	// Webhooks configures the webhooks the provider sends (see ProviderWebhooks and
+	// Engine.ProviderWebhookHandler). Nil means the integration receives none.
+	Webhooks *ProviderWebhooks
 }
 
 // Connection is one customer's account at an integration.
@@ -98,6 +104,10 @@ type Connection struct {
 	// are stored with the connection (see Credentials). Nil keeps the credentials the
 	// connection already has.
 	Credentials *Credentials
+	// WebhookURLs, when not empty, receive this connection's webhooks instead of
+	// WebhookConfig.URLs (Nango's per-connection webhook URL override). Absolute http or https
+	// URLs.
+	WebhookURLs []string
 }
 
 // Engine holds the registered integrations and runs their syncs over a store. It is safe for
@@ -113,6 +123,10 @@ type Engine struct {
 
 	sched   *scheduler
 	metrics *metrics
+
+	hooks    *delivery     // outgoing webhooks (webhook_delivery.go)
+	subs     *subscribers  // in-process subscribers (subscribe.go)
+	incoming *providerHook // provider webhooks (providerhook.go)
 
 	http httpState // provider HTTP state per connection (httpclient.go); ready at its zero value
 }
@@ -171,6 +185,11 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 		metrics:      m,
 	}
 	e.sched = newScheduler(e)
+	if e.hooks, err = newDelivery(e, c.Webhooks); err != nil {
+		return nil, err
+	}
+	e.subs = newSubscribers(e)
+	e.incoming = newProviderHook(e)
 	return e, nil
 }
 
@@ -244,6 +263,9 @@ func (e *Engine) RegisterIntegration(in Integration) error {
 		}
 		sc.Models = slices.Clone(sc.Models)
 	}
+	if err := in.prepareWebhooks(); err != nil { // providerhook.go
+		return err
+	}
 	e.mu.Lock()
 	if _, ok := e.integrations[in.Key]; ok {
 		e.mu.Unlock()
@@ -314,7 +336,13 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 		}
 	}
 	now := e.now()
-	sc := &store.Connection{Integration: c.Integration, ID: c.ID, Metadata: meta, CreatedAt: now, UpdatedAt: now}
+	for _, u := range c.WebhookURLs {
+		if err := checkWebhookURL(u); err != nil {
+			return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
+		}
+	}
+	sc := &store.Connection{Integration: c.Integration, ID: c.ID, Metadata: meta, CreatedAt: now, UpdatedAt: now,
+		WebhookURLs: slices.Clone(c.WebhookURLs)}
 	if old, err := e.store.ConnectionGet(ctx, c.Integration, c.ID); err == nil {
 		sc.CreatedAt = old.CreatedAt
 		sc.Credentials = old.Credentials

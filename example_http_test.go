@@ -72,5 +72,5 @@ func ExampleNango_Paginate() {
 		return
 	}
 	fmt.Printf("%+v\n", res.Models["Ticket"])
-	// Output: {Added:3 Updated:0 Deleted:0 Unchanged:0 Duplicates:0 Ignored:0}
+	// Output: {Added:3 Updated:0 Deleted:0 Unchanged:0 Duplicates:0 Ignored:0 Skipped:0}
 }

@@ -30,6 +30,10 @@ type Nango struct {
 	mu        sync.Mutex // serialises the run's writes and guards the fields below
 	cpVersion int64
 	results   map[string]*ModelResult
+	merging   map[string]*mergeSnapshot // per model, with MergeIgnoreIfModifiedAfter (merging.go)
+
+	cpFrom  json.RawMessage // the checkpoint when the run started
+	handler Sync            // a webhook run's code instead of the sync's (providerhook.go)
 }
 
 // ConnectionID is the id of the connection the run syncs.
@@ -133,6 +137,7 @@ func (n *Nango) addResultLocked(model string, r *store.RecordsWriteResult) {
 	mr.Unchanged += r.Unchanged
 	mr.Duplicates += r.Duplicates
 	mr.Ignored += r.Ignored
+	mr.Skipped += r.Skipped
 }
 
 func (n *Nango) modelResults() map[string]ModelResult {

@@ -2,6 +2,7 @@ package nango
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -68,6 +69,13 @@ type RunResult struct {
 	Warnings       []string
 	// Err is why the run failed; nil on success.
 	Err error
+	// CheckpointFrom and CheckpointTo are the sync's checkpoint when the run started and when
+	// it ended (nil when there was none), as the webhooks report them.
+	CheckpointFrom json.RawMessage
+	CheckpointTo   json.RawMessage
+	// Webhooks are the ids of the webhook deliveries the run put in the outbox, in the same
+	// transaction that recorded its end (see Engine.WebhookDelivery).
+	Webhooks []string
 }
 
 // Duration is how long the run took.
@@ -241,8 +249,9 @@ func (e *Engine) newRun(ctx context.Context, in *Integration, sc *SyncConfig, co
 		run.Initial, last = true, nil
 	}
 	var cpVersion int64
+	var cpFrom json.RawMessage
 	if cp, err := e.store.CheckpointGet(ctx, store.CheckpointKey(key)); err == nil {
-		cpVersion = cp.Version
+		cpVersion, cpFrom = cp.Version, cp.Data
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("nango: loading checkpoint of %s: %w", key.Sync, err)
 	}
@@ -258,6 +267,7 @@ func (e *Engine) newRun(ctx context.Context, in *Integration, sc *SyncConfig, co
 		run:         run,
 		logs:        logs,
 		cpVersion:   cpVersion,
+		cpFrom:      cpFrom,
 		results:     map[string]*ModelResult{},
 	}
 	if last != nil {
@@ -273,9 +283,13 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 	ctx, cancel := context.WithTimeout(parent, e.cfg.RunTimeout)
 	defer cancel()
 	n.logger.Info("run started", "trigger", n.run.Trigger, "initial", n.run.Initial)
-	err := callSync(ctx, sc.Sync, n)
+	code := sc.Sync
+	if n.handler != nil {
+		code = n.handler // a webhook run (providerhook.go)
+	}
+	err := callSync(ctx, code, n)
 	res := &RunResult{
-		RunID: n.run.ID, Integration: n.run.Key.Integration, Sync: n.run.Key.Sync, Connection: n.run.Key.Connection,
+		RunID: n.run.ID, Integration: n.run.Key.Integration, Sync: sc.Name, Connection: n.run.Key.Connection,
 		Trigger: n.run.Trigger, Initial: n.run.Initial, StartedAt: n.run.StartedAt,
 	}
 	if err == nil && ctx.Err() != nil {
@@ -287,7 +301,7 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 	// The handle stops working before the sweep, so that a goroutine the sync left behind cannot
 	// write into the deletion-tracking window while it is swept.
 	n.finish()
-	if err == nil && sc.TrackDeletes {
+	if err == nil && sc.TrackDeletes && n.handler == nil {
 		err = n.sweep(parent, sc, o.ConfirmDeletes, res)
 	}
 	switch {
@@ -317,13 +331,25 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 		run.Error = err.Error()
 	}
 	run.Log = n.logs.lines()
-	// The run record is written even when the caller's context is cancelled.
-	if uerr := e.store.RunUpdate(context.WithoutCancel(parent), run); uerr != nil {
+	// The run record is written even when the caller's context is cancelled, with its webhooks
+	// in the same transaction.
+	finishCtx := context.WithoutCancel(parent)
+	res.CheckpointFrom = n.cpFrom
+	if cp, cerr := e.store.CheckpointGet(finishCtx, store.CheckpointKey(n.run.Key)); cerr == nil {
+		res.CheckpointTo = cp.Data
+	}
+	outbox := e.hooks.entries(n, res)
+	if uerr := e.store.RunFinish(finishCtx, &store.RunFinishParams{Run: run, Outbox: outbox}); uerr != nil {
 		e.logger.Error("recording run end failed", "run_id", run.ID, "error", uerr)
 		if res.Err == nil {
 			res.Err = fmt.Errorf("nango: recording run end: %w", uerr)
 			res.State = RunFailed
 		}
+	} else if len(outbox) > 0 {
+		for _, o := range outbox {
+			res.Webhooks = append(res.Webhooks, o.ID)
+		}
+		e.hooks.signal()
 	}
 	return res
 }
@@ -367,6 +393,7 @@ func (n *Nango) sweep(ctx context.Context, sc *SyncConfig, confirm bool, res *Ru
 		}
 		if sr.Deleted > 0 {
 			n.addResult(m.Name, &store.RecordsWriteResult{Deleted: sr.Deleted})
+			n.engine.subs.publish(n, m.Name, &store.RecordsWriteResult{Deleted: sr.Deleted})
 			n.logger.Info("deleted records the run did not see", "model", m.Name, "deleted", sr.Deleted)
 		}
 	}

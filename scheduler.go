@@ -50,6 +50,8 @@ type entry struct {
 	retryTrigger string
 	retryOpts    RunOptions
 	cancel       context.CancelFunc // of the running run
+	// followUp: provider webhook events came while the entry ran; one more run follows.
+	followUp bool
 }
 
 // scheduler runs every sync of every connection at its frequency. It keeps one timer for a heap
@@ -78,10 +80,12 @@ func newScheduler(e *Engine) *scheduler {
 }
 
 // Run runs the scheduler until ctx is done: every registered sync of every connection runs at
-// its frequency, and Trigger, Pause, Start and SetFrequency take effect. When ctx is done, Run
-// cancels the runs in progress, waits for them up to Config.ShutdownTimeout (they release their
-// leases as they stop), and returns nil, or an error if some did not stop in time. A later Run
-// resumes from the last committed checkpoints.
+// its frequency, and Trigger, Pause, Start, SetFrequency and provider webhook triggers take
+// effect. With Config.Webhooks it also runs the webhook delivery worker (see WebhookConfig).
+// When ctx is done, Run cancels the runs in progress, waits for them up to
+// Config.ShutdownTimeout (they release their leases as they stop), and returns nil, or an error
+// if some did not stop in time. A later Run resumes from the last committed checkpoints, and
+// delivers the webhooks left in the outbox.
 func (e *Engine) Run(ctx context.Context) error {
 	s := e.sched
 	s.mu.Lock()
@@ -102,11 +106,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer cancelRuns()
 
 	err := s.load(ctx)
+	waitHooks := func() {}
 	if err == nil {
+		waitHooks = e.hooks.start(runCtx) // the webhook delivery worker (webhook_delivery.go)
 		e.logger.Info("engine started", "schedules", len(s.entries), "instance", e.cfg.InstanceID)
 		s.loop(ctx)
 	}
 	cancelRuns()
+	waitHooks()
 	stopped := make(chan struct{})
 	go func() { s.wg.Wait(); close(stopped) }()
 	timer := time.NewTimer(e.cfg.ShutdownTimeout)
@@ -394,6 +401,11 @@ func (s *scheduler) finished(en *entry, res *RunResult) {
 		en.failures = 0 // a success, or retries used up: the next slot starts afresh
 		en.due = nextSlot(en.key, en.freq, now)
 	}
+	if en.followUp {
+		en.followUp = false
+		en.due = now
+		en.retryTrigger, en.retryOpts = TriggerWebhook, RunOptions{}
+	}
 	// The entry may have been replaced (its connection deleted and added again) or dropped
 	// while it ran; only the current entry goes back on the grid.
 	cur, ok := s.entries[en.key]
@@ -409,6 +421,34 @@ func (s *scheduler) finished(en *entry, res *RunResult) {
 				"connection_id", en.key.Connection, "error", err)
 		}
 	}
+}
+
+// webhookTrigger runs key because of provider webhook events, debounced: an idle entry runs
+// within debounce (events until then are part of that run), a queued one takes the events into
+// its run, and a running one runs once more after it. It reports false when the scheduler is
+// not running.
+func (s *scheduler) webhookTrigger(key store.SyncKey, debounce time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return false
+	}
+	en := s.entries[key]
+	if en == nil || en.paused {
+		return true // a sync that is paused, or a connection being deleted, takes no trigger
+	}
+	switch en.state {
+	case entryIdle:
+		if due := time.Now().Add(debounce); due.Before(en.due) {
+			en.due = due
+		}
+		en.retryTrigger, en.retryOpts = TriggerWebhook, RunOptions{}
+		s.pushLocked(en)
+		s.signal()
+	case entryRunning:
+		en.followUp = true
+	}
+	return true
 }
 
 // persist saves the current state of a scheduled entry. Saves are serialised and each one reads

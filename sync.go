@@ -44,6 +44,19 @@ type SyncConfig struct {
 	Models []Model
 	// Sync is the code. Required.
 	Sync Sync
+
+	// WebhookSubscriptions are the types of the provider's webhook events that concern this
+	// sync (see ProviderWebhooks); "*" matches every type. Empty: none.
+	WebhookSubscriptions []string
+	// OnWebhook, when set, handles each matching provider event for its connection as a
+	// webhook run: n is a handle like the sync's (BatchSave, BatchUpdate, BatchDelete, the
+	// provider HTTP client) and payload is the event's. Webhook runs of a connection run one at
+	// a time, alongside the sync's polling runs; the polling run should then call
+	// SetMergingStrategy(MergeIgnoreIfModifiedAfter) so that it never overwrites newer data the
+	// handler saved. They have their own run history (Engine.WebhookRunHistory) and never
+	// sweep deletions. When OnWebhook is nil, a matching event triggers a run of the sync
+	// instead, debounced (ProviderWebhooks.Debounce).
+	OnWebhook func(ctx context.Context, n *Nango, payload json.RawMessage) error
 }
 
 // DeleteGuard refuses a TrackDeletes sweep that would delete more than MaxShare (0 to 1) of the

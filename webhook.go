@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gonango/nango/internal/jsonc"
@@ -19,6 +20,20 @@ const (
 
 	// WebhookSignatureHeader carries the hex HMAC-SHA256 of the raw body.
 	WebhookSignatureHeader = "X-Nango-Hmac-Sha256"
+	// WebhookLegacySignatureHeader carries Nango's legacy signature, the hex SHA-256 of the
+	// signing key followed by the body (see LegacyWebhookSignature). Sent only when
+	// WebhookConfig.LegacySignature is set; VerifyWebhook does not accept it.
+	WebhookLegacySignatureHeader = "X-Nango-Signature"
+	// WebhookDeliveryIDHeader carries the id of the delivery, the same on every attempt, so
+	// that a receiver can drop the duplicates that at-least-once delivery allows.
+	WebhookDeliveryIDHeader = "X-Nango-Delivery-Id"
+	// WebhookAttemptHeader carries the number of the attempt, from 1.
+	WebhookAttemptHeader = "X-Nango-Delivery-Attempt"
+
+	// WebhookErrorScript and WebhookErrorTimeout are the error types of failure webhooks: the
+	// sync returned an error (or panicked), or it ran past Config.RunTimeout.
+	WebhookErrorScript  = "script_error"
+	WebhookErrorTimeout = "sync_timeout"
 )
 
 // WebhookPayload is the body of the webhook sent to the user's backend after a run, in Nango's
@@ -78,6 +93,16 @@ func SignWebhook(key, body []byte) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
+// LegacyWebhookSignature returns the X-Nango-Signature value of body: the lowercase hex SHA-256
+// of the key followed by the body. Nango still sends it for old receivers; it is open to
+// length extension, so verify X-Nango-Hmac-Sha256 instead.
+func LegacyWebhookSignature(key, body []byte) string {
+	h := sha256.New()
+	h.Write(key)
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // VerifyWebhookSignature reports whether signature (hex) is the HMAC-SHA256 of body under one of
 // the keys; the comparison is constant-time. Several keys allow rotation.
 func VerifyWebhookSignature(body []byte, signature string, keys ...[]byte) bool {
@@ -111,6 +136,10 @@ func WebhookPayloads(res *RunResult, always bool) []WebhookPayload {
 		syncType = SyncTypeWebhook
 	}
 	started := res.StartedAt.UTC().Format(time.RFC3339Nano)
+	var cps *WebhookCheckpoints
+	if res.CheckpointFrom != nil || res.CheckpointTo != nil {
+		cps = &WebhookCheckpoints{From: res.CheckpointFrom, To: res.CheckpointTo}
+	}
 	var out []WebhookPayload
 	for _, model := range sortedKeys(res.Models) {
 		m := res.Models[model]
@@ -122,7 +151,37 @@ func WebhookPayloads(res *RunResult, always bool) []WebhookPayload {
 			SyncName: res.Sync, SyncVariant: "base", Model: model, SyncType: syncType, Success: true,
 			ModifiedAfter: started, QueryTimeStamp: started,
 			ResponseResults: &WebhookResults{Added: m.Added, Updated: m.Updated, Deleted: m.Deleted},
+			Checkpoints:     cps,
 		})
 	}
 	return out
+}
+
+// FailureWebhookPayload returns the failure webhook of a failed or timed-out run, as Nango
+// sends it: one for the whole run, its model naming every model of the sync (comma-separated),
+// with the error, startedAt (the run's start) and failedAt (its end). Other runs yield nil.
+func FailureWebhookPayload(res *RunResult) *WebhookPayload {
+	if res == nil || (res.State != RunFailed && res.State != RunTimedOut) {
+		return nil
+	}
+	syncType := SyncTypeIncremental
+	if res.Initial {
+		syncType = SyncTypeInitial
+	}
+	if res.Trigger == TriggerWebhook {
+		syncType = SyncTypeWebhook
+	}
+	errType, desc := WebhookErrorScript, "the run failed"
+	if res.State == RunTimedOut {
+		errType = WebhookErrorTimeout
+	}
+	if res.Err != nil {
+		desc = res.Err.Error()
+	}
+	return &WebhookPayload{
+		Type: "sync", From: "nango", ConnectionID: res.Connection, ProviderConfigKey: res.Integration,
+		SyncName: res.Sync, SyncVariant: "base", Model: strings.Join(sortedKeys(res.Models), ","), SyncType: syncType,
+		Success: false, Error: &WebhookError{Type: errType, Description: desc},
+		StartedAt: res.StartedAt.UTC().Format(time.RFC3339Nano), FailedAt: res.EndedAt.UTC().Format(time.RFC3339Nano),
+	}
 }

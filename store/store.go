@@ -52,6 +52,48 @@ type Store interface {
 	RunList(ctx context.Context, params *RunListParams) ([]*Run, error)
 	// RunLastSuccess returns the newest run in state RunSucceeded, or ErrNotFound.
 	RunLastSuccess(ctx context.Context, key SyncKey) (*Run, error)
+	// RunFinish replaces a run by ID, as RunUpdate does, and adds params.Outbox to the outbox
+	// in the same transaction: a run's webhooks are in the outbox if and only if its end is
+	// recorded. A bad entry or an unknown run writes nothing.
+	RunFinish(ctx context.Context, params *RunFinishParams) error
+
+	// StreamCursor returns the cursor of a stream's newest change, or "" when the stream has
+	// none: listing from it returns only later changes, and it is the snapshot that
+	// RecordsWriteParams.IgnoreModifiedAfter takes.
+	StreamCursor(ctx context.Context, stream Stream) (string, error)
+
+	// OutboxClaim claims up to params.Limit pending entries due at params.Now, earliest
+	// NextAttemptAt first (then by ID): each gets a new ClaimToken and is not due again before
+	// params.Now+params.TTL, so that a worker that dies does not lose it.
+	OutboxClaim(ctx context.Context, params *OutboxClaimParams) ([]*OutboxEntry, error)
+	// OutboxSettle records the outcome of an attempt on a claimed entry: it counts the attempt
+	// and moves the entry to params.State. It returns ErrClaimLost when params.ClaimToken is not
+	// the entry's current one or the entry is not pending, and ErrNotFound for an unknown ID.
+	OutboxSettle(ctx context.Context, params *OutboxSettleParams) (*OutboxEntry, error)
+	// OutboxRequeue makes an entry, in any state, pending and due at params.Now with a fresh
+	// round of attempts (Attempts 0, QueuedAt now, a new ClaimToken). ErrNotFound for an
+	// unknown ID.
+	OutboxRequeue(ctx context.Context, params *OutboxRequeueParams) (*OutboxEntry, error)
+	// OutboxGet returns ErrNotFound for an unknown ID.
+	OutboxGet(ctx context.Context, id string) (*OutboxEntry, error)
+	// OutboxList returns entries in ID order.
+	OutboxList(ctx context.Context, params *OutboxListParams) ([]*OutboxEntry, error)
+	// OutboxStats counts the entries per state and reports the next due time.
+	OutboxStats(ctx context.Context) (*OutboxStats, error)
+	// OutboxPrune removes delivered and dead entries older than the params say, and returns how
+	// many it removed. Pending entries are never pruned.
+	OutboxPrune(ctx context.Context, params *OutboxPruneParams) (int, error)
+
+	// ConsumerCursorGet returns a durable consumer's cursor in a stream, or ErrNotFound.
+	ConsumerCursorGet(ctx context.Context, key ConsumerKey) (*ConsumerCursor, error)
+	// ConsumerCursorPut moves a consumer's cursor if it is still params.Expected, else returns
+	// ErrConsumerConflict.
+	ConsumerCursorPut(ctx context.Context, params *ConsumerCursorPutParams) (*ConsumerCursor, error)
+	// ConsumerCursorList returns a consumer's cursors ordered by stream (integration,
+	// connection, model).
+	ConsumerCursorList(ctx context.Context, consumer string) ([]*ConsumerCursor, error)
+	// ConsumerDelete removes a consumer's cursors.
+	ConsumerDelete(ctx context.Context, consumer string) error
 
 	// ConnectionPut inserts or replaces a connection.
 	ConnectionPut(ctx context.Context, conn *Connection) error
@@ -60,8 +102,9 @@ type Store interface {
 	// ConnectionList returns an integration's connections ordered by id, or every connection
 	// when integration is empty.
 	ConnectionList(ctx context.Context, integration string) ([]*Connection, error)
-	// ConnectionDelete removes a connection with its records, checkpoints, runs and windows.
-	// It returns ErrNotFound for an unknown connection.
+	// ConnectionDelete removes a connection with its records, checkpoints, runs, windows and
+	// the consumer cursors of its streams (its outbox entries stay). It returns ErrNotFound for
+	// an unknown connection.
 	ConnectionDelete(ctx context.Context, integration, id string) error
 
 	// LeaseAcquire takes the lease of a sync key for params.Owner, unless another owner holds it
@@ -178,6 +221,14 @@ type RecordsWriteParams struct {
 	Checkpoint *CheckpointPutParams
 	// Fence, when set, makes the write fail with ErrLeaseLost unless the lease is still current.
 	Fence *Lease
+	// IgnoreModifiedAfter, when set, is Nango's "ignore_if_modified_after" merging strategy:
+	// a record that exists in the stream (live or deleted) and whose last change is after the
+	// snapshot, and not one of the writer's own (CursorSnapshot.Own), is left alone and counted
+	// in Skipped, so that a writer holding older data (a polling run) cannot overwrite what
+	// another writer (a webhook) wrote since the snapshot. New ids are written as usual. A
+	// malformed or foreign cursor is a *CursorError and writes nothing; a snapshot from before
+	// the stream was emptied makes every record newer.
+	IgnoreModifiedAfter *CursorSnapshot
 }
 
 // RecordsWriteResult counts what a write did.
@@ -194,6 +245,14 @@ type RecordsWriteResult struct {
 	DuplicateIDs []string
 	// Checkpoint is the checkpoint written with the batch, if any.
 	Checkpoint *Checkpoint
+	// Skipped counts records left alone by IgnoreModifiedAfter; SkippedIDs lists the first few.
+	Skipped    int
+	SkippedIDs []string
+	// PrevCursor and Cursor are the stream's StreamCursor just before and just after the write,
+	// in its transaction: the write's own changes are the range (PrevCursor, Cursor]. They are
+	// set only for writes with IgnoreModifiedAfter.
+	PrevCursor string
+	Cursor     string
 }
 
 // Filter selects records by their last action. The zero value selects all.
@@ -366,6 +425,9 @@ type ModelResult struct {
 	Duplicates int `json:"duplicates,omitempty"`
 	// Ignored counts merges and deletes of ids that were unknown or already deleted.
 	Ignored int `json:"ignored,omitempty"`
+	// Skipped counts records left alone because another writer changed them after the run's
+	// merging snapshot (IgnoreModifiedAfter).
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // Run is the record of one execution of a sync for a connection.
@@ -401,6 +463,8 @@ type Connection struct {
 	// Credentials are the connection's secrets (tokens, keys) as the nango package encodes
 	// them, or nil. Stores keep them as they are, in the clear: never log or expose them.
 	Credentials []byte
+	// WebhookURLs, when not empty, replace the engine's webhook endpoints for this connection.
+	WebhookURLs []string `json:",omitempty"`
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }

@@ -293,6 +293,11 @@ func ValidateConnection(c *Connection) error {
 			return &ParamError{Param: "connection metadata", Reason: err.Error()}
 		}
 	}
+	for _, u := range c.WebhookURLs {
+		if strings.TrimSpace(u) == "" || len(u) > 4096 || strings.IndexByte(u, 0) >= 0 {
+			return &ParamError{Param: "connection webhook url", Reason: fmt.Sprintf("%q is empty, longer than 4096 bytes or has a NUL byte", u)}
+		}
+	}
 	return nil
 }
 

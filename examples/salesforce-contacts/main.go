@@ -22,7 +22,8 @@
 // With -listen it is a service instead: the engine's scheduler runs the sync at -frequency,
 // the Nango-compatible REST API (package api) is served on the address, and after each run
 // that changed something a webhook in Nango's format, signed with -webhook-signing-key, is
-// sent to -webhook-url. Any language can then read the change feed and control the sync, for
+// sent to -webhook-url through the engine's durable outbox: retried until the receiver takes
+// it, and not lost when the service restarts. Any language can then read the change feed and control the sync, for
 // example with Nango's own client libraries pointed at it. Integration key "salesforce", sync
 // "salesforce-contacts", model "SalesforceContact", connection -connection-id ("demo").
 //
@@ -85,9 +86,8 @@ type options struct {
 	fakeActivity      time.Duration // how often the fake org changes a contact; 0: never
 
 	// For tests.
-	clock       *simClock                   // the fake org's clock when serving; real time if nil
-	webhookPoll time.Duration               // how often run history is polled; defaults to a second
-	onReady     func(a *app, apiURL string) // called once the API is served
+	clock   *simClock                   // the fake org's clock when serving; real time if nil
+	onReady func(a *app, apiURL string) // called once the API is served
 }
 
 func main() {
@@ -242,7 +242,7 @@ func newApp(ctx context.Context, o options) (_ *app, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { st.Close() })
-	if a.eng, err = nango.NewEngine(st, &nango.Config{Logger: o.logger}); err != nil {
+	if a.eng, err = nango.NewEngine(st, &nango.Config{Logger: o.logger, Webhooks: webhookConfig(o)}); err != nil {
 		return nil, err
 	}
 	a.contacts = &contactsSync{version: o.apiVersion, now: now}

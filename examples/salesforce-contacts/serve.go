@@ -12,8 +12,8 @@ import (
 	"github.com/gonango/nango/api"
 )
 
-// serve runs the program as a service until ctx is done: the engine's scheduler, the
-// Nango-compatible API on o.listen, webhooks to o.webhookURL and, with the fake org, its
+// serve runs the program as a service until ctx is done: the engine's scheduler and its webhook
+// delivery to o.webhookURL, the Nango-compatible API on o.listen and, with the fake org, its
 // activity.
 func serve(ctx context.Context, out io.Writer, o options) error {
 	if o.secret == "" && !o.noAuth {
@@ -26,6 +26,7 @@ func serve(ctx context.Context, out io.Writer, o options) error {
 	if o.webhookURL != "" && signingKey == "" {
 		return errors.New("-webhook-url needs -webhook-signing-key (or -secret) to sign the webhooks")
 	}
+	o.webhookSigningKey = signingKey
 	a, err := newApp(ctx, o)
 	if err != nil {
 		return err
@@ -38,12 +39,6 @@ func serve(ctx context.Context, out io.Writer, o options) error {
 	h, err := api.New(a.eng, cfg)
 	if err != nil {
 		return err
-	}
-	var hooks *webhookSender
-	if o.webhookURL != "" {
-		if hooks, err = newWebhookSender(ctx, a, o.webhookURL, []byte(signingKey), o.webhookPoll); err != nil {
-			return err
-		}
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -73,7 +68,7 @@ func serve(ctx context.Context, out io.Writer, o options) error {
 	if o.noAuth {
 		fmt.Fprintln(out, "WARNING: the API runs without a secret key (-no-auth): anyone who reaches it can read and control everything.")
 	}
-	if hooks != nil {
+	if o.webhookURL != "" {
 		fmt.Fprintf(out, "Webhooks to %s, signed in the X-Nango-Hmac-Sha256 header.\n", o.webhookURL)
 	}
 	auth := ` -H "Authorization: Bearer $NANGO_SECRET_KEY"`
@@ -99,9 +94,6 @@ func serve(ctx context.Context, out io.Writer, o options) error {
 			errc <- fmt.Errorf("serving the API: %w", err)
 		}
 	}()
-	if hooks != nil {
-		go hooks.loop(ctx)
-	}
 	if a.fake != nil && o.fakeActivity > 0 {
 		go a.fakeActivity(ctx, o.fakeActivity)
 	}
@@ -120,10 +112,7 @@ func serve(ctx context.Context, out io.Writer, o options) error {
 		runErr = fmt.Errorf("stopping the API: %w", err)
 	}
 	cancel()
-	<-engineDone
-	if hooks != nil {
-		hooks.wait()
-	}
+	<-engineDone // the engine's Run also stops the webhook delivery worker
 	return runErr
 }
 

@@ -53,7 +53,6 @@ func startService(t *testing.T, o options) *service {
 	o.listen = "127.0.0.1:0"
 	o.dbPath = filepath.Join(t.TempDir(), "service.db")
 	o.webhookURL = receiver.URL
-	o.webhookPoll = 10 * time.Millisecond
 	if o.secret == "" && !o.noAuth {
 		o.secret = testSecret
 	}
@@ -140,8 +139,12 @@ func TestServe(t *testing.T) {
 		Type: "sync", From: "nango", ConnectionID: "demo", ProviderConfigKey: "salesforce", SyncName: "salesforce-contacts",
 		SyncVariant: "base", Model: "SalesforceContact", SyncType: "INITIAL", Success: true,
 		ModifiedAfter: p.ModifiedAfter, QueryTimeStamp: p.ModifiedAfter,
-		ResponseResults: &nango.WebhookResults{Added: 10},
+		ResponseResults: &nango.WebhookResults{Added: 10}, Checkpoints: p.Checkpoints,
 	}, p)
+	require.NotNil(t, p.Checkpoints, "the sync keeps a checkpoint: the webhook says where it went")
+	require.JSONEq(t, `null`, string(p.Checkpoints.From), "an initial run starts from no checkpoint")
+	require.Contains(t, string(p.Checkpoints.To), "lastModifiedISO")
+	require.NotEmpty(t, w.header.Get(nango.WebhookDeliveryIDHeader), "a delivery id for idempotency")
 
 	c, err := client.New(s.url, testSecret, nil)
 	require.NoError(t, err)

@@ -19,6 +19,10 @@
 //	connections  integration\x00id -> connection JSON
 //	leases       sync key -> token(8) expires_at(8) active(1) owner
 //	schedules    sync key -> schedule JSON
+//	outbox       entry id -> entry JSON (webhooks to deliver, delivered or dead)
+//	outboxdue    next attempt(8) entry id -> empty, one key per pending entry, in due order
+//	outboxstats  "pending", "delivered", "dead" -> count(8)
+//	consumers    consumer\x00integration\x00connection\x00model -> updated_at(8) cursor
 //
 // Times are microseconds since the Unix epoch, big-endian; zero means unset.
 //
@@ -58,7 +62,12 @@ var (
 	bucketConns       = []byte("connections")
 	bucketLeases      = []byte("leases")
 	bucketSchedules   = []byte("schedules")
-	rootBuckets       = [][]byte{bucketMeta, bucketStreams, bucketWindows, bucketCheckpoints, bucketRuns, bucketRunIDs, bucketRunLastOK, bucketConns, bucketLeases, bucketSchedules}
+	bucketOutbox      = []byte("outbox")
+	bucketOutboxDue   = []byte("outboxdue")
+	bucketOutboxStats = []byte("outboxstats")
+	bucketConsumers   = []byte("consumers")
+	rootBuckets       = [][]byte{bucketMeta, bucketStreams, bucketWindows, bucketCheckpoints, bucketRuns, bucketRunIDs, bucketRunLastOK, bucketConns, bucketLeases, bucketSchedules,
+		bucketOutbox, bucketOutboxDue, bucketOutboxStats, bucketConsumers}
 
 	keyFormat   = []byte("format")
 	keyState    = []byte("m")

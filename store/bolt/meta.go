@@ -366,6 +366,9 @@ func (s *Store) ConnectionDelete(ctx context.Context, integration, id string) er
 		if err := releaseLeases(tx, []byte(integration+"\x00"), match); err != nil {
 			return err
 		}
+		if err := deleteConsumerCursors(tx, integration, id); err != nil {
+			return err
+		}
 		runs := tx.Bucket(bucketRuns)
 		var doomed [][]byte
 		c := runs.Cursor()

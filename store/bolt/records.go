@@ -23,6 +23,9 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 			return nil, err
 		}
 	}
+	if p.IgnoreModifiedAfter != nil {
+		return s.recordsWriteGuarded(ctx, p, pw) // guard.go
+	}
 	var res *store.RecordsWriteResult
 	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		res = &store.RecordsWriteResult{Duplicates: pw.Duplicates, DuplicateIDs: pw.DuplicateIDs}

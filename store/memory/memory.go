@@ -28,6 +28,8 @@ type Store struct {
 	conns       map[connKey]*store.Connection
 	leases      map[store.SyncKey]*leaseState
 	schedules   map[store.SyncKey]*store.Schedule
+	outbox      map[string]*store.OutboxEntry
+	consumers   map[store.ConsumerKey]*store.ConsumerCursor
 }
 
 var _ store.Store = (*Store)(nil)
@@ -74,6 +76,8 @@ func New() *Store {
 		conns:       map[connKey]*store.Connection{},
 		leases:      map[store.SyncKey]*leaseState{},
 		schedules:   map[store.SyncKey]*store.Schedule{},
+		outbox:      map[string]*store.OutboxEntry{},
+		consumers:   map[store.ConsumerKey]*store.ConsumerCursor{},
 	}
 }
 
@@ -138,12 +142,19 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 		act  store.Action
 	}
 	st := s.streams[p.Stream]
+	skip, err := s.guard(p, st, res)
+	if err != nil {
+		return nil, err
+	}
 	changes := make([]change, 0, len(pw.Records))
 	var merged []byte
 	for _, r := range pw.Records {
 		var e *entry
 		if st != nil {
 			e = st.byID[r.ID]
+		}
+		if skip(e, r.ID, res) {
+			continue
 		}
 		live := e != nil && e.meta.DeletedAt.IsZero()
 		switch p.Mode {
@@ -246,6 +257,9 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 	}
 	if p.Checkpoint != nil {
 		res.Checkpoint = s.putCheckpoint(p.Checkpoint)
+	}
+	if p.IgnoreModifiedAfter != nil {
+		res.Cursor = s.head(p.Stream)
 	}
 	return res, nil
 }
@@ -654,6 +668,7 @@ func cloneConn(c *store.Connection) *store.Connection {
 	out := *c
 	out.Metadata = slices.Clone(c.Metadata)
 	out.Credentials = slices.Clone(c.Credentials)
+	out.WebhookURLs = slices.Clone(c.WebhookURLs)
 	return &out
 }
 
@@ -751,6 +766,11 @@ func (s *Store) ConnectionDelete(ctx context.Context, integration, id string) er
 	for sk, ls := range s.leases {
 		if sk.Integration == integration && sk.Connection == id {
 			ls.active = false // a run still going must not write into the deleted connection
+		}
+	}
+	for ck := range s.consumers {
+		if ck.Stream.Integration == integration && ck.Stream.Connection == id {
+			delete(s.consumers, ck)
 		}
 	}
 	for sk, ids := range s.runsByKey {

@@ -48,6 +48,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, f Features) {
 		{"Persistence", persistenceTests()},
 		{"Leases", leaseTests()},
 		{"Schedules", scheduleTests()},
+		{"Merging", mergingTests()},
+		{"Outbox", outboxTests()},
+		{"Consumers", consumerTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
