@@ -55,6 +55,16 @@
 // Status and RunHistory report. A run holds a lease in the store and every write it makes is
 // fenced by it, so at most one run of a sync per connection is in progress across processes.
 //
+// # Webhooks and change notification
+//
+// With Config.Webhooks, a run that changed a model writes Nango's webhook payload to an outbox
+// in the same store transaction as the run's end; Engine.Run delivers it, signed, with retries
+// until it succeeds or is dead (WebhookDeliveries, RedeliverWebhook). Backends verify with
+// VerifyWebhook or WebhookReceiver. In the same process, Subscribe and SubscribeChan deliver
+// change events, and NewConsumer gives durable, at-least-once consumers whose cursors the store
+// keeps. Provider webhooks reach syncs through ProviderWebhookHandler: debounced runs, or a
+// sync's OnWebhook; SetMergingStrategy keeps a polling run from overwriting newer data.
+//
 // # Stores
 //
 // The Engine works over a store.Store: store/bolt (an embedded bbolt file, the default),

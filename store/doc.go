@@ -68,6 +68,19 @@
 // its streams, checkpoints, runs and windows, and fences off its runs' leases. A cursor taken
 // from a deleted connection's stream is ErrCursorStale afterwards, as after StreamDelete.
 //
+// # Outbox and consumers
+//
+// RunFinish writes a run's end and its outbox entries (webhooks) in one transaction. Delivery
+// workers claim due entries with a claim that expires (OutboxClaim), so the entries of a worker
+// that died come back; settling with a stale claim is ErrClaimLost. Consumer cursors are kept per
+// (consumer, stream) with compare-and-swap (ErrConsumerConflict).
+//
+// # Merging
+//
+// A write with IgnoreModifiedAfter skips the records changed after its snapshot cursor by
+// another writer (outside the ranges the writer itself wrote), and reports them as Skipped; they
+// still join the deletion-tracking window.
+//
 // # Memory
 //
 // Durable stores keep the sweep's memory independent of the stream's size. The memory store
