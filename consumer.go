@@ -143,22 +143,27 @@ func (c *Consumer) streams(ctx context.Context) ([]store.Stream, error) {
 }
 
 // Drain reads every stream the consumer covers up to its end, handing the changes to Handle,
-// and returns how many records it handed over. It stops at the first error (Handle's, wrapped,
-// or the store's); the cursor of that stream stays before the batch that failed.
+// and returns how many records it handed over. A stream whose batch fails (Handle's error,
+// wrapped, or the store's) keeps its cursor before that batch and is left for the next Drain;
+// the other streams go on. The errors of every failed stream are joined.
 func (c *Consumer) Drain(ctx context.Context) (int, error) {
 	streams, err := c.streams(ctx)
 	if err != nil {
 		return 0, err
 	}
 	total := 0
+	var errs []error
 	for _, st := range streams {
 		n, err := c.drainStream(ctx, st)
 		total += n
 		if err != nil {
-			return total, err
+			if ctx.Err() != nil {
+				return total, err
+			}
+			errs = append(errs, err)
 		}
 	}
-	return total, nil
+	return total, errors.Join(errs...)
 }
 
 func (c *Consumer) drainStream(ctx context.Context, st store.Stream) (int, error) {

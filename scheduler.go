@@ -404,7 +404,9 @@ func (s *scheduler) finished(en *entry, res *RunResult) {
 	if en.followUp {
 		en.followUp = false
 		en.due = now
-		en.retryTrigger, en.retryOpts = TriggerWebhook, RunOptions{}
+		if en.retryTrigger == "" {
+			en.retryTrigger, en.retryOpts = TriggerWebhook, RunOptions{}
+		}
 	}
 	// The entry may have been replaced (its connection deleted and added again) or dropped
 	// while it ran; only the current entry goes back on the grid.
@@ -442,7 +444,11 @@ func (s *scheduler) webhookTrigger(key store.SyncKey, debounce time.Duration) bo
 		if due := time.Now().Add(debounce); due.Before(en.due) {
 			en.due = due
 		}
-		en.retryTrigger, en.retryOpts = TriggerWebhook, RunOptions{}
+		if en.retryTrigger == "" {
+			// A pending trigger (a reset waiting for a RunSync to end) keeps its options: it
+			// syncs what the events changed all the same.
+			en.retryTrigger, en.retryOpts = TriggerWebhook, RunOptions{}
+		}
 		s.pushLocked(en)
 		s.signal()
 	case entryRunning:

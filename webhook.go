@@ -1,6 +1,7 @@
 package nango
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -77,11 +78,18 @@ type WebhookError struct {
 }
 
 // Encode returns the payload as Nango sends it: compact JSON with keys sorted at every level.
+//
+// Strings are not HTML-escaped (no \u003c for <), as JavaScript's JSON.stringify writes them, so
+// that receivers that re-serialise the body (Nango's legacy X-Nango-Signature check) get the
+// same bytes.
 func (p *WebhookPayload) Encode() ([]byte, error) {
-	raw, err := json.Marshal(p)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
 		return nil, fmt.Errorf("nango: encoding webhook payload: %w", err)
 	}
+	raw := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	return jsonc.Canonical(make([]byte, 0, len(raw)), raw)
 }
 
@@ -112,6 +120,9 @@ func VerifyWebhookSignature(body []byte, signature string, keys ...[]byte) bool 
 	}
 	ok := false
 	for _, k := range keys {
+		if len(k) == 0 {
+			continue // an empty key (an unset variable) must not accept what anyone signs with it
+		}
 		mac := hmac.New(sha256.New, k)
 		mac.Write(body)
 		if hmac.Equal(mac.Sum(nil), got) {

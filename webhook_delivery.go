@@ -291,10 +291,11 @@ func (e *Engine) DeliverWebhooks(ctx context.Context) (*DeliveryReport, error) {
 func (d *delivery) round(ctx context.Context) (*DeliveryReport, error) {
 	rep := &DeliveryReport{}
 	batch, ttl := d.cfg.claimBatch()
-	now := d.e.now()
 	var mu sync.Mutex
 	for {
-		claimed, err := d.e.store.OutboxClaim(ctx, &store.OutboxClaimParams{Owner: d.e.cfg.InstanceID, Now: now, Limit: batch, TTL: ttl})
+		// The time is read for each claim: a claim taken with a stale time would expire early
+		// and let another engine deliver the same webhooks again.
+		claimed, err := d.e.store.OutboxClaim(ctx, &store.OutboxClaimParams{Owner: d.e.cfg.InstanceID, Now: d.e.now(), Limit: batch, TTL: ttl})
 		if err != nil {
 			return rep, fmt.Errorf("nango: claiming webhooks to deliver: %w", err)
 		}

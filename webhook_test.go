@@ -49,3 +49,14 @@ func TestWebhookPayloadsAndSignature(t *testing.T) {
 	res.State = nango.RunFailed
 	require.Empty(t, nango.WebhookPayloads(res, true))
 }
+
+func TestWebhookVerificationRejectsEmptyKeysAndKeepsHTML(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"a":1}`)
+	require.False(t, nango.VerifyWebhookSignature(body, nango.SignWebhook(nil, body), []byte{}),
+		"an empty key (an unset variable) accepts nothing")
+	p := nango.WebhookPayload{Type: "sync", Error: &nango.WebhookError{Type: "script_error", Description: "<html> a & b </html>"}}
+	enc, err := p.Encode()
+	require.NoError(t, err)
+	require.Contains(t, string(enc), `"description":"<html> a & b </html>"`, "written as JSON.stringify writes it")
+}
