@@ -64,7 +64,13 @@ func (c CursorCodec) Decode(cursor string) (seq uint64, epoch uint32, err error)
 	if len(cursor) > 2*cursorLen {
 		return 0, 0, bad("too long to be a cursor")
 	}
-	b, derr := base64.RawURLEncoding.DecodeString(cursor)
+	// The decoder would skip line breaks; a cursor has only base64url characters.
+	for i := 0; i < len(cursor); i++ {
+		if c := cursor[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return 0, 0, bad("not a cursor this store issued (bad character)")
+		}
+	}
+	b, derr := base64.RawURLEncoding.Strict().DecodeString(cursor)
 	if derr != nil {
 		return 0, 0, bad("not a cursor this store issued (bad encoding)")
 	}
