@@ -49,6 +49,11 @@ type ChangeBatch struct {
 	Records     []Record
 	// Cursor is where the consumer stands once the batch is handled (the last record's).
 	Cursor string
+	// Reset is true on the first batch read after the stream was emptied (a reset with
+	// EmptyCache, or its connection deleted and added again): the records handed before are
+	// gone, and a copy built from them should be dropped before this batch is applied. A
+	// stream that stays empty sends no batch, so no Reset either.
+	Reset bool
 }
 
 // ConsumerCursor is where a durable consumer stands in one stream.
@@ -177,8 +182,10 @@ func (c *Consumer) drainStream(ctx context.Context, st store.Stream) (int, error
 			return total, fmt.Errorf("nango: consumer %q: reading its cursor in %s: %w", c.cfg.Name, st, err)
 		}
 		from := cur
+		stale := false
 		page, err := c.e.store.RecordsList(ctx, &store.RecordsListParams{Stream: st, Cursor: from, Limit: c.cfg.BatchSize})
 		if errors.Is(err, store.ErrCursorStale) {
+			stale = true
 			// The stream was emptied (a reset with EmptyCache): everything in it now is new.
 			c.e.logger.Info("consumer's cursor is from before the stream was emptied; reading it from the start",
 				"consumer", c.cfg.Name, "stream", st.String())
@@ -194,6 +201,7 @@ func (c *Consumer) drainStream(ctx context.Context, st store.Stream) (int, error
 		b := &ChangeBatch{
 			Consumer: c.cfg.Name, Integration: st.Integration, Connection: st.Connection, Model: st.Model,
 			Records: make([]Record, len(page.Records)), Cursor: page.Records[len(page.Records)-1].Cursor,
+			Reset: stale,
 		}
 		for i, r := range page.Records {
 			b.Records[i] = fromStore(r)

@@ -121,6 +121,9 @@ func TestConsumerErrorsAndStreams(t *testing.T) {
 				failOnce = false
 				return errors.New("index unavailable")
 			}
+			if b.Reset {
+				seen = append(seen, "reset "+b.Connection+"/"+b.Model)
+			}
 			for _, r := range b.Records {
 				seen = append(seen, fmt.Sprintf("%s/%s/%s", b.Connection, b.Model, r.ID))
 			}
@@ -147,7 +150,10 @@ func TestConsumerErrorsAndStreams(t *testing.T) {
 	seen = nil
 	_, err = c.Drain(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, []string{"conn-1/Contact/c0000", "conn-1/Contact/c0001", "conn-1/Contact/c0002", "conn-1/Note/n1"}, seen)
+	require.Equal(t, []string{
+		"reset conn-1/Contact", "conn-1/Contact/c0000", "conn-1/Contact/c0001", "conn-1/Contact/c0002",
+		"reset conn-1/Note", "conn-1/Note/n1",
+	}, seen, "the first batch after the stream was emptied says so")
 
 	for _, cfg := range []nango.ConsumerConfig{
 		{Integration: "crm", Handle: func(context.Context, *nango.ChangeBatch) error { return nil }},
@@ -251,4 +257,24 @@ func TestSubscribe(t *testing.T) {
 	require.ErrorIs(t, err, nango.ErrUnknownIntegration)
 	_, err = f.eng.Subscribe(nango.SubscribeParams{Integration: "crm", Models: []string{"Nope"}}, func(nango.ChangeEvent) {})
 	require.ErrorIs(t, err, nango.ErrUnknownModel)
+}
+
+func TestSubscriberPanicIsContained(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, memory.New(), nango.SyncConfig{}, nil)
+	got := make(chan int, 4)
+	unsub, err := f.eng.Subscribe(nango.SubscribeParams{Integration: "crm", Models: []string{"Contact"}}, func(ev nango.ChangeEvent) {
+		got <- ev.Added
+		if ev.Added == 3 {
+			panic("subscriber bug")
+		}
+	})
+	require.NoError(t, err)
+	defer unsub()
+	_, err = f.run(t, saveAll(contacts(3, "a")), nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, <-got)
+	_, err = f.run(t, saveAll(contacts(4, "a")), nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, <-got, "the subscription goes on after its function panicked")
 }

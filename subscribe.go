@@ -1,6 +1,9 @@
 package nango
 
 import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -65,6 +68,18 @@ type subscription struct {
 	ready   chan struct{} // signalled when the queue grows
 	done    chan struct{} // closed by cancel
 	once    sync.Once
+	logger  *slog.Logger
+}
+
+// call runs the subscriber's function; a panic in it is logged, not fatal to the process.
+func (s *subscription) call(ev ChangeEvent) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.logger.Error("change subscriber panicked", "integration", ev.Integration, "connection_id", ev.Connection,
+				"model", ev.Model, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	s.fn(ev)
 }
 
 func (s *subscription) match(ev *ChangeEvent) bool {
@@ -120,7 +135,7 @@ func (s *subscription) loop() {
 				return
 			default:
 			}
-			s.fn(ev)
+			s.call(ev)
 		}
 	}
 }
@@ -148,7 +163,7 @@ func (e *Engine) subscribe(p SubscribeParams, fn func(ChangeEvent), ch chan Chan
 		}
 	}
 	p.Models = slices.Clone(p.Models)
-	s := &subscription{p: p, fn: fn, ch: ch, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &subscription{p: p, fn: fn, ch: ch, ready: make(chan struct{}, 1), done: make(chan struct{}), logger: e.logger}
 	e.subs.mu.Lock()
 	e.subs.subs[s] = struct{}{}
 	e.subs.mu.Unlock()
