@@ -138,11 +138,14 @@ func (e *Engine) setPaused(ctx context.Context, sel SyncSelector, paused bool) e
 		en := s.entries[k]
 		if en != nil && en.paused != paused {
 			en.paused = paused
-			if paused {
+			switch {
+			case paused:
 				s.unschedule(en)
-			} else if en.state == entryIdle {
+			case en.state == entryIdle:
 				en.due = time.Now() // starting runs it now
 				s.pushLocked(en)
+			case en.state == entryRunning:
+				en.startNow = true // run again as soon as this run is done
 			}
 			s.signal()
 		}

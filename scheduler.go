@@ -49,7 +49,9 @@ type entry struct {
 	// A triggered run to try again at due, when it could not start.
 	retryTrigger string
 	retryOpts    RunOptions
-	cancel       context.CancelFunc // of the running run
+	// startNow asks for a run as soon as the current one ends (Start while it ran).
+	startNow bool
+	cancel   context.CancelFunc // of the running run
 	// followUp: provider webhook events came while the entry ran; one more run follows.
 	followUp bool
 }
@@ -400,6 +402,11 @@ func (s *scheduler) finished(en *entry, res *RunResult) {
 	default:
 		en.failures = 0 // a success, or retries used up: the next slot starts afresh
 		en.due = nextSlot(en.key, en.freq, now)
+	}
+	if en.startNow {
+		// Started while it ran: starting means running now.
+		en.startNow = false
+		en.due = now
 	}
 	if en.followUp {
 		en.followUp = false

@@ -629,3 +629,30 @@ func TestTriggerWaitsForARunSyncInProgress(t *testing.T) {
 		require.NoError(t, stop())
 	})
 }
+
+func TestStartWhileRunningRunsAgainRightAfter(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		eng := engineWith(t, memory.New(), nango.Config{}, rec, nango.SyncConfig{ManualStart: true, Frequency: "every day"}, 1, "crm")
+		ctx := context.Background()
+		stop := start(t, eng)
+		sel := nango.SyncSelector{Integration: "crm"}
+		rec.mu.Lock()
+		rec.block = make(chan struct{})
+		rec.mu.Unlock()
+		require.NoError(t, eng.Start(ctx, sel))
+		synctest.Wait()
+		require.Len(t, rec.runs("crm/c0"), 1)
+		// Paused and started again while the run is still going.
+		require.NoError(t, eng.Pause(ctx, sel))
+		require.NoError(t, eng.Start(ctx, sel))
+		rec.mu.Lock()
+		close(rec.block)
+		rec.block = nil
+		rec.mu.Unlock()
+		synctest.Wait()
+		require.Len(t, rec.runs("crm/c0"), 2, "starting runs the sync now, even when it was running")
+		require.NoError(t, stop())
+	})
+}
