@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gonango/nango/internal/logfmt"
 )
 
 // runLog keeps the newest lines a run logged, for its history.
@@ -65,7 +67,7 @@ func (h *teeHandler) Handle(ctx context.Context, r slog.Record) error {
 		b.WriteByte(' ')
 		b.WriteString(r.Message)
 		r.Attrs(func(a slog.Attr) bool {
-			writeAttr(&b, h.group, a)
+			logfmt.WriteAttr(&b, h.group, a)
 			return true
 		})
 		h.log.add(b.String())
@@ -74,29 +76,6 @@ func (h *teeHandler) Handle(ctx context.Context, r slog.Record) error {
 		return h.next.Handle(ctx, r)
 	}
 	return nil
-}
-
-func writeAttr(b *strings.Builder, group string, a slog.Attr) {
-	if a.Equal(slog.Attr{}) {
-		return
-	}
-	v := a.Value.Resolve()
-	if v.Kind() == slog.KindGroup {
-		g := a.Key
-		if group != "" {
-			g = group + "." + a.Key
-		}
-		for _, ga := range v.Group() {
-			writeAttr(b, g, ga)
-		}
-		return
-	}
-	b.WriteByte(' ')
-	if group != "" {
-		b.WriteString(group)
-		b.WriteByte('.')
-	}
-	fmt.Fprintf(b, "%s=%v", a.Key, v.Any())
 }
 
 func (h *teeHandler) WithAttrs(attrs []slog.Attr) slog.Handler {

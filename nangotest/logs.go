@@ -2,10 +2,11 @@ package nangotest
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+
+	"github.com/gonango/nango/internal/logfmt"
 )
 
 // logSink keeps the engine's log lines (info and above) for the results, without times, so that
@@ -54,33 +55,11 @@ func (h *sinkHandler) Handle(_ context.Context, r slog.Record) error {
 	b.WriteString(r.Message)
 	b.WriteString(h.attrs)
 	r.Attrs(func(a slog.Attr) bool {
-		writeAttr(&b, h.group, a)
+		logfmt.WriteAttr(&b, h.group, a)
 		return true
 	})
 	h.sink.add(b.String())
 	return nil
-}
-
-func writeAttr(b *strings.Builder, group string, a slog.Attr) {
-	if a.Equal(slog.Attr{}) {
-		return
-	}
-	v := a.Value.Resolve()
-	if v.Kind() == slog.KindGroup {
-		g := a.Key
-		if group != "" {
-			g = group + "." + a.Key
-		}
-		for _, ga := range v.Group() {
-			writeAttr(b, g, ga)
-		}
-		return
-	}
-	b.WriteByte(' ')
-	if group != "" {
-		b.WriteString(group + ".")
-	}
-	fmt.Fprintf(b, "%s=%v", a.Key, v.Any())
 }
 
 func (h *sinkHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
@@ -90,7 +69,7 @@ func (h *sinkHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 		if h.group == "" && runAttrs[a.Key] {
 			continue
 		}
-		writeAttr(&b, h.group, a)
+		logfmt.WriteAttr(&b, h.group, a)
 	}
 	return &sinkHandler{sink: h.sink, group: h.group, attrs: b.String()}
 }
