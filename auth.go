@@ -424,7 +424,7 @@ func (t *oauth2Transport) token(ctx context.Context, stale string) (*oauth2.Toke
 		return nil, ctx.Err()
 	}
 	defer func() { <-t.sem }()
-	now := t.conn.conn.clock().now()
+	now := t.conn.conn.clock().Now()
 	if stale == "" && t.valid(t.tok, now) {
 		return t.tok, nil
 	}

@@ -249,17 +249,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	defer unsub()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	backoff := time.Duration(0)
+	clk := c.e.cfg.Clock
+	var wait, backoff time.Duration // the first drain starts at once
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-timer.C:
+		case <-clk.After(wait):
 		case <-wake:
 		}
-		wait := c.cfg.PollInterval
+		wait = c.cfg.PollInterval
 		if _, err := c.Drain(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -270,13 +269,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		} else {
 			backoff = 0
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(wait)
 	}
 }
 

@@ -142,7 +142,7 @@ func (e *Engine) setPaused(ctx context.Context, sel SyncSelector, paused bool) e
 			case paused:
 				s.unschedule(en)
 			case en.state == entryIdle:
-				en.due = time.Now() // starting runs it now
+				en.due = e.cfg.Clock.Now() // starting runs it now
 				s.pushLocked(en)
 			case en.state == entryRunning:
 				en.startNow = true // run again as soon as this run is done
@@ -210,7 +210,7 @@ func (e *Engine) SetFrequency(ctx context.Context, integration, syncName, connec
 	if en != nil {
 		en.freq, en.override = freq, frequency
 		if en.state == entryIdle && !en.paused {
-			en.due = nextSlot(k, freq, time.Now())
+			en.due = nextSlot(k, freq, e.cfg.Clock.Now())
 			s.pushLocked(en)
 			s.signal()
 		}
@@ -224,7 +224,7 @@ func (e *Engine) SetFrequency(ctx context.Context, integration, syncName, connec
 		return err
 	}
 	saved.Frequency = frequency
-	saved.NextRunAt = nextSlot(k, freq, time.Now())
+	saved.NextRunAt = nextSlot(k, freq, e.cfg.Clock.Now())
 	saved.UpdatedAt = e.now()
 	if err := e.store.SchedulePut(ctx, saved); err != nil {
 		return fmt.Errorf("nango: saving schedule of %s for %q: %w", k.Sync, k.Connection, err)

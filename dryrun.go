@@ -162,10 +162,6 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 	if err != nil {
 		return nil, err
 	}
-	e.http.mu.Lock()
-	dry.http.now, dry.http.sleep = e.http.now, e.http.sleep
-	e.http.mu.Unlock()
-
 	rec := &dryRecorder{engine: dry, key: connKey{integration, connection}, max: o.MaxRequests, progress: o.Progress, models: map[string]ModelResult{}}
 	sandbox.onWrite = rec.write
 	din := *in
@@ -373,9 +369,9 @@ type dryTransport struct {
 }
 
 func (t *dryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	start := t.rec.engine.cfg.Now()
+	start := t.rec.engine.cfg.Clock.Now()
 	resp, err := t.next.RoundTrip(req)
-	dr := DryRunRequest{Method: req.Method, Duration: t.rec.engine.cfg.Now().Sub(start)}
+	dr := DryRunRequest{Method: req.Method, Duration: t.rec.engine.cfg.Clock.Now().Sub(start)}
 	if resp != nil {
 		dr.Status = resp.StatusCode
 	}

@@ -21,12 +21,10 @@ import (
 type Config struct {
 	// Logger receives the engine's and the runs' logs. Defaults to slog.Default().
 	Logger *slog.Logger
-	// Now is the engine's clock. Defaults to time.Now. Tests pass a fake clock.
-	Now func() time.Time
-	// Sleep waits for d, or until ctx is done (then it returns ctx.Err()). The provider HTTP
-	// client waits with it: retry backoff, Retry-After, rate limits. Defaults to a timer. Tests
-	// pass a fake clock's Sleep, which advances Now instead of waiting (see package nangotest).
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock is the engine's one source of time: schedules, leases, run timestamps, provider
+	// HTTP backoff and Retry-After, webhook delivery and consumers. Defaults to SystemClock().
+	// Tests pass a fake clock (see nangotest.Clock).
+	Clock Clock
 	// DeleteGuard bounds TrackDeletes sweeps of syncs that set none. Defaults to
 	// DefaultDeleteGuard.
 	DeleteGuard *DeleteGuard
@@ -144,11 +142,8 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Sleep == nil {
-		c.Sleep = sleepCtx
+	if c.Clock == nil {
+		c.Clock = SystemClock()
 	}
 	if c.DeleteGuard == nil {
 		g := DefaultDeleteGuard
@@ -378,7 +373,7 @@ func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) e
 	return nil
 }
 
-func (e *Engine) now() time.Time { return store.Timestamp(e.cfg.Now()) }
+func (e *Engine) now() time.Time { return store.Timestamp(e.cfg.Clock.Now()) }
 
 func newRunID(t time.Time) string {
 	var b [8]byte

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gonango/nango"
+	"github.com/gonango/nango/nangotest"
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
 	"github.com/gonango/nango/store/memory"
@@ -469,9 +470,8 @@ func TestPanicFailsOnlyThatRun(t *testing.T) {
 func TestRunFacts(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	f := newFixture(t, memory.New(), nango.SyncConfig{}, &nango.Config{Now: clock})
+	clock := nangotest.NewClock(now)
+	f := newFixture(t, memory.New(), nango.SyncConfig{}, &nango.Config{Clock: clock})
 	require.NoError(t, f.eng.AddConnection(context.Background(), nango.Connection{Integration: "crm", ID: "conn-1", Metadata: map[string]string{"region": "eu"}}))
 	var facts []string
 	exec := func(ctx context.Context, n *nango.Nango) error {
@@ -486,9 +486,7 @@ func TestRunFacts(t *testing.T) {
 			return fmt.Errorf("run id %q", n.RunID())
 		}
 		n.Logger().Info("hello from the sync", "page", 1)
-		mu.Lock()
-		now = now.Add(time.Minute)
-		mu.Unlock()
+		clock.Advance(time.Minute)
 		return nil
 	}
 	res1, err := f.run(t, exec, nil)
@@ -499,7 +497,7 @@ func TestRunFacts(t *testing.T) {
 		"crm contacts conn-1 initial=true last=0001-01-01T00:00:00Z meta=true/eu",
 		"crm contacts conn-1 initial=false last=2026-01-02T03:04:05Z meta=true/eu",
 	}, facts)
-	require.Equal(t, now.Add(-2*time.Minute).Truncate(time.Microsecond), res1.StartedAt)
+	require.Equal(t, now.Truncate(time.Microsecond), res1.StartedAt)
 	run, err := f.eng.Store().RunGet(context.Background(), res1.RunID)
 	require.NoError(t, err)
 	require.Contains(t, strings.Join(run.Log, "\n"), "hello from the sync page=1")

@@ -1,18 +1,9 @@
 package nango
 
 import (
-	"context"
 	"net/http"
 	"time"
 )
-
-// SetHTTPClock replaces the clock and the sleep of e's provider HTTP layer (backoff, Retry-After,
-// rate limits, token expiry). Call it before the first request.
-func SetHTTPClock(e *Engine, now func() time.Time, sleep func(context.Context, time.Duration) error) {
-	e.http.mu.Lock()
-	defer e.http.mu.Unlock()
-	e.http.now, e.http.sleep = now, sleep
-}
 
 // LinkValue is a parsed link of a Link header.
 type LinkValue struct {

@@ -183,13 +183,13 @@ func (n *Nango) HTTPClient() *http.Client {
 			return nil, err
 		}
 		ctx := context.WithValue(r.Context(), loggerKey{}, n.logger)
-		start := c.clk.now()
+		start := c.clk.Now()
 		resp, err := c.transport().RoundTrip(r.WithContext(ctx))
 		res := &attemptResult{err: err}
 		if resp != nil {
 			res.status = resp.StatusCode
 		}
-		c.logAttempt(ctx, n.logger, r.Method, r.URL, res, 1, c.clk.now().Sub(start))
+		c.logAttempt(ctx, n.logger, r.Method, r.URL, res, 1, c.clk.Now().Sub(start))
 		return resp, err
 	})}
 }
@@ -200,32 +200,9 @@ type httpState struct {
 	mu           sync.Mutex
 	integrations map[string]*integrationHTTP
 	conns        map[connKey]*connHTTP
-	// Test hooks: nil means the engine's clock and a real timer.
-	now   func() time.Time
-	sleep func(ctx context.Context, d time.Duration) error
 }
 
 type connKey struct{ integration, id string }
-
-// httpClock is the time source of the HTTP layer, replaced in tests.
-type httpClock struct {
-	now   func() time.Time
-	sleep func(ctx context.Context, d time.Duration) error
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // integrationHTTP is an integration's validated HTTP configuration with its defaults applied.
 type integrationHTTP struct {
@@ -361,7 +338,7 @@ type connHTTP struct {
 	engine  *Engine
 	in      *integrationHTTP
 	id      string
-	clk     httpClock
+	clk     Clock
 	limiter *rate.Limiter // nil without RateLimit.Limit
 	secrets *secretSet
 
@@ -385,14 +362,7 @@ func (e *Engine) connHTTP(in *Integration, conn *store.Connection) (*connHTTP, e
 	key := connKey{in.Key, conn.ID}
 	c := e.http.conns[key]
 	if c == nil {
-		clk := httpClock{now: e.http.now, sleep: e.http.sleep}
-		if clk.now == nil {
-			clk.now = e.cfg.Now
-		}
-		if clk.sleep == nil {
-			clk.sleep = e.cfg.Sleep
-		}
-		c = &connHTTP{engine: e, in: ih, id: conn.ID, clk: clk, secrets: &secretSet{}}
+		c = &connHTTP{engine: e, in: ih, id: conn.ID, clk: e.cfg.Clock, secrets: &secretSet{}}
 		if ih.rate.Limit > 0 {
 			c.limiter = rate.NewLimiter(ih.rate.Limit, ih.rate.Burst)
 		}
@@ -408,7 +378,7 @@ func (e *Engine) connHTTP(in *Integration, conn *store.Connection) (*connHTTP, e
 	return c, nil
 }
 
-func (c *connHTTP) clock() httpClock { return c.clk }
+func (c *connHTTP) clock() Clock { return c.clk }
 
 func (c *connHTTP) transport() http.RoundTripper {
 	c.mu.Lock()

@@ -16,32 +16,28 @@ import (
 
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/store"
+	"github.com/gonango/nango/nangotest"
 	"github.com/gonango/nango/store/memory"
 	"github.com/stretchr/testify/require"
 )
 
-// fakeClock is the HTTP layer's clock in tests: sleeping advances it at once and records the
-// wait.
+// fakeClock is the engine's clock in the HTTP tests: a nangotest.Clock (sleeping advances it at
+// once and records the wait) that can also block a sleep until its context ends.
 type fakeClock struct {
-	mu     sync.Mutex
-	t      time.Time
-	sleeps []time.Duration
-	// block, when set, makes sleep wait for ctx instead (cancellation during backoff).
+	*nangotest.Clock
+	mu sync.Mutex
+	// block, when set, makes Sleep wait for ctx instead (cancellation during backoff).
 	block   bool
 	sleepCh chan time.Duration
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	return &fakeClock{Clock: nangotest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))}
 }
 
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+func (c *fakeClock) now() time.Time { return c.Now() }
 
-func (c *fakeClock) sleep(ctx context.Context, d time.Duration) error {
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	c.mu.Lock()
 	block, ch := c.block, c.sleepCh
 	c.mu.Unlock()
@@ -52,21 +48,10 @@ func (c *fakeClock) sleep(ctx context.Context, d time.Duration) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sleeps = append(c.sleeps, d)
-	c.t = c.t.Add(d)
-	return nil
+	return c.Clock.Sleep(ctx, d)
 }
 
-func (c *fakeClock) slept() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.sleeps...)
-}
+func (c *fakeClock) slept() []time.Duration { return c.Slept() }
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
@@ -114,9 +99,8 @@ func newHTTPFixClock(t *testing.T, in nango.Integration, clock *fakeClock) *http
 	f := &httpFix{st: memory.New(), clock: clock, logs: &syncBuffer{}, execs: map[string]func(context.Context, *nango.Nango) error{}}
 	t.Cleanup(func() { _ = f.st.Close() })
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	eng, err := nango.NewEngine(f.st, &nango.Config{Logger: logger})
+	eng, err := nango.NewEngine(f.st, &nango.Config{Logger: logger, Clock: f.clock})
 	require.NoError(t, err)
-	nango.SetHTTPClock(eng, f.clock.now, f.clock.sleep)
 	f.eng = eng
 	if in.Key == "" {
 		in.Key = "prov"

@@ -180,7 +180,7 @@ func (c *connHTTP) wait(ctx context.Context, maxWait time.Duration) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		now := c.clk.now()
+		now := c.clk.Now()
 		c.mu.Lock()
 		until := c.pauseUntil
 		c.mu.Unlock()
@@ -192,7 +192,7 @@ func (c *connHTTP) wait(ctx context.Context, maxWait time.Duration) error {
 			return fmt.Errorf("%w: connection %q must wait %s for the provider's rate limit, more than HTTPRetry.MaxWait (%s)",
 				ErrRateLimited, c.id, d.Round(time.Second), maxWait)
 		}
-		if err := c.clk.sleep(ctx, d); err != nil {
+		if err := c.clk.Sleep(ctx, d); err != nil {
 			return err
 		}
 		// The pause may have been extended meanwhile: look again.
@@ -200,14 +200,14 @@ func (c *connHTTP) wait(ctx context.Context, maxWait time.Duration) error {
 	if c.limiter == nil {
 		return nil
 	}
-	now := c.clk.now()
+	now := c.clk.Now()
 	r := c.limiter.ReserveN(now, 1)
 	if !r.OK() {
 		return fmt.Errorf("nango: connection %q: the rate limiter refuses every request (RateLimit.Burst)", c.id)
 	}
 	if d := r.DelayFrom(now); d > 0 {
-		if err := c.clk.sleep(ctx, d); err != nil {
-			r.CancelAt(c.clk.now())
+		if err := c.clk.Sleep(ctx, d); err != nil {
+			r.CancelAt(c.clk.Now())
 			return err
 		}
 	}
@@ -216,7 +216,7 @@ func (c *connHTTP) wait(ctx context.Context, maxWait time.Duration) error {
 
 // observe pauses the connection when a response says to wait.
 func (c *connHTTP) observe(ctx context.Context, resp *http.Response) {
-	now := c.clk.now()
+	now := c.clk.Now()
 	li := c.in.rate.info(resp.StatusCode, resp.Header, now)
 	if !li.hasWait || li.wait <= 0 {
 		return

@@ -298,9 +298,9 @@ func (c *connHTTP) do(ctx context.Context, logger *slog.Logger, req *Request) (*
 		if err := c.wait(ctx, pol.MaxWait); err != nil {
 			return nil, c.apiError(p, attempt-1, last, lastWait, err)
 		}
-		start := c.clk.now()
+		start := c.clk.Now()
 		res := c.attempt(ctx, p)
-		c.logAttempt(ctx, logger, p.method, p.url, res, attempt, c.clk.now().Sub(start))
+		c.logAttempt(ctx, logger, p.method, p.url, res, attempt, c.clk.Now().Sub(start))
 		if res.err == nil && res.status < 400 {
 			return &Response{StatusCode: res.status, Header: res.header, Body: res.body, Attempts: attempt,
 				method: p.method, url: res.finalURL, display: p.display}, nil
@@ -308,7 +308,7 @@ func (c *connHTTP) do(ctx context.Context, logger *slog.Logger, req *Request) (*
 		last = res
 		var lim limitInfo
 		if res.err == nil {
-			lim = c.in.rate.info(res.status, res.header, c.clk.now())
+			lim = c.in.rate.info(res.status, res.header, c.clk.Now())
 			if lim.hasWait {
 				lastWait = lim.wait
 			}
@@ -329,7 +329,7 @@ func (c *connHTTP) do(ctx context.Context, logger *slog.Logger, req *Request) (*
 		delay := pol.backoff(attempt)
 		logger.LogAttrs(ctx, slog.LevelDebug, "retrying provider request", slog.Int("attempt", attempt),
 			slog.Int("status", res.status), slog.Duration("wait", delay))
-		if err := c.clk.sleep(ctx, delay); err != nil {
+		if err := c.clk.Sleep(ctx, delay); err != nil {
 			return nil, c.apiError(p, attempt, res, lastWait, err)
 		}
 	}

@@ -162,15 +162,13 @@ func (e *Engine) keepLease(ctx context.Context, cancel context.CancelCauseFunc, 
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		ticker := time.NewTicker(e.cfg.LeaseTTL / 3)
-		defer ticker.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-ctx.Done():
 				return
-			case <-ticker.C:
+			case <-e.cfg.Clock.After(e.cfg.LeaseTTL / 3):
 			}
 			mu.Lock()
 			l := current

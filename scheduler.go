@@ -118,11 +118,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	waitHooks()
 	stopped := make(chan struct{})
 	go func() { s.wg.Wait(); close(stopped) }()
-	timer := time.NewTimer(e.cfg.ShutdownTimeout)
-	defer timer.Stop()
 	select {
 	case <-stopped:
-	case <-timer.C:
+	case <-e.cfg.Clock.After(e.cfg.ShutdownTimeout):
 		s.mu.Lock()
 		n := s.active
 		s.mu.Unlock()
@@ -213,7 +211,7 @@ func (s *scheduler) addEntry(ctx context.Context, key store.SyncKey, sc *SyncCon
 		return err
 	}
 	en.freq = freq
-	now := time.Now()
+	now := s.e.cfg.Clock.Now()
 	if en.due.IsZero() || en.due.Before(now) {
 		// New, or missed while the engine was down: run once soon, then back to the grid.
 		en.due = now
@@ -292,11 +290,10 @@ func (s *scheduler) signal() {
 
 // loop moves due entries to their queues and starts runs, until ctx is done.
 func (s *scheduler) loop(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	clk := s.e.cfg.Clock
 	for {
 		s.mu.Lock()
-		now := time.Now()
+		now := clk.Now()
 		for len(s.heap) > 0 && !s.heap[0].due.After(now) {
 			en := heap.Pop(&s.heap).(*entry)
 			trigger, opts := TriggerSchedule, RunOptions{}
@@ -312,11 +309,10 @@ func (s *scheduler) loop(ctx context.Context) {
 			wait = s.heap[0].due.Sub(now)
 		}
 		s.mu.Unlock()
-		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-clk.After(wait):
 		case <-s.wake:
 		}
 	}
@@ -370,7 +366,7 @@ func (s *scheduler) start(en *entry) {
 		defer s.wg.Done()
 		defer cancel()
 		if trigger == TriggerSchedule {
-			s.e.metrics.scheduleLag(ctx, en.key.Integration, time.Since(due))
+			s.e.metrics.scheduleLag(ctx, en.key.Integration, s.e.cfg.Clock.Now().Sub(due))
 		}
 		res, err := s.e.runOnce(ctx, en.key, opts)
 		if err != nil && res == nil && !errors.Is(err, ErrRunActive) {
@@ -387,7 +383,7 @@ func (s *scheduler) finished(en *entry, res *RunResult) {
 	s.active--
 	s.activeBy[en.key.Integration]--
 	en.state, en.cancel = entryIdle, nil
-	now := time.Now()
+	now := s.e.cfg.Clock.Now()
 	failed := res != nil && res.State != RunSucceeded && res.State != RunCancelled
 	retry := s.e.cfg.Retry
 	switch {
@@ -448,7 +444,7 @@ func (s *scheduler) webhookTrigger(key store.SyncKey, debounce time.Duration) bo
 	}
 	switch en.state {
 	case entryIdle:
-		if due := time.Now().Add(debounce); due.Before(en.due) {
+		if due := s.e.cfg.Clock.Now().Add(debounce); due.Before(en.due) {
 			en.due = due
 		}
 		if en.retryTrigger == "" {

@@ -278,8 +278,8 @@ type DeliveryReport struct {
 
 // DeliverWebhooks makes one round of delivery: every webhook due now is attempted once, within
 // the per-endpoint concurrency limit, and the call returns when all the attempts are done.
-// Engine.Run does this in the background; call it to deliver without Run, or to drive delivery
-// in tests with a fake Config.Now (the background worker waits in real time). It returns
+// Engine.Run does this in the background, waking on Config.Clock; call it to deliver without
+// Run, or to drive delivery step by step in tests with a fake clock. It returns
 // ErrWebhooksDisabled without Config.Webhooks.
 func (e *Engine) DeliverWebhooks(ctx context.Context) (*DeliveryReport, error) {
 	if e.hooks.cfg == nil {
@@ -472,16 +472,15 @@ func (d *delivery) start(ctx context.Context) (wait func()) {
 const maxIdle = time.Minute
 
 func (d *delivery) loop(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+	var wait time.Duration // the first round starts at once
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-d.e.cfg.Clock.After(wait):
 		case <-d.wake:
 		}
-		wait := maxIdle
+		wait = maxIdle
 		if _, err := d.round(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -492,13 +491,6 @@ func (d *delivery) loop(ctx context.Context) {
 			wait = min(wait, max(st.NextAttemptAt.Sub(d.e.now()), 0))
 		}
 		d.prune(ctx)
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(wait)
 	}
 }
 

@@ -188,7 +188,7 @@ func TestWebhookDeliveryThroughOutagesAndRestart(t *testing.T) {
 	open := func() (*bolt.Store, *fixture) {
 		st, err := bolt.Open(path, nil)
 		require.NoError(t, err)
-		f := newFixture(t, st, nango.SyncConfig{}, &nango.Config{Now: clock.Now, Webhooks: &nango.WebhookConfig{
+		f := newFixture(t, st, nango.SyncConfig{}, &nango.Config{Clock: clock, Webhooks: &nango.WebhookConfig{
 			URLs: []string{primary.url(), secondary.url()}, SigningKeys: [][]byte{newKey, oldKey},
 			LegacySignature: true, OnFailure: true,
 			InitialBackoff: time.Second, MaxBackoff: time.Minute, Timeout: 300 * time.Millisecond,
@@ -327,7 +327,7 @@ func TestWebhookRetryRules(t *testing.T) {
 	t.Parallel()
 	clock := nangotest.NewClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	srv := newHookServer(t)
-	f := newFixture(t, memory.New(), nango.SyncConfig{}, &nango.Config{Now: clock.Now, Webhooks: &nango.WebhookConfig{
+	f := newFixture(t, memory.New(), nango.SyncConfig{}, &nango.Config{Clock: clock, Webhooks: &nango.WebhookConfig{
 		URLs: []string{srv.url()}, SigningKeys: [][]byte{[]byte("k")},
 		InitialBackoff: time.Second, MaxBackoff: 10 * time.Second, MaxAttempts: 3, Timeout: time.Second,
 	}})
@@ -424,7 +424,7 @@ func TestWebhookMaxAge(t *testing.T) {
 	clock := nangotest.NewClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	srv := newHookServer(t)
 	srv.set(false, func(*http.Request) (int, http.Header) { return 503, nil })
-	f := newFixture(t, memory.New(), nango.SyncConfig{}, &nango.Config{Now: clock.Now, Webhooks: &nango.WebhookConfig{
+	f := newFixture(t, memory.New(), nango.SyncConfig{}, &nango.Config{Clock: clock, Webhooks: &nango.WebhookConfig{
 		URLs: []string{srv.url()}, SigningKeys: [][]byte{[]byte("k")},
 		InitialBackoff: time.Minute, MaxBackoff: time.Hour, MaxAge: 90 * time.Second,
 	}})
@@ -442,7 +442,7 @@ func TestWebhookOptions(t *testing.T) {
 	t.Parallel()
 	clock := nangotest.NewClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	global, own := newHookServer(t), newHookServer(t)
-	f := newFixture(t, memory.New(), nango.SyncConfig{}, &nango.Config{Now: clock.Now, Webhooks: &nango.WebhookConfig{
+	f := newFixture(t, memory.New(), nango.SyncConfig{}, &nango.Config{Clock: clock, Webhooks: &nango.WebhookConfig{
 		URLs: []string{global.url()}, SigningKeys: [][]byte{[]byte("k")}, AlwaysSend: true,
 	}})
 	// AlwaysSend: a webhook per model, even without changes.
@@ -492,7 +492,7 @@ func TestWebhookConcurrencyPerEndpoint(t *testing.T) {
 	t.Parallel()
 	clock := nangotest.NewClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	srv := newHookServer(t)
-	f := newFixture(t, memory.New(), nango.SyncConfig{}, &nango.Config{Now: clock.Now, Webhooks: &nango.WebhookConfig{
+	f := newFixture(t, memory.New(), nango.SyncConfig{}, &nango.Config{Clock: clock, Webhooks: &nango.WebhookConfig{
 		URLs: []string{srv.url()}, SigningKeys: [][]byte{[]byte("k")}, MaxConcurrencyPerEndpoint: 2,
 	}})
 	const runs = 8

@@ -230,7 +230,7 @@ func (h *Harness) newEngine() *nango.Engine {
 		cfg = *h.opts.Config
 	}
 	cfg.Logger = slog.New(&sinkHandler{sink: h.logs})
-	cfg.Now, cfg.Sleep = h.clock.Now, h.clock.Sleep
+	cfg.Clock = h.clock
 	cfg.InstanceID = fmt.Sprintf("nangotest-%d", h.restarts)
 	eng, err := nango.NewEngine(h.faults, &cfg)
 	if err != nil {
