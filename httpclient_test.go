@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/gonango/nango"
-	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/nangotest"
+	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/memory"
 	"github.com/stretchr/testify/require"
 )
