@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gonango/nango/internal/backoff"
 	"github.com/gonango/nango/store"
 )
 
@@ -250,7 +251,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	defer unsub()
 	clk := c.e.cfg.Clock
-	var wait, backoff time.Duration // the first drain starts at once
+	policy := backoff.Backoff{Initial: c.cfg.InitialBackoff, Max: c.cfg.MaxBackoff, NoJitter: true}
+	var wait time.Duration // the first drain starts at once
+	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -263,11 +266,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			backoff = min(max(2*backoff, c.cfg.InitialBackoff), c.cfg.MaxBackoff)
-			wait = backoff
-			c.e.logger.Warn("consumer failed; trying again", "consumer", c.cfg.Name, "error", err, "backoff", backoff.String())
+			failures++
+			wait = policy.Delay(failures)
+			c.e.logger.Warn("consumer failed; trying again", "consumer", c.cfg.Name, "error", err, "backoff", wait.String())
 		} else {
-			backoff = 0
+			failures = 0
 		}
 	}
 }

@@ -335,7 +335,7 @@ func TestHTTPConfigValidation(t *testing.T) {
 		{"max pages", nango.Integration{HTTP: &nango.HTTPConfig{MaxPages: -1}}, "HTTPConfig.MaxPages -1 is negative"},
 		{"origin", nango.Integration{HTTP: &nango.HTTPConfig{AuthOrigins: []string{"https://x.example.com/path"}}}, `HTTPConfig.AuthOrigins: "https://x.example.com/path" is not an origin such as https://api.example.com`},
 		{"attempts", nango.Integration{HTTP: &nango.HTTPConfig{Retry: &nango.HTTPRetry{MaxAttempts: -1}}}, "HTTPRetry.MaxAttempts -1 is negative"},
-		{"delays", nango.Integration{HTTP: &nango.HTTPConfig{Retry: &nango.HTTPRetry{BaseDelay: time.Minute, MaxDelay: time.Second}}}, "HTTPRetry.MaxDelay 1s is less than BaseDelay 1m0s"},
+		{"delays", nango.Integration{HTTP: &nango.HTTPConfig{Retry: &nango.HTTPRetry{InitialBackoff: time.Minute, MaxBackoff: time.Second}}}, "HTTPRetry.MaxBackoff 1s is less than InitialBackoff 1m0s"},
 		{"max wait", nango.Integration{HTTP: &nango.HTTPConfig{Retry: &nango.HTTPRetry{MaxWait: -time.Second}}}, "HTTPRetry.MaxWait -1s is negative"},
 		{"statuses", nango.Integration{HTTP: &nango.HTTPConfig{Retry: &nango.HTTPRetry{Statuses: []int{5000}}}}, "HTTPRetry.Statuses: 5000 is not an HTTP status"},
 		{"rate", nango.Integration{HTTP: &nango.HTTPConfig{RateLimit: &nango.RateLimit{Limit: -1}}}, "RateLimit.Limit -1 is negative"},

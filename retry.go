@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gonango/nango/internal/backoff"
 )
 
 // ErrTimeout is matched by the error of an attempt that took longer than HTTPConfig.Timeout
@@ -27,12 +28,12 @@ type HTTPRetry struct {
 	// MaxAttempts is the number of attempts, the first included; 1 disables retries. Defaults
 	// to 5.
 	MaxAttempts int
-	// BaseDelay is the wait after the first failed attempt; it doubles after each further
-	// one, up to MaxDelay. Each wait is drawn at random between half and all of that ("equal
+	// InitialBackoff is the wait after the first failed attempt; it doubles after each further
+	// one, up to MaxBackoff. Each wait is drawn at random between half and all of that ("equal
 	// jitter"), so that connections do not retry in step. Defaults to 1 second.
-	BaseDelay time.Duration
-	// MaxDelay caps one wait of the exponential backoff. Defaults to 30 seconds.
-	MaxDelay time.Duration
+	InitialBackoff time.Duration
+	// MaxBackoff caps one wait of the exponential backoff. Defaults to 30 seconds.
+	MaxBackoff time.Duration
 	// MaxWait is the longest the engine waits when the provider says how long to wait
 	// (Retry-After, a rate-limit reset). When the provider asks for more, the request fails at
 	// once with an *APIError whose RetryAfter says how long, and the run fails; the next run
@@ -56,18 +57,18 @@ func resolveRetry(p *HTTPRetry) (HTTPRetry, error) {
 		r.MaxAttempts = 5
 	}
 	switch {
-	case r.BaseDelay < 0:
-		return r, fmt.Errorf("HTTPRetry.BaseDelay %s is negative", r.BaseDelay)
-	case r.BaseDelay == 0:
-		r.BaseDelay = time.Second
+	case r.InitialBackoff < 0:
+		return r, fmt.Errorf("HTTPRetry.InitialBackoff %s is negative", r.InitialBackoff)
+	case r.InitialBackoff == 0:
+		r.InitialBackoff = time.Second
 	}
 	switch {
-	case r.MaxDelay < 0:
-		return r, fmt.Errorf("HTTPRetry.MaxDelay %s is negative", r.MaxDelay)
-	case r.MaxDelay == 0:
-		r.MaxDelay = max(30*time.Second, r.BaseDelay)
-	case r.MaxDelay < r.BaseDelay:
-		return r, fmt.Errorf("HTTPRetry.MaxDelay %s is less than BaseDelay %s", r.MaxDelay, r.BaseDelay)
+	case r.MaxBackoff < 0:
+		return r, fmt.Errorf("HTTPRetry.MaxBackoff %s is negative", r.MaxBackoff)
+	case r.MaxBackoff == 0:
+		r.MaxBackoff = max(30*time.Second, r.InitialBackoff)
+	case r.MaxBackoff < r.InitialBackoff:
+		return r, fmt.Errorf("HTTPRetry.MaxBackoff %s is less than InitialBackoff %s", r.MaxBackoff, r.InitialBackoff)
 	}
 	switch {
 	case r.MaxWait < 0:
@@ -98,13 +99,7 @@ func (p *HTTPRetry) retries(status int) bool {
 
 // backoff is the wait after the given failed attempt (1 for the first).
 func (p *HTTPRetry) backoff(attempt int) time.Duration {
-	d := p.BaseDelay
-	for i := 1; i < attempt && d < p.MaxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, p.MaxDelay)
-	half := d / 2
-	return half + rand.N(d-half+1)
+	return backoff.Backoff{Initial: p.InitialBackoff, Max: p.MaxBackoff}.Delay(attempt)
 }
 
 // APIError is the final failure of a provider request: the provider's error status (after the

@@ -33,7 +33,7 @@ func TestServiceUnavailableStormIsRetriedWithBackoff(t *testing.T) {
 	var calls counter
 	srv := stormServer(t, &calls, 4)
 	f := newHTTPFix(t, nango.Integration{BaseURL: srv.URL, HTTP: &nango.HTTPConfig{
-		Retry: &nango.HTTPRetry{MaxAttempts: 5, BaseDelay: time.Second, MaxDelay: 5 * time.Second},
+		Retry: &nango.HTTPRetry{MaxAttempts: 5, InitialBackoff: time.Second, MaxBackoff: 5 * time.Second},
 	}})
 	f.addConn(t, "c1", nil)
 	resp, err := f.do(t, &nango.Request{Path: "/items"})
@@ -72,7 +72,7 @@ func TestServiceUnavailableStormGivesUp(t *testing.T) {
 
 func TestBackoff(t *testing.T) {
 	t.Parallel()
-	p := nango.HTTPRetry{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
+	p := nango.HTTPRetry{InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}
 	for range 100 {
 		for attempt, ceiling := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 5: time.Second, 60: time.Second} {
 			d := nango.Backoff(p, attempt)

@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/gonango/nango/internal/backoff"
 	"github.com/gonango/nango/store"
 )
 
@@ -483,12 +483,7 @@ func (s *scheduler) persist(ctx context.Context, key store.SyncKey) error {
 }
 
 func (r *RetryPolicy) backoff(n int) time.Duration {
-	d := r.InitialBackoff << min(n-1, 30)
-	if d <= 0 || d > r.MaxBackoff {
-		d = r.MaxBackoff
-	}
-	// Jitter: between half and the whole of it.
-	return d/2 + rand.N(d/2+1)
+	return backoff.Backoff{Initial: r.InitialBackoff, Max: r.MaxBackoff}.Delay(n)
 }
 
 // nextSlot returns the first time after now on the grid of key: multiples of freq offset by a

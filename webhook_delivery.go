@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gonango/nango/internal/backoff"
 	"github.com/gonango/nango/store"
 )
 
@@ -407,11 +407,7 @@ func retryable(status int) bool {
 
 // backoff returns the wait after the n-th failed attempt.
 func (d *delivery) backoff(n int) time.Duration {
-	w := d.cfg.InitialBackoff << min(n-1, 30)
-	if w <= 0 || w > d.cfg.MaxBackoff {
-		w = d.cfg.MaxBackoff
-	}
-	return w/2 + rand.N(w/2+1)
+	return backoff.Backoff{Initial: d.cfg.InitialBackoff, Max: d.cfg.MaxBackoff}.Delay(n)
 }
 
 // post sends one attempt. It returns the status (0 without a response), the Retry-After the
