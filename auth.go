@@ -373,9 +373,19 @@ type oauth2Transport struct {
 // errFreshTokenRefused tells RoundTrip to return the 401 it got.
 var errFreshTokenRefused = errors.New("nango: the provider refuses a token just refreshed")
 
+// RoundTrip implements http.RoundTripper, logging to the connection's logger.
 func (t *oauth2Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.roundTrip(req, t.conn.conn.connLogger())
+}
+
+// withLogger returns the transport logging to one run's logger.
+func (t *oauth2Transport) withLogger(logger *slog.Logger) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) { return t.roundTrip(req, logger) })
+}
+
+func (t *oauth2Transport) roundTrip(req *http.Request, logger *slog.Logger) (*http.Response, error) {
 	ctx := req.Context()
-	tok, err := t.token(ctx, "")
+	tok, err := t.token(ctx, logger, "")
 	if err != nil {
 		closeRequestBody(req)
 		return nil, err
@@ -397,7 +407,7 @@ func (t *oauth2Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	// The provider no longer accepts a token we thought valid (revoked, or expired early):
 	// refresh it, unless another request already did, and send the request once more.
-	fresh, err := t.token(ctx, tok.AccessToken)
+	fresh, err := t.token(ctx, logger, tok.AccessToken)
 	if errors.Is(err, errFreshTokenRefused) {
 		return resp, nil
 	}
@@ -417,7 +427,7 @@ func (t *oauth2Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // token returns a valid access token. With stale set, the caller saw that token refused: a
 // different current token is returned as it is, and otherwise the token is refreshed.
-func (t *oauth2Transport) token(ctx context.Context, stale string) (*oauth2.Token, error) {
+func (t *oauth2Transport) token(ctx context.Context, logger *slog.Logger, stale string) (*oauth2.Token, error) {
 	select {
 	case t.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -445,9 +455,9 @@ func (t *oauth2Transport) token(ctx context.Context, stale string) (*oauth2.Toke
 	if t.tok.RefreshToken == "" {
 		return nil, t.conn.authError("its access token expired and it has no refresh token", nil)
 	}
-	fresh, err := t.refresh(ctx)
+	fresh, err := t.refresh(ctx, logger)
 	if err != nil {
-		t.conn.conn.logger(ctx).LogAttrs(ctx, slog.LevelWarn, "refreshing the connection's OAuth token failed",
+		logger.LogAttrs(ctx, slog.LevelWarn, "refreshing the connection's OAuth token failed",
 			slog.String("error", t.conn.conn.secrets.redact(err.Error())))
 		return nil, err
 	}
@@ -459,7 +469,7 @@ func (t *oauth2Transport) valid(tok *oauth2.Token, now time.Time) bool {
 	return tok != nil && tok.AccessToken != "" && (tok.Expiry.IsZero() || now.Add(t.delta).Before(tok.Expiry))
 }
 
-func (t *oauth2Transport) refresh(ctx context.Context) (*oauth2.Token, error) {
+func (t *oauth2Transport) refresh(ctx context.Context, logger *slog.Logger) (*oauth2.Token, error) {
 	c := t.conn
 	hc := &http.Client{Transport: t.base, Timeout: c.timeout}
 	src := t.auth.Config.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, hc), &oauth2.Token{RefreshToken: t.tok.RefreshToken})
@@ -490,7 +500,6 @@ func (t *oauth2Transport) refresh(ctx context.Context) (*oauth2.Token, error) {
 	// Keep the new token even if the caller gives up now: a provider that rotates refresh
 	// tokens has already invalidated the old one.
 	saveCtx := context.WithoutCancel(ctx)
-	logger := c.conn.logger(ctx)
 	creds := c.Credentials
 	creds.Token = fresh
 	if err := c.SaveCredentials(saveCtx, creds); err != nil {
@@ -551,6 +560,14 @@ type originRouter struct {
 	auth    http.RoundTripper
 	plain   http.RoundTripper
 	origins map[string]bool
+}
+
+// withLogger returns the router with its authenticating transport logging to logger.
+func (o *originRouter) withLogger(logger *slog.Logger) http.RoundTripper {
+	if _, ok := o.auth.(loggingTransport); !ok {
+		return o
+	}
+	return &originRouter{auth: withLogger(o.auth, logger), plain: o.plain, origins: o.origins}
 }
 
 func (o *originRouter) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -182,14 +182,13 @@ func (n *Nango) HTTPClient() *http.Client {
 			closeRequestBody(r)
 			return nil, err
 		}
-		ctx := context.WithValue(r.Context(), loggerKey{}, n.logger)
 		start := c.clk.Now()
-		resp, err := c.transport().RoundTrip(r.WithContext(ctx))
+		resp, err := c.client(n.logger, true).Transport.RoundTrip(r)
 		res := &attemptResult{err: err}
 		if resp != nil {
 			res.status = resp.StatusCode
 		}
-		c.logAttempt(ctx, n.logger, r.Method, r.URL, res, 1, c.clk.Now().Sub(start))
+		c.logAttempt(r.Context(), n.logger, r.Method, r.URL, res, 1, c.clk.Now().Sub(start))
 		return resp, err
 	})}
 }
@@ -346,9 +345,8 @@ type connHTTP struct {
 
 	mu         sync.Mutex
 	pauseUntil time.Time
-	rt         http.RoundTripper // rate-limit gate, then authentication by origin, then transport
-	client     *http.Client
-	known      [][]byte // stored credentials that rt is up to date with
+	rt         http.RoundTripper // authentication by origin, then the transport; no rate-limit gate
+	known      [][]byte          // stored credentials that rt is up to date with
 }
 
 // connHTTP returns the HTTP state of a connection, (re)building its transport when the
@@ -386,10 +384,12 @@ func (c *connHTTP) transport() http.RoundTripper {
 	return c.rt
 }
 
-func (c *connHTTP) httpClient() *http.Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.client
+// client returns an *http.Client for one run's requests on the connection: through the
+// rate-limit gate (which waits for the connection's pause and limiter first only when wait is
+// set: the retry loop waits before each attempt itself), then the authenticating transport.
+// Logs of the gate and of token refreshes go to logger, the run's.
+func (c *connHTTP) client(logger *slog.Logger, wait bool) *http.Client {
+	return &http.Client{Transport: &gateRT{c: c, logger: logger, wait: wait, next: withLogger(c.transport(), logger)}}
 }
 
 func (c *connHTTP) knownLocked(creds []byte) bool {
@@ -445,23 +445,30 @@ func (c *connHTTP) ensure(stored []byte) error {
 		}
 		rt = &originRouter{auth: art, plain: c.in.transport, origins: c.in.origins}
 	}
-	gate := &gateRT{c: c, next: rt}
 	c.mu.Lock()
-	c.rt = gate
-	c.client = &http.Client{Transport: gate}
+	c.rt = rt
 	c.known = [][]byte{bytes.Clone(stored)}
 	c.mu.Unlock()
 	return nil
 }
 
-type loggerKey struct{}
-
-// logger returns the run's logger carried by ctx, or the engine's.
-func (c *connHTTP) logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
-	}
+// connLogger is the logger of the connection's work that no run asked for.
+func (c *connHTTP) connLogger() *slog.Logger {
 	return c.engine.logger.With("integration", c.in.key, "connection_id", c.id)
+}
+
+// loggingTransport is a transport of the chain that logs: withLogger returns a view of it that
+// logs to one run's logger.
+type loggingTransport interface {
+	withLogger(*slog.Logger) http.RoundTripper
+}
+
+// withLogger returns rt bound to logger when it logs, else rt.
+func withLogger(rt http.RoundTripper, logger *slog.Logger) http.RoundTripper {
+	if lt, ok := rt.(loggingTransport); ok {
+		return lt.withLogger(logger)
+	}
+	return rt
 }
 
 // prepared is a Request resolved against the integration's configuration.

@@ -147,19 +147,18 @@ func secondsDuration(secs float64) time.Duration {
 	return time.Duration(secs * float64(time.Second))
 }
 
-// gatedKey marks a request whose caller already waited for the connection's gate.
-type gatedKey struct{}
-
-// gateRT makes requests wait for the connection's pause and rate limiter, and pauses the
-// connection when a response asks to slow down.
+// gateRT pauses the connection when a response asks to slow down, and, with wait set, makes
+// requests wait for the connection's pause and rate limiter first. Its logs go to logger.
 type gateRT struct {
-	c    *connHTTP
-	next http.RoundTripper
+	c      *connHTTP
+	logger *slog.Logger
+	wait   bool
+	next   http.RoundTripper
 }
 
 func (g *gateRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	if ctx.Value(gatedKey{}) == nil {
+	if g.wait {
 		if err := g.c.wait(ctx, g.c.in.retry.MaxWait); err != nil {
 			closeRequestBody(req)
 			return nil, err
@@ -167,7 +166,7 @@ func (g *gateRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := g.next.RoundTrip(req)
 	if err == nil {
-		g.c.observe(ctx, resp)
+		g.c.observe(ctx, g.logger, resp)
 	}
 	return resp, err
 }
@@ -215,7 +214,7 @@ func (c *connHTTP) wait(ctx context.Context, maxWait time.Duration) error {
 }
 
 // observe pauses the connection when a response says to wait.
-func (c *connHTTP) observe(ctx context.Context, resp *http.Response) {
+func (c *connHTTP) observe(ctx context.Context, logger *slog.Logger, resp *http.Response) {
 	now := c.clk.Now()
 	li := c.in.rate.info(resp.StatusCode, resp.Header, now)
 	if !li.hasWait || li.wait <= 0 {
@@ -229,7 +228,7 @@ func (c *connHTTP) observe(ctx context.Context, resp *http.Response) {
 	}
 	c.mu.Unlock()
 	if extended {
-		c.logger(ctx).LogAttrs(ctx, slog.LevelInfo, "the provider asked to slow down: the connection waits",
+		logger.LogAttrs(ctx, slog.LevelInfo, "the provider asked to slow down: the connection waits",
 			slog.Int("status", resp.StatusCode), slog.Duration("wait", li.wait))
 	}
 }

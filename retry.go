@@ -205,8 +205,9 @@ type attemptResult struct {
 	permanent bool // err is not worth a retry
 }
 
-func (c *connHTTP) attempt(ctx context.Context, p *prepared) *attemptResult {
-	actx, cancel := context.WithTimeout(context.WithValue(ctx, gatedKey{}, true), c.in.timeout)
+// attempt sends one attempt, once the caller has waited for the connection's gate.
+func (c *connHTTP) attempt(ctx context.Context, logger *slog.Logger, p *prepared) *attemptResult {
+	actx, cancel := context.WithTimeout(ctx, c.in.timeout)
 	defer cancel()
 	r := p.tmpl.Clone(actx)
 	if p.body != nil {
@@ -215,7 +216,7 @@ func (c *connHTTP) attempt(ctx context.Context, p *prepared) *attemptResult {
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		r.ContentLength = int64(len(body))
 	}
-	resp, err := c.httpClient().Do(r)
+	resp, err := c.client(logger, false).Do(r)
 	if err != nil {
 		return c.failed(ctx, actx, err)
 	}
@@ -286,7 +287,6 @@ func (c *connHTTP) do(ctx context.Context, logger *slog.Logger, req *Request) (*
 		pol.MaxAttempts = req.MaxAttempts
 	}
 	retryable := idempotent(p.method) || req.Retry
-	ctx = context.WithValue(ctx, loggerKey{}, logger)
 	var last *attemptResult
 	var lastWait time.Duration
 	for attempt := 1; ; attempt++ {
@@ -294,7 +294,7 @@ func (c *connHTTP) do(ctx context.Context, logger *slog.Logger, req *Request) (*
 			return nil, c.apiError(p, attempt-1, last, lastWait, err)
 		}
 		start := c.clk.Now()
-		res := c.attempt(ctx, p)
+		res := c.attempt(ctx, logger, p)
 		c.logAttempt(ctx, logger, p.method, p.url, res, attempt, c.clk.Now().Sub(start))
 		if res.err == nil && res.status < 400 {
 			return &Response{StatusCode: res.status, Header: res.header, Body: res.body, Attempts: attempt,
