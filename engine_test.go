@@ -449,7 +449,8 @@ func TestPanicFailsOnlyThatRun(t *testing.T) {
 	f := newFixture(t, st, nango.SyncConfig{}, nil)
 	res, err := f.run(t, func(ctx context.Context, n *nango.Nango) error {
 		var m map[string]int
-		m["x"] = 1 // nil map write
+		//lint:ignore SA5000 the panic is the point of the test
+		m["x"] = 1
 		return nil
 	}, nil)
 	var pe *nango.PanicError

@@ -493,7 +493,7 @@ func TestStatus(t *testing.T) {
 		require.NotNil(t, st.LatestRun)
 		require.Equal(t, nango.ModelResult{Added: 1}, st.LatestRun.Results["Thing"])
 		require.True(t, st.NextScheduledRun.After(time.Now()))
-		require.LessOrEqual(t, st.NextScheduledRun.Sub(time.Now()), time.Minute)
+		require.LessOrEqual(t, time.Until(st.NextScheduledRun), time.Minute)
 		require.NoError(t, stop())
 
 		runs, err := eng.RunHistory(ctx, nango.RunHistoryParams{Integration: "crm", Sync: "things", Connection: "c0", Limit: 10})

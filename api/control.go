@@ -211,13 +211,3 @@ func (h *Handler) updateFrequency(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"frequency": st[0].Frequency})
 }
-
-// isSentinel reports whether err is one of the engine errors engineError maps.
-func isSentinel(err error) bool {
-	for _, s := range []error{nango.ErrUnknownIntegration, nango.ErrUnknownSync, nango.ErrUnknownConnection} {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return false
-}
