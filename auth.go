@@ -23,10 +23,6 @@ import (
 	"github.com/gonango/nango/store"
 )
 
-// ErrReauthRequired is matched (with errors.Is) by every *AuthError: the provider no longer
-// accepts the connection's credentials, and its user must authorise the connection again.
-var ErrReauthRequired = errors.New("nango: the connection needs re-authorisation")
-
 // AuthError reports that a connection cannot authenticate any more: its OAuth refresh token was
 // refused, its access token expired without a refresh token, or it has no credentials. Runs fail
 // with it until the connection is added again with new credentials (Engine.AddConnection). Its

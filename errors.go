@@ -32,6 +32,51 @@ var (
 	ErrInvalidCursor = store.ErrInvalidCursor
 	// ErrInvalidRecord is matched by every *RecordError.
 	ErrInvalidRecord = store.ErrInvalidRecord
+	// ErrInvalidFrequency is matched by every error about a frequency that does not parse or
+	// is out of range.
+	ErrInvalidFrequency = errors.New("nango: invalid frequency")
+)
+
+// Errors of the scheduler.
+var (
+	// ErrEngineNotRunning is returned by calls that need the scheduler while Engine.Run is not
+	// running. RunSync works without it.
+	ErrEngineNotRunning = errors.New("nango: the engine is not running: call Run (or use RunSync)")
+	// ErrEngineRunning is returned by Run when the engine is already running.
+	ErrEngineRunning = errors.New("nango: the engine is already running")
+)
+
+// Errors of provider HTTP requests.
+var (
+	// ErrReauthRequired is matched (with errors.Is) by every *AuthError: the provider no
+	// longer accepts the connection's credentials, and its user must authorise the connection
+	// again.
+	ErrReauthRequired = errors.New("nango: the connection needs re-authorisation")
+	// ErrRateLimited is matched by the errors of requests the provider refused for their rate
+	// (an *APIError with status 429), and of requests that would have had to wait longer than
+	// HTTPRetry.MaxWait for the connection's rate limit to reset.
+	ErrRateLimited = errors.New("nango: rate limited by the provider")
+	// ErrTimeout is matched by the error of an attempt that took longer than
+	// HTTPConfig.Timeout (a provider that hangs). Such attempts are retried like network
+	// errors.
+	ErrTimeout = errors.New("nango: the provider did not answer in time")
+	// ErrRepeatedCursor is matched when a provider sends the client back to a page it already
+	// fetched (the same cursor, link, offset or page twice), which would loop forever.
+	ErrRepeatedCursor = errors.New("nango: the provider repeated a pagination cursor")
+	// ErrTooManyPages is matched when a listing goes past HTTPConfig.MaxPages.
+	ErrTooManyPages = errors.New("nango: too many pages")
+)
+
+// Errors of webhooks.
+var (
+	// ErrWebhooksDisabled is returned by the delivery calls of an engine without
+	// Config.Webhooks.
+	ErrWebhooksDisabled = errors.New("nango: webhooks are not configured (Config.Webhooks is nil)")
+	// ErrUnknownWebhookDelivery is returned for a delivery id the outbox does not hold.
+	ErrUnknownWebhookDelivery = errors.New("nango: unknown webhook delivery")
+	// ErrInvalidWebhookSignature is returned by VerifyWebhook when the signature header is
+	// missing or matches none of the keys.
+	ErrInvalidWebhookSignature = errors.New("nango: webhook signature missing or invalid")
 )
 
 // RecordError reports a record that cannot be written: its model, its index in the batch, its

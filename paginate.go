@@ -12,15 +12,6 @@ import (
 	"strings"
 )
 
-// Pagination errors; the errors of Nango.Paginate wrap them.
-var (
-	// ErrRepeatedCursor is matched when a provider sends the client back to a page it already
-	// fetched (the same cursor, link, offset or page twice), which would loop forever.
-	ErrRepeatedCursor = errors.New("nango: the provider repeated a pagination cursor")
-	// ErrTooManyPages is matched when a listing goes past HTTPConfig.MaxPages.
-	ErrTooManyPages = errors.New("nango: too many pages")
-)
-
 // Pagination is a provider's way of splitting a list into pages: it makes the request of each
 // page and finds the items in the responses. The built-in ones are CursorPagination,
 // LinkPagination, OffsetPagination and PagePagination; implement it for any other scheme.

@@ -2,7 +2,6 @@ package nango
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -13,11 +12,6 @@ import (
 
 	"golang.org/x/time/rate"
 )
-
-// ErrRateLimited is matched by the errors of requests the provider refused for their rate
-// (an *APIError with status 429), and of requests that would have had to wait longer than
-// HTTPRetry.MaxWait for the connection's rate limit to reset.
-var ErrRateLimited = errors.New("nango: rate limited by the provider")
 
 // RateLimit throttles the requests of each connection of an integration. The limiter and any
 // pause the provider asks for belong to the connection: every sync and run of the connection

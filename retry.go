@@ -16,10 +16,6 @@ import (
 	"github.com/gonango/nango/internal/backoff"
 )
 
-// ErrTimeout is matched by the error of an attempt that took longer than HTTPConfig.Timeout
-// (a provider that hangs). Such attempts are retried like network errors.
-var ErrTimeout = errors.New("nango: the provider did not answer in time")
-
 // HTTPRetry says which failed requests are tried again, how often, and how long to wait in
 // between. Only idempotent methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) are retried, and
 // POST or PATCH requests that set Request.Retry. Every wait ends early when the request's ctx

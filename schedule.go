@@ -1,16 +1,11 @@
 package nango
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// ErrInvalidFrequency is matched by every error about a frequency that does not parse or is out
-// of range.
-var ErrInvalidFrequency = errors.New("nango: invalid frequency")
 
 // Frequency limits.
 const (

@@ -13,15 +13,8 @@ import (
 	"github.com/gonango/nango/store"
 )
 
-// ErrEngineNotRunning is returned by calls that need the scheduler while Engine.Run is not
-// running. RunSync works without it.
-var ErrEngineNotRunning = errors.New("nango: the engine is not running: call Run (or use RunSync)")
-
 // triggerRetryDelay is how long a triggered run that found its sync busy waits to try again.
 const triggerRetryDelay = 5 * time.Second
-
-// ErrEngineRunning is returned by Run when the engine is already running.
-var ErrEngineRunning = errors.New("nango: the engine is already running")
 
 // entryState says where a schedule entry is.
 type entryState int

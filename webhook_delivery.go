@@ -21,15 +21,6 @@ import (
 	"github.com/gonango/nango/store"
 )
 
-// Errors of webhook delivery.
-var (
-	// ErrWebhooksDisabled is returned by the delivery calls of an engine without
-	// Config.Webhooks.
-	ErrWebhooksDisabled = errors.New("nango: webhooks are not configured (Config.Webhooks is nil)")
-	// ErrUnknownWebhookDelivery is returned for a delivery id the outbox does not hold.
-	ErrUnknownWebhookDelivery = errors.New("nango: unknown webhook delivery")
-)
-
 // WebhookConfig configures the webhooks sent to your backend after runs, in Nango's format
 // (see WebhookPayload): after a run, one webhook per model that changed, and optionally one per
 // failed run.

@@ -11,10 +11,6 @@ import (
 	"net/http"
 )
 
-// ErrInvalidWebhookSignature is returned by VerifyWebhook when the signature header is missing
-// or matches none of the keys.
-var ErrInvalidWebhookSignature = errors.New("nango: webhook signature missing or invalid")
-
 // DefaultMaxWebhookBody is the body size WebhookReceiver accepts by default: 1 MiB.
 const DefaultMaxWebhookBody = 1 << 20
 
