@@ -1,7 +1,6 @@
 package nango
 
 import (
-	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gonango/nango/internal/jsonc"
+	"github.com/gonango/nango/internal/scheduler"
 	"github.com/gonango/nango/store"
 )
 
@@ -87,33 +87,22 @@ func (e *Engine) Trigger(ctx context.Context, p TriggerParams) error {
 	if err != nil {
 		return err
 	}
-	s := e.sched
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.running {
-		return ErrEngineNotRunning
-	}
 	trigger := TriggerManual
 	if p.Reset {
 		trigger = TriggerReset
 	}
-	var busy []string
-	for _, k := range keys {
-		en := s.entries[k]
-		if en == nil {
-			continue // added after targets listed it; its own first run is due now anyway
-		}
-		if en.state != entryIdle {
-			busy = append(busy, k.Sync+"/"+k.Connection)
-			continue
-		}
-		s.enqueue(en, trigger, RunOptions{Reset: p.Reset, EmptyCache: p.EmptyCache})
+	busy, err := e.sched.Trigger(keys, scheduler.Job{Trigger: trigger, Reset: p.Reset, EmptyCache: p.EmptyCache})
+	if errors.Is(err, scheduler.ErrNotRunning) {
+		return ErrEngineNotRunning
 	}
-	s.signal()
 	if len(busy) > 0 {
-		return fmt.Errorf("%w: %s", ErrRunActive, strings.Join(busy, ", "))
+		names := make([]string, len(busy))
+		for i, k := range busy {
+			names[i] = k.Sync + "/" + k.Connection
+		}
+		return fmt.Errorf("%w: %s", ErrRunActive, strings.Join(names, ", "))
 	}
-	return nil
+	return err
 }
 
 // Pause stops scheduling the selected syncs; a run in progress finishes. The state is kept in
@@ -132,28 +121,12 @@ func (e *Engine) setPaused(ctx context.Context, sel SyncSelector, paused bool) e
 	if err != nil {
 		return err
 	}
-	s := e.sched
 	for _, k := range keys {
-		s.mu.Lock()
-		en := s.entries[k]
-		if en != nil && en.paused != paused {
-			en.paused = paused
-			switch {
-			case paused:
-				s.unschedule(en)
-			case en.state == entryIdle:
-				en.due = e.cfg.Clock.Now() // starting runs it now
-				s.pushLocked(en)
-			case en.state == entryRunning:
-				en.startNow = true // run again as soon as this run is done
-			}
-			s.signal()
+		found, err := e.sched.SetPaused(ctx, k, paused)
+		if err != nil {
+			return fmt.Errorf("nango: %w", err)
 		}
-		s.mu.Unlock()
-		if en != nil {
-			if err := s.persist(ctx, k); err != nil {
-				return err
-			}
+		if found {
 			continue
 		}
 		// Not scheduled now (the engine is not running): change the saved schedule.
@@ -204,41 +177,23 @@ func (e *Engine) SetFrequency(ctx context.Context, integration, syncName, connec
 		return err
 	}
 	k := keys[0]
-	s := e.sched
-	s.mu.Lock()
-	en := s.entries[k]
-	if en != nil {
-		en.freq, en.override = freq, frequency
-		if en.state == entryIdle && !en.paused {
-			en.due = nextSlot(k, freq, e.cfg.Clock.Now())
-			s.pushLocked(en)
-			s.signal()
+	if found, err := e.sched.SetFrequency(ctx, k, freq, frequency); found || err != nil {
+		if err != nil {
+			return fmt.Errorf("nango: %w", err)
 		}
-	}
-	s.mu.Unlock()
-	if en != nil {
-		return s.persist(ctx, k)
+		return nil
 	}
 	saved, err := e.schedule(ctx, k)
 	if err != nil {
 		return err
 	}
 	saved.Frequency = frequency
-	saved.NextRunAt = nextSlot(k, freq, e.cfg.Clock.Now())
+	saved.NextRunAt = scheduler.NextSlot(k, freq, e.cfg.Clock.Now())
 	saved.UpdatedAt = e.now()
 	if err := e.store.SchedulePut(ctx, saved); err != nil {
 		return fmt.Errorf("nango: saving schedule of %s for %q: %w", k.Sync, k.Connection, err)
 	}
 	return nil
-}
-
-// pushLocked (re)places an idle entry in the heap. Callers hold s.mu.
-func (s *scheduler) pushLocked(en *entry) {
-	if en.heapIdx >= 0 {
-		heap.Fix(&s.heap, en.heapIdx)
-		return
-	}
-	heap.Push(&s.heap, en)
 }
 
 // UpdateConnectionMetadata replaces a connection's metadata, or deep-merges it into the current

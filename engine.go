@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gonango/nango/internal/scheduler"
 	"github.com/gonango/nango/store"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -119,7 +120,7 @@ type Engine struct {
 	integrations map[string]*Integration
 	active       map[store.SyncKey]struct{}
 
-	sched   *scheduler
+	sched   *scheduler.Scheduler // internal/scheduler
 	metrics *metrics
 
 	hooks    *delivery     // outgoing webhooks (webhook_delivery.go)
@@ -268,9 +269,11 @@ func (e *Engine) RegisterIntegration(in Integration) error {
 	}
 	e.integrations[in.Key] = &in
 	e.mu.Unlock()
-	if e.sched.isRunning() {
+	if e.sched.Running() {
 		// Registered while the engine runs: schedule its existing connections now.
-		return e.sched.addIntegration(context.Background(), &in)
+		if err := e.sched.AddIntegration(context.Background(), schedIntegration(&in)); err != nil {
+			return fmt.Errorf("nango: %w", err)
+		}
 	}
 	return nil
 }
@@ -350,19 +353,21 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	if err := e.store.ConnectionPut(ctx, sc); err != nil {
 		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
 	}
-	if e.sched.isRunning() {
+	if e.sched.Running() {
 		in, err := e.integration(c.Integration)
 		if err != nil {
 			return err
 		}
-		return e.sched.addConnection(ctx, in, c.ID)
+		if err := e.sched.AddConnection(ctx, schedIntegration(in), c.ID); err != nil {
+			return fmt.Errorf("nango: %w", err)
+		}
 	}
 	return nil
 }
 
 // DeleteConnection removes a connection with its records, checkpoints and run history.
 func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) error {
-	resume := e.sched.removeConnection(integration, id)
+	resume := e.sched.RemoveConnection(integration, id)
 	defer resume()
 	if err := e.store.ConnectionDelete(ctx, integration, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {

@@ -231,7 +231,7 @@ func (h *providerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				res.Handled++
 				continue
 			}
-			if !e.sched.webhookTrigger(store.SyncKey{Integration: in.Key, Sync: sc.Name, Connection: ev.Connection}, cfg.Debounce) {
+			if !e.sched.WebhookTrigger(store.SyncKey{Integration: in.Key, Sync: sc.Name, Connection: ev.Connection}, cfg.Debounce) {
 				res.Error = ErrEngineNotRunning.Error()
 				if status == http.StatusOK {
 					status = http.StatusServiceUnavailable

@@ -76,17 +76,9 @@ func (e *Engine) status(ctx context.Context, k store.SyncKey) (SyncStatus, error
 	paused := saved.Paused
 	st.FrequencyOverride = saved.Frequency
 	next := saved.NextRunAt
-	s := e.sched
-	s.mu.Lock()
-	en := s.entries[k]
-	if en != nil {
-		paused, st.FrequencyOverride = en.paused, en.override
-		next = en.due
-		if en.state != entryIdle {
-			next = time.Time{}
-		}
+	if ss, ok := e.sched.State(k); ok {
+		paused, st.FrequencyOverride, next = ss.Paused, ss.Override, ss.NextRun
 	}
-	s.mu.Unlock()
 	if st.FrequencyOverride != "" {
 		st.Frequency = st.FrequencyOverride
 	}
