@@ -13,9 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/gonango/nango/internal/scheduler"
 	"github.com/gonango/nango/store"
-	"go.opentelemetry.io/otel/metric"
 )
 
 // Config configures an Engine. A nil *Config means all defaults.
