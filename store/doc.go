@@ -23,8 +23,12 @@
 //
 // Anyone may implement Store: the stores of this module (bolt, memory, postgres) and third
 // parties alike. An implementation is correct when it passes storetest.Run. It should build on
-// the helpers of this package rather than restate them (PrepareWrite and friends validate the
-// parameters), so that stores differ only in how they persist. What a store cannot do (reopen
+// the helpers of this package rather than restate them: PrepareWrite validates a write,
+// canonicalises its payloads and drops duplicates; PreparedWrite.Classify decides, from what
+// the stream holds for an id (a Held), what the write does to the record (a Decision: the
+// verdict, the payload and hash to keep, whether the id joins the deletion-tracking window);
+// RecordsWriteResult.Tally counts it. A store reads what the classifier needs and persists what
+// it decided, so that stores differ only in how they persist. What a store cannot do (reopen
 // itself durably, serve several processes at once) it declares in storetest.Features, and the
 // tests that need it skip with the reason. A store must implement every method; a wrapper that
 // changes only some roles embeds the Store (or Reader) it wraps and overrides those.
@@ -42,7 +46,8 @@
 //
 // RecordsWrite applies one batch in one transaction. Within a batch the last record with an id
 // wins; the others are counted as duplicates. A batch with an invalid record (a *RecordError
-// naming its index and id) or a checkpoint version conflict writes nothing. For each record:
+// naming its index and id) or a checkpoint version conflict writes nothing. For each record
+// (the table PreparedWrite.Classify implements, in classify.go):
 //
 //	save, id unknown                    -> ADDED
 //	save, id live, same payload         -> unchanged: nothing is written, the cursor stays

@@ -3,38 +3,12 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
 	"github.com/gonango/nango/store"
 	bbolt "go.etcd.io/bbolt"
 )
-
-// A lease value is token(8) expires_at(8) active(1) owner. The value stays after a release (not
-// active) so that tokens keep growing.
-func decodeLease(key store.SyncKey, v []byte) (store.Lease, bool, error) {
-	if len(v) < 17 {
-		return store.Lease{}, false, fmt.Errorf("bolt: corrupt lease of %s/%s/%s", key.Integration, key.Sync, key.Connection)
-	}
-	return store.Lease{
-		Key:       key,
-		Token:     binary.BigEndian.Uint64(v[0:8]),
-		ExpiresAt: fromMicros(binary.BigEndian.Uint64(v[8:16])),
-		Owner:     string(v[17:]),
-	}, v[16] == 1, nil
-}
-
-func encodeLease(l store.Lease, active bool) []byte {
-	v := make([]byte, 17+len(l.Owner))
-	binary.BigEndian.PutUint64(v[0:8], l.Token)
-	binary.BigEndian.PutUint64(v[8:16], micros(l.ExpiresAt))
-	if active {
-		v[16] = 1
-	}
-	copy(v[17:], l.Owner)
-	return v
-}
 
 // checkFence fails unless f (if any) is its key's current lease.
 func checkFence(tx *bbolt.Tx, f *store.Lease) error {
@@ -198,9 +172,10 @@ func releaseLeases(tx *bbolt.Tx, prefix []byte, match func([]byte) bool) error {
 	var doomed []kv
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if match(k) && len(v) >= 17 && v[16] == 1 {
-			nv := bytes.Clone(v)
-			nv[16] = 0
+		if !match(k) {
+			continue
+		}
+		if nv := deactivatedLease(v); nv != nil {
 			doomed = append(doomed, kv{bytes.Clone(k), nv})
 		}
 	}

@@ -14,10 +14,7 @@ import (
 func checkpointKey(k store.CheckpointKey) []byte { return join(k.Integration, k.Sync, k.Connection) }
 
 func checkVersion(tx *bbolt.Tx, key store.CheckpointKey, expected int64) error {
-	cur := int64(0)
-	if v := tx.Bucket(bucketCheckpoints).Get(checkpointKey(key)); len(v) >= 16 {
-		cur = int64(binary.BigEndian.Uint64(v[0:8]))
-	}
+	cur := checkpointVersion(tx.Bucket(bucketCheckpoints).Get(checkpointKey(key)))
 	if expected != store.AnyVersion && cur != expected {
 		return fmt.Errorf("%w (checkpoint %s/%s/%s is at version %d, expected %d)",
 			store.ErrVersionConflict, key.Integration, key.Sync, key.Connection, cur, expected)
@@ -27,11 +24,7 @@ func checkVersion(tx *bbolt.Tx, key store.CheckpointKey, expected int64) error {
 
 func putCheckpoint(tx *bbolt.Tx, p *store.CheckpointPutParams) (*store.Checkpoint, error) {
 	cp := &store.Checkpoint{Data: bytes.Clone(p.Data), Version: p.ExpectedVersion + 1, UpdatedAt: store.Clock(p.Now)}
-	v := make([]byte, 16+len(p.Data))
-	binary.BigEndian.PutUint64(v[0:8], uint64(cp.Version))
-	binary.BigEndian.PutUint64(v[8:16], micros(cp.UpdatedAt))
-	copy(v[16:], p.Data)
-	if err := tx.Bucket(bucketCheckpoints).Put(checkpointKey(p.Key), v); err != nil {
+	if err := tx.Bucket(bucketCheckpoints).Put(checkpointKey(p.Key), encodeCheckpoint(cp)); err != nil {
 		return nil, err
 	}
 	return cp, nil
@@ -48,13 +41,9 @@ func (s *Store) CheckpointGet(ctx context.Context, key store.CheckpointKey) (*st
 		if v == nil {
 			return store.ErrNotFound
 		}
-		if len(v) < 16 {
+		var ok bool
+		if cp, ok = decodeCheckpoint(v); !ok {
 			return fmt.Errorf("bolt: corrupt checkpoint %s/%s/%s", key.Integration, key.Sync, key.Connection)
-		}
-		cp = &store.Checkpoint{
-			Version:   int64(binary.BigEndian.Uint64(v[0:8])),
-			UpdatedAt: fromMicros(binary.BigEndian.Uint64(v[8:16])),
-			Data:      bytes.Clone(v[16:]),
 		}
 		return nil
 	})

@@ -14,13 +14,6 @@ import (
 // The outbox keeps each entry as JSON under its id, a due index of the pending entries
 // (next attempt micros, then id) so that claiming reads only what is due, and a count per state.
 
-func dueKey(e *store.OutboxEntry) []byte {
-	k := make([]byte, 8+len(e.ID))
-	binary.BigEndian.PutUint64(k, micros(e.NextAttemptAt))
-	copy(k[8:], e.ID)
-	return k
-}
-
 func getEntry(tx *bbolt.Tx, id string) (*store.OutboxEntry, error) {
 	v := tx.Bucket(bucketOutbox).Get([]byte(id))
 	if v == nil {
@@ -128,10 +121,11 @@ func (s *Store) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]
 		c := tx.Bucket(bucketOutboxDue).Cursor()
 		end := micros(now)
 		for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
-			if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > end {
+			due, id, ok := decodeDueKey(k)
+			if !ok || due > end {
 				break
 			}
-			ids = append(ids, string(k[8:]))
+			ids = append(ids, id)
 		}
 		for _, id := range ids {
 			old, err := getEntry(tx, id)
@@ -243,8 +237,10 @@ func (s *Store) OutboxStats(ctx context.Context) (*store.OutboxStats, error) {
 			return 0
 		}
 		st.Pending, st.Delivered, st.Dead = get(store.OutboxPending), get(store.OutboxDelivered), get(store.OutboxDead)
-		if k, _ := tx.Bucket(bucketOutboxDue).Cursor().First(); len(k) >= 8 {
-			st.NextAttemptAt = fromMicros(binary.BigEndian.Uint64(k[:8]))
+		if k, _ := tx.Bucket(bucketOutboxDue).Cursor().First(); k != nil {
+			if due, _, ok := decodeDueKey(k); ok {
+				st.NextAttemptAt = fromMicros(due)
+			}
 		}
 		return nil
 	})
@@ -289,20 +285,6 @@ func consumerKey(k store.ConsumerKey) []byte {
 	return join(k.Consumer, k.Stream.Integration, k.Stream.Connection, k.Stream.Model)
 }
 
-func decodeConsumer(k, v []byte) (*store.ConsumerCursor, error) {
-	parts := bytes.Split(k, []byte{0})
-	if len(parts) != 4 || len(v) < 8 {
-		return nil, fmt.Errorf("bolt: corrupt consumer cursor %q", k)
-	}
-	return &store.ConsumerCursor{
-		Key: store.ConsumerKey{Consumer: string(parts[0]), Stream: store.Stream{
-			Integration: string(parts[1]), Connection: string(parts[2]), Model: string(parts[3]),
-		}},
-		UpdatedAt: fromMicros(binary.BigEndian.Uint64(v[:8])),
-		Cursor:    string(v[8:]),
-	}, nil
-}
-
 // ConsumerCursorGet implements store.Store.
 func (s *Store) ConsumerCursorGet(ctx context.Context, key store.ConsumerKey) (*store.ConsumerCursor, error) {
 	if err := key.Validate(); err != nil {
@@ -334,17 +316,11 @@ func (s *Store) ConsumerCursorPut(ctx context.Context, p *store.ConsumerCursorPu
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketConsumers)
 		k := consumerKey(p.Key)
-		cur := ""
-		if v := b.Get(k); len(v) >= 8 {
-			cur = string(v[8:])
-		}
+		cur := consumerCursor(b.Get(k))
 		if cur != p.Expected {
 			return store.ConsumerConflictError(p.Key, cur, p.Expected)
 		}
-		v := make([]byte, 8+len(p.Cursor))
-		binary.BigEndian.PutUint64(v, micros(out.UpdatedAt))
-		copy(v[8:], p.Cursor)
-		return b.Put(k, v)
+		return b.Put(k, encodeConsumer(out.UpdatedAt, p.Cursor))
 	})
 	if err != nil {
 		return nil, err

@@ -134,67 +134,48 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 			return nil, err
 		}
 	}
-	type change struct {
-		id   string
-		e    *entry
-		data []byte
-		hash uint64
-		act  store.Action
-	}
 	st := s.streams[p.Stream]
-	skip, err := s.guard(p, st, res)
-	if err != nil {
-		return nil, err
+	var newer func(seq uint64, epoch uint32) bool
+	if p.IgnoreModifiedAfter != nil {
+		if newer, err = p.IgnoreModifiedAfter.ModifiedAfter(p.Stream); err != nil {
+			return nil, err
+		}
+		res.PrevCursor = s.head(p.Stream)
+	}
+	type change struct {
+		id string
+		e  *entry // nil for a new id
+		d  store.Decision
 	}
 	changes := make([]change, 0, len(pw.Records))
-	var merged []byte
+	var seen []string
 	for _, r := range pw.Records {
 		var e *entry
+		var held store.Held
 		if st != nil {
 			e = st.byID[r.ID]
 		}
-		if skip(e, r.ID, res) {
-			continue
+		if e != nil {
+			held = store.Held{Exists: true, Deleted: !e.meta.DeletedAt.IsZero(), Hash: e.hash, Data: e.data,
+				Newer: newer != nil && newer(e.seq, st.epoch)}
 		}
-		live := e != nil && e.meta.DeletedAt.IsZero()
-		switch p.Mode {
-		case store.WriteSave:
-			switch {
-			case e == nil:
-				changes = append(changes, change{id: r.ID, data: r.Data, hash: r.Hash, act: store.ActionAdded})
-			case !live:
-				changes = append(changes, change{id: r.ID, e: e, data: r.Data, hash: r.Hash, act: store.ActionAdded})
-			case e.hash != r.Hash:
-				changes = append(changes, change{id: r.ID, e: e, data: r.Data, hash: r.Hash, act: store.ActionUpdated})
-			default:
-				res.Unchanged++
-			}
-		case store.WriteMerge:
-			if !live {
-				res.Ignored++
-				continue
-			}
-			if merged, err = store.Merge(e.data, r.Data); err != nil {
-				return nil, &store.RecordError{Model: p.Stream.Model, Index: r.Index, ID: r.ID, Reason: err.Error(), Err: err}
-			}
-			if h := store.Hash(merged); h != e.hash {
-				changes = append(changes, change{id: r.ID, e: e, data: merged, hash: h, act: store.ActionUpdated})
-			} else {
-				res.Unchanged++
-			}
-		case store.WriteDelete:
-			if !live {
-				res.Ignored++
-				continue
-			}
-			changes = append(changes, change{id: r.ID, e: e, data: e.data, hash: e.hash, act: store.ActionDeleted})
+		d, err := pw.Classify(held, r)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if len(changes) > 0 && st == nil {
-		st = &stream{epoch: newEpoch(), byID: map[string]*entry{}}
-		s.streams[p.Stream] = st
+		res.Tally(r.ID, d)
+		if d.Seen {
+			seen = append(seen, r.ID)
+		}
+		if d.Verdict.Writes() {
+			changes = append(changes, change{id: r.ID, e: e, d: d})
+		}
 	}
 	if len(changes) > 0 {
+		if st == nil {
+			st = &stream{epoch: newEpoch(), byID: map[string]*entry{}}
+			s.streams[p.Stream] = st
+		}
 		now := store.Clock(p.Now)
 		if now.Before(st.lastTime) {
 			now = st.lastTime
@@ -204,55 +185,33 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 			e := c.e
 			if e == nil {
 				e = &entry{id: c.id}
+				st.byID[c.id] = e
 			}
-			switch c.act {
-			case store.ActionAdded:
-				if c.e == nil {
-					st.byID[c.id] = e
-				} else {
-					st.deleted--
-				}
-				st.live++
-				e.meta = store.Metadata{FirstSeenAt: now, LastModifiedAt: now, LastAction: store.ActionAdded}
-			case store.ActionUpdated:
-				e.meta.LastModifiedAt, e.meta.LastAction = now, store.ActionUpdated
-			case store.ActionDeleted:
-				st.live--
-				st.deleted++
-				e.meta.LastModifiedAt, e.meta.DeletedAt, e.meta.LastAction = now, now, store.ActionDeleted
+			live, deleted := c.d.Verdict.StatsDelta()
+			st.live += live
+			st.deleted += deleted
+			m := store.Metadata{FirstSeenAt: now, LastModifiedAt: now, LastAction: c.d.Verdict.Action()}
+			if c.d.Verdict.KeepsFirstSeen() {
+				m.FirstSeenAt = e.meta.FirstSeenAt
 			}
-			if c.act != store.ActionDeleted {
-				e.data = slices.Clone(c.data)
+			if c.d.Verdict == store.VerdictDeleted {
+				m.DeletedAt = now
+			} else {
+				e.data = slices.Clone(c.d.Data)
 			}
-			e.hash = c.hash
+			e.meta, e.hash = m, c.d.Hash
 			st.append(e)
-			switch c.act {
-			case store.ActionAdded:
-				res.Added++
-			case store.ActionUpdated:
-				res.Updated++
-			case store.ActionDeleted:
-				res.Deleted++
-			}
 		}
 	}
-	if p.TrackSeen != "" && len(pw.SeenIDs) > 0 {
+	if p.TrackSeen != "" && len(seen) > 0 {
 		wk := windowKey{p.Stream, p.TrackSeen}
 		w := s.windows[wk]
 		if w == nil {
 			w = map[string]struct{}{}
 			s.windows[wk] = w
 		}
-		for _, r := range pw.Records {
-			if p.Mode == store.WriteMerge {
-				if st == nil {
-					break
-				}
-				if e := st.byID[r.ID]; e == nil || !e.meta.DeletedAt.IsZero() {
-					continue
-				}
-			}
-			w[r.ID] = struct{}{}
+		for _, id := range seen {
+			w[id] = struct{}{}
 		}
 	}
 	if p.Checkpoint != nil {

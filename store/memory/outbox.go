@@ -9,33 +9,6 @@ import (
 	"github.com/gonango/nango/store"
 )
 
-// maxSkippedIDs bounds RecordsWriteResult.SkippedIDs.
-const maxSkippedIDs = 10
-
-// guard returns the IgnoreModifiedAfter check of a write: skip reports whether the record e
-// (nil when unknown) is left alone, counting it in res. It also records the stream's cursor
-// before the write. Callers hold s.mu.
-func (s *Store) guard(p *store.RecordsWriteParams, st *stream, res *store.RecordsWriteResult) (func(e *entry, id string, res *store.RecordsWriteResult) bool, error) {
-	if p.IgnoreModifiedAfter == nil {
-		return func(*entry, string, *store.RecordsWriteResult) bool { return false }, nil
-	}
-	newer, err := p.IgnoreModifiedAfter.ModifiedAfter(p.Stream)
-	if err != nil {
-		return nil, err
-	}
-	res.PrevCursor = s.head(p.Stream)
-	return func(e *entry, id string, res *store.RecordsWriteResult) bool {
-		if e == nil || !newer(e.seq, st.epoch) {
-			return false
-		}
-		res.Skipped++
-		if len(res.SkippedIDs) < maxSkippedIDs {
-			res.SkippedIDs = append(res.SkippedIDs, id)
-		}
-		return true
-	}, nil
-}
-
 // head is the cursor of a stream's newest change, or "". Callers hold s.mu.
 func (s *Store) head(key store.Stream) string {
 	st := s.streams[key]
