@@ -65,11 +65,6 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 	if err != nil {
 		return nil, err
 	}
-	if p.Checkpoint != nil {
-		if err := store.PrepareCheckpoint(p.Checkpoint); err != nil {
-			return nil, err
-		}
-	}
 	s.mu.Lock()
 	res, err := s.writeLocked(ctx, p, pw)
 	onWrite := s.onWrite

@@ -19,11 +19,6 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 	if err != nil {
 		return nil, err
 	}
-	if p.Checkpoint != nil {
-		if err := store.PrepareCheckpoint(p.Checkpoint); err != nil {
-			return nil, err
-		}
-	}
 	var newer func(seq uint64, epoch uint32) bool
 	if p.IgnoreModifiedAfter != nil {
 		if newer, err = p.IgnoreModifiedAfter.ModifiedAfter(p.Stream); err != nil {
@@ -237,25 +232,18 @@ func firstSeen(sb *streamBuckets, ar *arena, seq uint64, id string) (uint64, err
 
 // RecordsList implements store.Store.
 func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*store.RecordsListResult, error) {
-	q, err := store.PrepareList(p)
+	q, err := store.PrepareListQuery(p)
 	if err != nil {
 		return nil, err
 	}
-	codec := store.NewCursorCodec(q.Stream)
-	var after uint64
-	var epoch uint32
-	if q.Cursor != "" {
-		if after, epoch, err = codec.Decode(q.Cursor); err != nil {
-			return nil, err
-		}
-	}
+	codec, after := q.Codec, q.After
 	res := &store.RecordsListResult{Records: []store.Record{}}
 	err = s.view(ctx, func(tx *bbolt.Tx) error {
 		sb := openStream(tx, q.Stream)
 		if sb == nil {
 			return nil
 		}
-		if q.Cursor != "" && epoch != sb.state.epoch {
+		if q.Stale(sb.state.epoch) {
 			return store.ErrCursorStale
 		}
 		minMod := micros(q.ModifiedAfter)
@@ -273,7 +261,7 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 			return true, nil
 		}
 		if len(q.IDs) > 0 {
-			return listIDs(sb, q, after, take)
+			return listIDs(sb, q.RecordsListParams, after, take)
 		}
 		c := sb.log.Cursor()
 		start := after + 1
