@@ -10,6 +10,8 @@ import (
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/postgres"
 	"github.com/gonango/nango/store/storetest"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
@@ -113,4 +115,23 @@ func TestConformance(t *testing.T) {
 			return re
 		},
 	})
+}
+
+// openWithHook opens a store on schema with a pool of its own whose connections call hook before
+// each is handed out.
+func openWithHook(t *testing.T, schema string, maxRetries int, hook func(context.Context, *pgconn.PgConn)) *postgres.Store {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testURL(t))
+	require.NoError(t, err)
+	cfg.MaxConns = 2
+	cfg.PrepareConn = func(ctx context.Context, c *pgx.Conn) (bool, error) {
+		hook(ctx, c.PgConn())
+		return true, nil
+	}
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+	s, err := postgres.New(t.Context(), p, &postgres.Options{Schema: schema, MaxRetries: maxRetries})
+	require.NoError(t, err)
+	return s
 }
