@@ -156,5 +156,3 @@ func TestCommitOrderProcesses(t *testing.T) {
 		requireSawEverything(t, s, tl, writers, batches)
 	}
 }
-
-
