@@ -31,17 +31,17 @@ func (s *Store) putEntry(ctx context.Context, tx pgx.Tx, e *store.OutboxEntry, i
 	if e.State == store.OutboxPending {
 		next = ts(e.NextAttemptAt)
 	}
-	args := []any{e.ID, string(e.State), e.RunID, next, ts(e.DeliveredAt), ts(e.LastAttemptAt), data}
+	args := []any{e.ID, string(e.State), e.RunID, next, ts(e.DeliveredAt), ts(e.LastAttemptAt), data, e.Endpoint}
 	if insert {
-		tag, err := tx.Exec(ctx, s.q(`INSERT INTO {s}.outbox (id, state, run_id, next_attempt_at, delivered_at, last_attempt_at, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`), args...)
+		tag, err := tx.Exec(ctx, s.q(`INSERT INTO {s}.outbox (id, state, run_id, next_attempt_at, delivered_at, last_attempt_at, data, endpoint)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`), args...)
 		if err == nil && tag.RowsAffected() == 0 {
 			return &store.ParamError{Param: "outbox entry id", Reason: fmt.Sprintf("%q already exists", e.ID)}
 		}
 		return err
 	}
 	_, err = tx.Exec(ctx, s.q(`UPDATE {s}.outbox SET state = $2, run_id = $3, next_attempt_at = $4, delivered_at = $5,
-		last_attempt_at = $6, data = $7 WHERE id = $1`), args...)
+		last_attempt_at = $6, data = $7, endpoint = $8 WHERE id = $1`), args...)
 	return err
 }
 
@@ -87,8 +87,18 @@ func (s *Store) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]
 	var out []*store.OutboxEntry
 	err = s.run(ctx, "outbox claim", txWrite, func(ctx context.Context, tx pgx.Tx) error {
 		out = []*store.OutboxEntry{}
-		rows, err := tx.Query(ctx, s.q(`SELECT data FROM {s}.outbox WHERE state = 'pending' AND next_attempt_at <= $1
-			ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`), now, limit)
+		sql := `SELECT data FROM {s}.outbox WHERE state = 'pending' AND next_attempt_at <= $1
+			ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`
+		args := []any{now, limit}
+		if len(p.SkipEndpoints) > 0 {
+			// Among the first MaxClaimScan due entries only.
+			sql = `SELECT o.data FROM {s}.outbox o WHERE o.id IN (SELECT id FROM {s}.outbox
+					WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $3)
+				AND o.state = 'pending' AND o.next_attempt_at <= $1 AND NOT (o.endpoint = ANY($4))
+				ORDER BY o.next_attempt_at, o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED`
+			args = append(args, store.MaxClaimScan, p.SkipEndpoints)
+		}
+		rows, err := tx.Query(ctx, s.q(sql), args...)
 		if err != nil {
 			return err
 		}

@@ -95,6 +95,7 @@ CREATE TABLE {schema}.outbox (
 	id              text COLLATE "C" PRIMARY KEY,
 	state           text NOT NULL,
 	run_id          text COLLATE "C" NOT NULL,
+	endpoint        text NOT NULL,
 	next_attempt_at timestamptz,
 	delivered_at    timestamptz,
 	last_attempt_at timestamptz,
