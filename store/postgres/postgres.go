@@ -56,7 +56,13 @@ func Open(ctx context.Context, url string, o *Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: parsing the connection URL: %w", err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
 	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
 		return nil, fmt.Errorf("postgres: connecting: %w", err)
 	}
 	s, err := New(ctx, pool, o)
