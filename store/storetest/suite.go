@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, f Features) {
 		{"Merging", mergingTests()},
 		{"Outbox", outboxTests()},
 		{"Consumers", consumerTests()},
+		{"Signals", signalTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
