@@ -11,8 +11,8 @@ type SignalKind string
 // The kinds of signal.
 const (
 	// SignalSchedule: the schedule of Sync on Connection changed (paused, started, frequency
-	// override): engines reload it from the store. An empty Sync means every sync of the
-	// connection.
+	// override): engines reload it from the store. An empty Sync means every sync, an empty
+	// Connection every connection of the integration.
 	SignalSchedule SignalKind = "schedule"
 	// SignalConnection: Connection of Integration was added, changed or deleted: engines
 	// reload it (and drop its schedules when it is gone).
