@@ -13,9 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/gonango/nango/internal/scheduler"
 	"github.com/gonango/nango/store"
-	"go.opentelemetry.io/otel/metric"
 )
 
 // Config configures an Engine. A nil *Config means all defaults.
@@ -128,7 +129,7 @@ type Engine struct {
 	sched   *scheduler.Scheduler // internal/scheduler
 	metrics *metrics
 
-	hooks    *delivery     // outgoing webhooks (webhook_delivery.go)
+	hooks    *outgoing     // outgoing webhooks (webhook_delivery.go, internal/delivery)
 	subs     *subscribers  // in-process subscribers (subscribe.go)
 	incoming *providerHook // provider webhooks (providerhook.go)
 
@@ -186,7 +187,7 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 		metrics:      m,
 	}
 	e.sched = newScheduler(e)
-	if e.hooks, err = newDelivery(e, c.Webhooks); err != nil {
+	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {
 		return nil, err
 	}
 	e.subs = newSubscribers(e)
@@ -382,6 +383,7 @@ func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) e
 		}
 		return fmt.Errorf("nango: deleting connection %q: %w", id, err)
 	}
+	e.http.forget(integration, id)
 	e.signal(ctx, store.Signal{Kind: store.SignalConnection, Integration: integration, Connection: id})
 	return nil
 }

@@ -93,6 +93,7 @@ func (e *Engine) onSignal(ctx context.Context, sig store.Signal) {
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			e.sched.RemoveConnection(sig.Integration, sig.Connection)()
+			e.http.forget(sig.Integration, sig.Connection)
 			err = nil
 		case err == nil:
 			err = e.sched.AddConnection(ctx, schedIntegration(in), sig.Connection)
