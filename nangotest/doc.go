@@ -49,11 +49,14 @@
 // # Failpoints
 //
 // WithFailpoints makes the n-th request of a run fail (FailRequest, FailRequestNetwork,
-// RateLimitRequest with Retry-After) or the n-th BatchSave (FailBatchSave), or makes the
-// process "crash" right after the n-th BatchSave commits (CrashAfterBatchSave). The fake clock
-// makes retries and waits instant. The next Run resumes as production would, in a restarted
-// process after a crash, so a test can assert that it loses nothing and duplicates nothing.
-// CheckCrashRecovery does that for every BatchSave of a run at once.
+// RateLimitRequest with Retry-After) or its n-th commit (FailCommit), or makes the process
+// "crash" right after the n-th commit (CrashAfterCommit). A run's commits are its start, each
+// BatchSave, BatchUpdate and BatchDelete, SaveCheckpoint, ClearCheckpoint, the TrackDeletes
+// sweeps and its end (Result.Commits lists them); FailBatchSave and CrashAfterBatchSave count
+// BatchSave calls only. The fake clock makes retries and waits instant. The next Run resumes
+// as production would, in a restarted process after a crash, so a test can assert that it
+// loses nothing and duplicates nothing. CheckCrashRecovery does that for every commit of a
+// run at once.
 //
 // # Validation
 //

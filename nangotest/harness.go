@@ -308,7 +308,8 @@ func WithInteractions(fixtures ...Fixture) RunOption {
 	return func(c *runConfig) { c.interactions = append(c.interactions, fixtures...) }
 }
 
-// WithFailpoints makes requests or BatchSave calls of this run fail.
+// WithFailpoints makes requests or commits of this run fail, or the process crash after a
+// commit.
 func WithFailpoints(fps ...Failpoint) RunOption {
 	return func(c *runConfig) { c.failpoints = append(c.failpoints, fps...) }
 }
@@ -404,20 +405,25 @@ func (h *Harness) run(opts []RunOption) *Result {
 	logStart := h.logs.len()
 
 	rr, err := h.eng.RunSync(ctx, h.in.Key, h.sync.Name, h.conn, &rc.opts)
+	fs := h.faults.state()
 	if rr == nil {
-		h.tb.Fatalf("nangotest: the run could not start: %v", err)
+		if !fs.failed && !fs.crashed {
+			h.tb.Fatalf("nangotest: the run could not start: %v", err)
+		}
+		// A failpoint struck before the run began (its start, or a reset).
+		rr = &nango.RunResult{Integration: h.in.Key, Sync: h.sync.Name, Connection: h.conn, State: nango.RunFailed, Err: err,
+			StartedAt: h.clock.Now(), EndedAt: h.clock.Now(), Models: map[string]nango.ModelResult{}}
 	}
 	h.runs++
-	saves, crashed := h.faults.state()
 	h.faults.arm(nil, nil)
-	h.crashed = crashed
-	res := &Result{RunResult: rr, Number: h.runs, Err: rr.Err, Crashed: crashed, Saves: saves, h: h}
+	h.crashed = fs.crashed
+	res := &Result{RunResult: rr, Number: h.runs, Err: rr.Err, Crashed: fs.crashed, Saves: fs.saves, Commits: fs.commits, h: h}
 	var unmatched []*UnmatchedRequestError
 	res.Requests, unmatched = h.tracker.results()
 	h.tracker.arm(h.live, nil, nil)
 	res.Logs = h.logs.since(logStart)
-	if crashed {
-		res.Err = fmt.Errorf("%w after BatchSave %d (the run's own error: %v)", ErrCrashed, saves, rr.Err)
+	if fs.crashed {
+		res.Err = fmt.Errorf("%w after commit %d, %s (the run's own error: %v)", ErrCrashed, fs.crashAt, fs.commits[fs.crashAt-1], rr.Err)
 	}
 	if cp, err := h.st.CheckpointGet(h.tb.Context(), h.checkpointKey()); err == nil {
 		res.Checkpoint = cp.Data

@@ -18,10 +18,15 @@ type Result struct {
 	// Err is why the run failed (nil on success): the run's error, or one wrapping ErrCrashed
 	// when a failpoint crashed the process.
 	Err error
-	// Crashed is set when the run ended in a CrashAfterBatchSave failpoint.
+	// Crashed is set when the run ended in a CrashAfterCommit or CrashAfterBatchSave
+	// failpoint.
 	Crashed bool
 	// Saves counts the run's BatchSave calls (each committed chunk of a very large one).
 	Saves int
+	// Commits describes the run's commits in order ("the run's start", "BatchSave of Contact
+	// with the checkpoint", "the TrackDeletes sweep of Contact", ...): commit n is where
+	// CrashAfterCommit(n) and FailCommit(n) strike.
+	Commits []string
 	// Requests are the provider requests the run sent, retries and failpoints included.
 	Requests []Request
 	// Logs are the lines the engine and the sync logged during the run (info and above), as
