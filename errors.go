@@ -63,6 +63,10 @@ var (
 	// ErrRepeatedCursor is matched when a provider sends the client back to a page it already
 	// fetched (the same cursor, link, offset or page twice), which would loop forever.
 	ErrRepeatedCursor = errors.New("nango: the provider repeated a pagination cursor")
+	// ErrPermanent marks a transport error that no retry can cure: when an error returned by
+	// HTTPConfig.Transport matches it (errors.Is), the request fails at once, whatever the
+	// retry policy. nangotest's error for a request no fixture answers matches it.
+	ErrPermanent = errors.New("nango: permanent failure")
 	// ErrTooManyPages is matched when a listing goes past HTTPConfig.MaxPages.
 	ErrTooManyPages = errors.New("nango: too many pages")
 )

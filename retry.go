@@ -37,7 +37,7 @@ type HTTPRetry struct {
 	MaxWait time.Duration
 	// Statuses are the response statuses that are retried. Defaults to 429 and every 5xx.
 	// Network errors and attempts that time out are always retried, and so are responses that
-	// RateLimit identifies as rate limits.
+	// RateLimit identifies as rate limits; transport errors that match ErrPermanent never are.
 	Statuses []int
 }
 
@@ -246,11 +246,12 @@ func (c *connHTTP) failed(ctx, actx context.Context, err error) *attemptResult {
 	if errors.As(err, &ue) {
 		err = ue.Err // its message holds the whole URL
 	}
+	permanent := errors.Is(err, ErrPermanent)
 	var re *redactedError
 	if errors.As(err, &re) {
-		return &attemptResult{err: re}
+		return &attemptResult{err: re, permanent: permanent}
 	}
-	return &attemptResult{err: &redactedError{msg: c.secrets.redact(err.Error()), err: err}}
+	return &attemptResult{err: &redactedError{msg: c.secrets.redact(err.Error()), err: err}, permanent: permanent}
 }
 
 func (c *connHTTP) logAttempt(ctx context.Context, logger *slog.Logger, method string, u *url.URL, res *attemptResult, attempt int, d time.Duration) {

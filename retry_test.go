@@ -3,6 +3,7 @@ package nango_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -157,6 +158,35 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 	require.Error(t, apiErr.Err)
 	require.ErrorContains(t, err, "nango: GET "+srv.URL+"/always: after 3 attempts: ")
 	require.NotContains(t, err.Error(), `Get "`, "the URL is not repeated by net/http's error")
+}
+
+type transportFunc func(*http.Request) (*http.Response, error)
+
+func (f transportFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// permanentError is a transport's error that no retry can cure.
+type permanentError struct{}
+
+func (permanentError) Error() string        { return "no answer for this request" }
+func (permanentError) Is(target error) bool { return target == nango.ErrPermanent }
+
+func TestPermanentTransportErrorsAreNotRetried(t *testing.T) {
+	t.Parallel()
+	var calls counter
+	rt := transportFunc(func(r *http.Request) (*http.Response, error) {
+		calls.inc(r.URL.Path)
+		return nil, fmt.Errorf("transport: %w", permanentError{})
+	})
+	f := newHTTPFix(t, nango.Integration{BaseURL: "https://api.example.test", HTTP: &nango.HTTPConfig{Transport: rt}})
+	f.addConn(t, "c1", nil)
+	_, err := f.do(t, &nango.Request{Path: "/x"})
+	var apiErr *nango.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, 1, apiErr.Attempts, "sent once")
+	require.Equal(t, 1, calls.get("/x"))
+	require.ErrorIs(t, err, nango.ErrPermanent)
+	require.ErrorAs(t, err, new(permanentError))
+	require.Equal(t, "nango: GET https://api.example.test/x: transport: no answer for this request", err.Error())
 }
 
 func TestHangingProviderTimesOut(t *testing.T) {

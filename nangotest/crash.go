@@ -46,7 +46,7 @@ func CheckCrashRecovery(tb testing.TB, newHarness func(tb testing.TB) *Harness, 
 			}
 			second := h.run(opts)
 			if second.Err != nil {
-				tb.Errorf("nangotest: %s: the next run failed: %v\n%s", what, second.Err, second.describe())
+				tb.Errorf("nangotest: %s: the next run failed: %s\n%s", what, second.errText(), second.describe())
 				continue
 			}
 			compareRecovery(tb, what, want, wantState, []*Result{first, second}, h.state())

@@ -27,7 +27,8 @@
 // A fixture file is JSON that a person can read and edit (see Fixture): one interaction, or
 // an "interactions" array; a directory holds one file per interaction. A request matches a
 // fixture on method, path, query and body; each fixture answers once, in order. A request no
-// fixture answers fails the test with the fixtures that came closest and how they differ, and
+// fixture answers fails at once, without retries (its error matches nango.ErrPermanent), and
+// fails the test with the fixtures that came closest and how they differ, and
 // a successful run that leaves fixtures unused fails it too. Fixtures answer the requests the
 // sync sends through its handle (Nango.Get, Request, Paginate, HTTPClient), not those of an
 // http.Client of its own. Small fixtures can be written in

@@ -331,7 +331,7 @@ func (h *Harness) Run(opts ...RunOption) *Result {
 	h.tb.Helper()
 	res := h.run(opts)
 	if res.Err != nil {
-		h.tb.Fatalf("nangotest: run %d of sync %s failed: %v\n%s", res.Number, h.sync.Name, res.Err, res.describe())
+		h.tb.Fatalf("nangotest: run %d of sync %s failed: %s\n%s", res.Number, h.sync.Name, res.errText(), res.describe())
 	}
 	return res
 }
@@ -433,6 +433,7 @@ func (h *Harness) run(opts []RunOption) *Result {
 	res.changes = h.changes(before)
 	res.Webhooks = nango.WebhookPayloads(rr, false)
 
+	res.unmatched = len(unmatched) > 0
 	seen := map[string]bool{}
 	for _, u := range unmatched {
 		if !seen[u.Request] {
