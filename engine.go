@@ -123,7 +123,7 @@ type Engine struct {
 	sched   *scheduler.Scheduler // internal/scheduler
 	metrics *metrics
 
-	hooks    *delivery     // outgoing webhooks (webhook_delivery.go)
+	hooks    *outgoing     // outgoing webhooks (webhook_delivery.go, internal/delivery)
 	subs     *subscribers  // in-process subscribers (subscribe.go)
 	incoming *providerHook // provider webhooks (providerhook.go)
 
@@ -181,7 +181,7 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 		metrics:      m,
 	}
 	e.sched = newScheduler(e)
-	if e.hooks, err = newDelivery(e, c.Webhooks); err != nil {
+	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {
 		return nil, err
 	}
 	e.subs = newSubscribers(e)

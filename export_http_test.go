@@ -20,12 +20,6 @@ func ParseLinkHeader(values ...string) []LinkValue {
 	return out
 }
 
-// ParseRetryAfter and ParseReset expose the header parsers.
-var (
-	ParseRetryAfter = parseRetryAfter
-	ParseReset      = parseReset
-)
-
 // LimitInfo exposes RateLimit.info.
 func LimitInfo(r RateLimit, status int, h http.Header, now time.Time) (limited, hasWait bool, wait time.Duration) {
 	li := r.info(status, h, now)

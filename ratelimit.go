@@ -6,11 +6,12 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/gonango/nango/internal/httpheader"
 )
 
 // RateLimit throttles the requests of each connection of an integration. The limiter and any
@@ -71,7 +72,7 @@ type limitInfo struct {
 // info reads a response's rate-limit signals.
 func (r RateLimit) info(status int, h http.Header, now time.Time) limitInfo {
 	var li limitInfo
-	retryAfter, hasRetryAfter := parseRetryAfter(h.Get("Retry-After"), now)
+	retryAfter, hasRetryAfter := httpheader.RetryAfter(h.Get("Retry-After"), now)
 	exhausted := r.RemainingHeader != "" && strings.TrimSpace(h.Get(r.RemainingHeader)) == "0"
 	li.limited = status == http.StatusTooManyRequests ||
 		(status == http.StatusForbidden && exhausted) ||
@@ -80,65 +81,9 @@ func (r RateLimit) info(status int, h http.Header, now time.Time) limitInfo {
 	case hasRetryAfter && (li.limited || status == http.StatusServiceUnavailable):
 		li.hasWait, li.wait = true, retryAfter
 	case (li.limited || exhausted) && r.ResetHeader != "":
-		li.wait, li.hasWait = parseReset(h.Get(r.ResetHeader), now)
+		li.wait, li.hasWait = httpheader.Reset(h.Get(r.ResetHeader), now)
 	}
 	return li
-}
-
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date (RFC 9110 10.2.3).
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 || math.IsNaN(secs) || math.IsInf(secs, 0) {
-			return 0, false
-		}
-		return secondsDuration(secs), true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(t.Sub(now), 0), true
-}
-
-// parseReset reads a rate-limit reset header: Unix seconds or milliseconds, seconds to wait, an
-// HTTP date or an RFC 3339 time.
-func parseReset(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		switch {
-		case n < 0 || math.IsNaN(n) || math.IsInf(n, 0):
-			return 0, false
-		case n >= 1e12:
-			return max(time.UnixMilli(int64(n)).Sub(now), 0), true
-		case n >= 1e9:
-			sec, frac := math.Modf(n)
-			return max(time.Unix(int64(sec), int64(frac*1e9)).Sub(now), 0), true
-		default:
-			return secondsDuration(n), true
-		}
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-// secondsDuration converts seconds to a Duration, saturating instead of overflowing.
-func secondsDuration(secs float64) time.Duration {
-	if secs >= float64(math.MaxInt64)/float64(time.Second) {
-		return time.Duration(math.MaxInt64)
-	}
-	return time.Duration(secs * float64(time.Second))
 }
 
 // gateRT pauses the connection when a response asks to slow down, and, with wait set, makes
