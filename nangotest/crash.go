@@ -25,10 +25,14 @@ import (
 //     sees nothing twice.
 //
 // Every discrepancy is reported with tb.Errorf, naming the commit. newHarness must return a
-// harness on a new store with the same fixtures each time; opts apply to every run. The runs that recover send requests the clean run did not:
-// an incremental sync resumes from its checkpoint, and after a crash that follows the last
-// commit the next run is the next incremental run. Fixtures must answer those too. Runs may
-// leave fixtures unused.
+// harness on a new store, each time the same; opts apply to every run. The runs that recover
+// send requests the clean run did not: an incremental sync resumes from its checkpoint, and
+// after a crash that follows the last commit the next run is the next incremental run. A
+// stateful fake of the provider (Options.Provider, a new one for each harness) answers them
+// as the real API would; fixtures must be written for each. Runs may leave fixtures unused.
+//
+// To check an incremental run rather than the initial one, let newHarness make the initial
+// run (h.Run()) and change the fake's data before it returns the harness.
 func CheckCrashRecovery(tb testing.TB, newHarness func(tb testing.TB) *Harness, opts ...RunOption) {
 	tb.Helper()
 	opts = append(slices.Clone(opts), AllowUnusedFixtures())

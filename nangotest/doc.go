@@ -35,6 +35,14 @@
 // Go with JSONFixture and WithInteractions. In replay, requests carry no credentials: the
 // integration's Auth is not used.
 //
+// # Fake providers
+//
+// Options.Provider is an http.Handler that answers the runs' requests in place of the real
+// API: a fake that keeps state, whose data the test changes between runs. Without fixtures it
+// answers every request, also those of a run that resumes from its checkpoint after a crash,
+// which is what CheckCrashRecovery needs for an incremental sync. With Options.Fixtures it
+// stands in for the real API when recording, and the runs replay the fixtures otherwise.
+//
 // # Recording
 //
 // With NANGO_RECORD=1 in the environment (for the harnesses with Options.Fixtures) or

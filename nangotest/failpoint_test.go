@@ -250,3 +250,35 @@ func TestCheckCrashRecoveryPassesAGoodSync(t *testing.T) {
 	nothingNew := nangotest.JSONFixture("GET", "/v1/contacts?limit=2&updated_since=2025-01-01T10:30:00Z", 200, map[string]any{"contacts": []any{}})
 	nangotest.CheckCrashRecovery(t, initial, nangotest.WithInteractions(nothingNew))
 }
+
+func TestProviderAnswersTheRunsThatRecover(t *testing.T) {
+	t.Parallel()
+	// The resumed run asks for a cursor the clean run never sent with these parameters; the
+	// fake answers it, and the check finds the records the checkpoint-first sync loses.
+	ft := newFakeTB(t)
+	ft.run(func() {
+		nangotest.CheckCrashRecovery(ft, func(tb testing.TB) *nangotest.Harness {
+			return nangotest.New(tb, crm(checkpointFirst), &nangotest.Options{Provider: newStatefulCRM(5), NoValidate: true})
+		})
+	})
+	out := ft.all()
+	require.Contains(t, out, `the process crashes after commit 2 (SaveCheckpoint), then a run to recover: model Contact: record "c1" is lost`)
+	require.NotContains(t, out, "no fixture")
+	require.NotContains(t, out, "next run failed")
+}
+
+func TestRecordFromProviderThenReplay(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	api := newStatefulCRM(3)
+	h := nangotest.New(t, crm(syncContacts), &nangotest.Options{Provider: api, Fixtures: dir + "/initial.json", Record: true})
+	recorded := h.Run()
+	require.Equal(t, []string{"c1", "c2", "c3"}, recorded.AddedIDs("Contact"))
+
+	// Without Record, the fixtures are replayed and the provider is not called.
+	h = nangotest.New(t, crm(syncContacts), &nangotest.Options{Provider: http.NotFoundHandler(), Fixtures: dir + "/initial.json"})
+	replayed := h.Run()
+	require.Equal(t, []string{"c1", "c2", "c3"}, replayed.AddedIDs("Contact"))
+	require.Len(t, replayed.Requests, 2)
+	require.Equal(t, dir+"/initial.json interaction 1", replayed.Requests[0].Fixture)
+}

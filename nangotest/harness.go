@@ -49,6 +49,15 @@ type Options struct {
 	// Setting the environment variable NANGO_RECORD=1 turns it on for every harness with
 	// Fixtures (and not Live); the others keep replaying what their runs give them.
 	Record bool
+	// Provider is a fake of the provider's API that keeps state (records that change between
+	// runs, deletions), in place of the real API. Without Fixtures it answers every request, so
+	// that an incremental sync that resumes from its checkpoint after a crash gets the answers a
+	// real API would give (see CheckCrashRecovery). With Fixtures it stands in for the real API
+	// when recording (Record, NANGO_RECORD=1): the runs write what it answered as fixtures, and
+	// otherwise replay them. The handler is called in the test's process, without a network; the
+	// request's URL keeps the integration's host (BaseURL defaults to DefaultBaseURL). Requests
+	// carry the integration's Auth only when Options.Credentials is set.
+	Provider http.Handler
 	// Live sends the requests to the integration's BaseURL through its HTTPConfig.Transport
 	// and Auth with Credentials, as in production, without fixtures: for tests with a fake
 	// provider (an httptest.Server).
@@ -124,7 +133,7 @@ func New(tb testing.TB, in nango.Integration, opts *Options) *Harness {
 	switch {
 	case o.Record || (recordFromEnv() && o.Fixtures != "" && !o.Live):
 		h.mode = modeRecord
-	case o.Live:
+	case o.Live || (o.Provider != nil && o.Fixtures == ""):
 		h.mode = modeLive
 	}
 	if h.conn == "" {
@@ -183,6 +192,15 @@ func New(tb testing.TB, in nango.Integration, opts *Options) *Harness {
 	next := hc.Transport
 	if next == nil {
 		next = http.DefaultTransport
+	}
+	if o.Provider != nil {
+		next = handlerTransport{o.Provider}
+		if in.BaseURL == "" {
+			in.BaseURL = DefaultBaseURL
+		}
+		if o.Credentials == nil {
+			in.Auth = nil
+		}
 	}
 	switch h.mode {
 	case modeReplay:
