@@ -13,9 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/gonango/nango/internal/scheduler"
 	"github.com/gonango/nango/store"
-	"go.opentelemetry.io/otel/metric"
 )
 
 // Config configures an Engine. A nil *Config means all defaults.
@@ -375,6 +376,7 @@ func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) e
 		}
 		return fmt.Errorf("nango: deleting connection %q: %w", id, err)
 	}
+	e.http.forget(integration, id)
 	return nil
 }
 

@@ -88,15 +88,22 @@ type Worker struct {
 	wake   chan struct{}
 
 	mu        sync.Mutex
-	sems      map[string]chan struct{} // per endpoint
+	sems      map[string]*endpointSem // endpoints with attempts in flight or waiting
 	lastPrune time.Time
+}
+
+// endpointSem bounds the attempts in flight to one endpoint; refs counts its users, so that
+// it is dropped when the last one is done.
+type endpointSem struct {
+	ch   chan struct{}
+	refs int
 }
 
 // New returns a worker. It does nothing until Start or Round is called.
 func New(cfg Config, st Outbox, clk clock.Clock, logger *slog.Logger) *Worker {
 	return &Worker{
 		cfg: cfg, store: st, clock: clock.OrSystem(clk), logger: logger,
-		wake: make(chan struct{}, 1), sems: map[string]chan struct{}{},
+		wake: make(chan struct{}, 1), sems: map[string]*endpointSem{},
 	}
 }
 
@@ -159,28 +166,40 @@ func (w *Worker) Round(ctx context.Context) (Report, error) {
 	}
 }
 
-// sem returns the semaphore of an endpoint.
-func (w *Worker) sem(endpoint string) chan struct{} {
+// sem returns the semaphore of an endpoint; the caller must call release when done with it.
+func (w *Worker) sem(endpoint string) *endpointSem {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := w.sems[endpoint]
 	if s == nil {
-		s = make(chan struct{}, w.cfg.MaxConcurrencyPerEndpoint)
+		s = &endpointSem{ch: make(chan struct{}, w.cfg.MaxConcurrencyPerEndpoint)}
 		w.sems[endpoint] = s
 	}
+	s.refs++
 	return s
+}
+
+// release drops a reference to an endpoint's semaphore.
+func (w *Worker) release(endpoint string, s *endpointSem) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s.refs--; s.refs == 0 {
+		delete(w.sems, endpoint)
+	}
 }
 
 // deliver makes one attempt on a claimed entry and records its outcome.
 func (w *Worker) deliver(ctx context.Context, en *store.OutboxEntry) store.OutboxState {
 	sem := w.sem(en.Endpoint)
 	select {
-	case sem <- struct{}{}:
+	case sem.ch <- struct{}{}:
 	case <-ctx.Done():
+		w.release(en.Endpoint, sem)
 		return store.OutboxPending // still claimed: due again when the claim expires
 	}
 	status, retryAfter, err := w.post(ctx, en)
-	<-sem
+	<-sem.ch
+	w.release(en.Endpoint, sem)
 	now := w.now()
 	p := &store.OutboxSettleParams{ID: en.ID, ClaimToken: en.ClaimToken, Now: now, Status: status}
 	attempts := en.Attempts + 1
