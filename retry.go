@@ -120,7 +120,7 @@ func (e *APIError) Error() string {
 			fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
 		}
 		if e.Err != nil {
-			fmt.Fprintf(&b, ": %v", e.Err)
+			fmt.Fprintf(&b, ": %s", bareMessage(e.Err))
 		}
 		if e.Body != "" {
 			fmt.Fprintf(&b, ": %s", e.Body)
@@ -130,7 +130,7 @@ func (e *APIError) Error() string {
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, "after %d attempts: ", e.Attempts)
 	}
-	fmt.Fprintf(&b, "%v", e.Err)
+	b.WriteString(bareMessage(e.Err))
 	return b.String()
 }
 

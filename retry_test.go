@@ -219,7 +219,7 @@ func TestHangingProviderTimesOut(t *testing.T) {
 		require.ErrorIs(t, err, nango.ErrTimeout, path)
 		require.False(t, errors.Is(err, context.DeadlineExceeded), "a slow provider is not a run timeout")
 		require.Equal(t, nango.RunFailed, res.State, path)
-		require.EqualError(t, err, "nango: GET "+srv.URL+path+": after 2 attempts: nango: the provider did not answer in time (HTTPConfig.Timeout is 50ms)")
+		require.EqualError(t, err, "nango: GET "+srv.URL+path+": after 2 attempts: the provider did not answer in time (HTTPConfig.Timeout is 50ms)")
 		require.Equal(t, 2, calls.get(path))
 	}
 }
