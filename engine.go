@@ -252,7 +252,7 @@ func (e *Engine) RegisterIntegration(in Integration) error {
 	for i := range in.Syncs {
 		sc := &in.Syncs[i]
 		if err := sc.validate(e.cfg.MinFrequency); err != nil {
-			return fmt.Errorf("integration %q: %w", in.Key, err)
+			return within(err, "integration %q", in.Key)
 		}
 		if names[sc.Name] {
 			return configError("integration %q has two syncs named %q", in.Key, sc.Name)
