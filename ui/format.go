@@ -21,6 +21,15 @@ var funcs = template.FuncMap{
 	"q":     url.QueryEscape,
 	"json":  prettyJSON,
 	"add":   func(a, b int) int { return a + b },
+	"args": func(p *page, action, label, class string) actionArgs {
+		return actionArgs{P: p, Action: action, Label: label, Class: class}
+	},
+}
+
+// actionArgs are the arguments of the "action" template: a button of the sync page.
+type actionArgs struct {
+	P                    *page
+	Action, Label, Class string
 }
 
 // when writes a time in UTC to the second; the zero time is a dash.

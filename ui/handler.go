@@ -144,6 +144,9 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /signin", h.signIn)
 	m.HandleFunc("POST /signout", h.authed(h.signOut))
 	m.HandleFunc("GET /{$}", h.authed(h.overview))
+	m.HandleFunc("GET /s/{integration}/{sync}/{connection}", h.authed(h.syncPage))
+	m.HandleFunc("POST /s/{integration}/{sync}/{connection}", h.authed(h.syncAction))
+	m.HandleFunc("GET /s/{integration}/{sync}/{connection}/runs/{run}", h.authed(h.runPage))
 	m.HandleFunc("/", h.notFound)
 	h.mux = m
 }

@@ -75,7 +75,25 @@ type fixture struct {
 	src *source
 	srv *httptest.Server
 	url string // the dashboard's root, ending in /ui
+
+	started chan struct{} // closed when Engine.Run has loaded its schedules
 }
+
+// startHandler is a log handler that notices when the engine's scheduler has started.
+type startHandler struct {
+	started chan struct{}
+	once    *sync.Once
+}
+
+func (h *startHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *startHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "engine started" {
+		h.once.Do(func() { close(h.started) })
+	}
+	return nil
+}
+func (h *startHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *startHandler) WithGroup(string) slog.Handler      { return h }
 
 type fixtureOptions struct {
 	cfg      *ui.Config
@@ -87,8 +105,8 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "ui.db"), nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	f := &fixture{src: &source{}}
-	f.eng, err = nango.NewEngine(st, &nango.Config{Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second, Webhooks: o.webhooks})
+	f := &fixture{src: &source{}, started: make(chan struct{})}
+	f.eng, err = nango.NewEngine(st, &nango.Config{Logger: slog.New(&startHandler{started: f.started, once: &sync.Once{}}), ShutdownTimeout: 5 * time.Second, Webhooks: o.webhooks})
 	require.NoError(t, err)
 	require.NoError(t, f.eng.RegisterIntegration(nango.Integration{Key: "crm", Syncs: []nango.SyncConfig{
 		{Name: "contacts", Frequency: "every hour", ManualStart: true, TrackDeletes: true, Models: []nango.Model{{Name: "Contact"}}, Sync: nango.SyncFunc(f.src.contactsSync)},
@@ -128,6 +146,11 @@ func (f *fixture) runEngine(t *testing.T) {
 		cancel()
 		require.NoError(t, <-done)
 	})
+	select {
+	case <-f.started:
+	case err := <-done:
+		t.Fatalf("the engine stopped at once: %v", err)
+	}
 }
 
 // browser is an HTTP client with a cookie jar that does not follow redirects.
