@@ -118,8 +118,8 @@ var actions = map[string]struct {
 	"reset_empty": {"Reset with an empty cache", "Clear the checkpoint and remove every record of this sync's models for this " +
 		"connection for good, then run from the start: the records come back as ADDED, and cursors your backend holds " +
 		"become invalid.", "Empty the cache and run"},
-	"pause": {"Pause", "Stop scheduling this sync for this connection. A run in progress finishes.", "Pause"},
-	"start": {"Start", "Schedule this sync for this connection again, and run it now.", "Start"},
+	"pause":     {"Pause", "Stop scheduling this sync for this connection. A run in progress finishes.", "Pause"},
+	"start":     {"Start", "Schedule this sync for this connection again, and run it now.", "Start"},
 	"frequency": {"Change the frequency", "Override how often this sync runs for this connection.", "Save the frequency"},
 }
 
