@@ -147,6 +147,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /s/{integration}/{sync}/{connection}", h.authed(h.syncPage))
 	m.HandleFunc("POST /s/{integration}/{sync}/{connection}", h.authed(h.syncAction))
 	m.HandleFunc("GET /s/{integration}/{sync}/{connection}/runs/{run}", h.authed(h.runPage))
+	m.HandleFunc("GET /s/{integration}/{sync}/{connection}/events", h.authed(h.syncEvents))
 	m.HandleFunc("/", h.notFound)
 	h.mux = m
 }

@@ -20,6 +20,9 @@ type syncData struct {
 	Older   string // the id to continue after, "" when this is the last page
 	Path    string // the page's path under Base
 	Running bool
+	// Events is the path of the page's live stream; Progress the run in progress, if any.
+	Events   string
+	Progress *nango.RunProgress
 }
 
 // target reads the integration, sync and connection of the path and checks that they exist.
@@ -98,6 +101,15 @@ func (h *Handler) syncPage(w http.ResponseWriter, r *http.Request) {
 		d.Older = runs[len(runs)-1].ID
 	}
 	d.Runs = runs
+	latest, running := "", "0"
+	if st.LatestRun != nil {
+		latest = st.LatestRun.ID
+		if d.Running {
+			running = "1"
+			d.Progress, _ = h.eng.RunProgress(latest)
+		}
+	}
+	d.Events = d.Path + "/events?run=" + url.QueryEscape(latest) + "&running=" + running
 	p := h.newPage(w, r, st.Sync+" · "+st.Connection, "overview", d)
 	if f, ok := flashes[r.URL.Query().Get("done")]; ok {
 		p.Flash, p.Error = f.text, f.bad
@@ -214,6 +226,8 @@ type runData struct {
 	Log      []string
 	Running  bool
 	Duration string
+	Events   string
+	Progress *nango.RunProgress
 }
 
 func (h *Handler) runPage(w http.ResponseWriter, r *http.Request) {
@@ -241,6 +255,10 @@ func (h *Handler) runPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if !run.EndedAt.IsZero() {
 		d.Duration = dur(run.EndedAt.Sub(run.StartedAt))
+	}
+	if d.Running {
+		d.Progress, _ = h.eng.RunProgress(run.ID)
+		d.Events = d.Path + "/events?run=" + url.QueryEscape(run.ID) + "&running=1"
 	}
 	h.render(w, r, http.StatusOK, "run", h.newPage(w, r, "Run "+run.ID, "overview", d))
 }
