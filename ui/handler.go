@@ -148,6 +148,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /s/{integration}/{sync}/{connection}", h.authed(h.syncAction))
 	m.HandleFunc("GET /s/{integration}/{sync}/{connection}/runs/{run}", h.authed(h.runPage))
 	m.HandleFunc("GET /s/{integration}/{sync}/{connection}/events", h.authed(h.syncEvents))
+	m.HandleFunc("GET /r/{integration}/{connection}/{model}", h.authed(h.recordsPage))
+	m.HandleFunc("GET /r/{integration}/{connection}/{model}/record", h.authed(h.recordPage))
 	m.HandleFunc("/", h.notFound)
 	h.mux = m
 }
