@@ -20,7 +20,7 @@ type recordsData struct {
 	Integration, Connection, Model string
 	Path                           string // the page's path under Base
 	Records                        []recordView
-	Cursor                         string // this page's cursor
+	Cursor                         string       // this page's cursor
 	Next                           template.URL // the next page's query (encoded), "" on the last page
 	Filters                        []string
 	Filter                         map[string]bool
