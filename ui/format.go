@@ -14,13 +14,14 @@ import (
 
 // funcs are the template functions.
 var funcs = template.FuncMap{
-	"lower": func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
-	"when":  when,
-	"dur":   dur,
-	"esc":   url.PathEscape,
-	"q":     url.QueryEscape,
-	"json":  prettyJSON,
-	"add":   func(a, b int) int { return a + b },
+	"lower":      func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
+	"when":       when,
+	"dur":        dur,
+	"esc":        url.PathEscape,
+	"q":          url.QueryEscape,
+	"json":       prettyJSON,
+	"add":        func(a, b int) int { return a + b },
+	"displayURL": displayURL,
 	"args": func(p *page, action, label, class string) actionArgs {
 		return actionArgs{P: p, Action: action, Label: label, Class: class}
 	},

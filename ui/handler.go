@@ -150,6 +150,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /s/{integration}/{sync}/{connection}/events", h.authed(h.syncEvents))
 	m.HandleFunc("GET /r/{integration}/{connection}/{model}", h.authed(h.recordsPage))
 	m.HandleFunc("GET /r/{integration}/{connection}/{model}/record", h.authed(h.recordPage))
+	m.HandleFunc("GET /webhooks", h.authed(h.webhooksPage))
+	m.HandleFunc("POST /webhooks", h.authed(h.webhooksAction))
 	m.HandleFunc("/", h.notFound)
 	h.mux = m
 }
