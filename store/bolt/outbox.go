@@ -76,24 +76,29 @@ func (s *Store) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]
 	if err != nil {
 		return nil, err
 	}
+	skip := store.ClaimSkipper(p)
 	out := []*store.OutboxEntry{}
 	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		out = out[:0]
-		var ids []string
+		var claimed []*store.OutboxEntry
 		c := tx.Bucket(bucketOutboxDue).Cursor()
 		end := micros(now)
-		for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
+		scanned := 0
+		for k, _ := c.First(); k != nil && len(claimed) < limit && scanned < store.MaxClaimScan; k, _ = c.Next() {
 			due, id, ok := decodeDueKey(k)
 			if !ok || due > end {
 				break
 			}
-			ids = append(ids, id)
-		}
-		for _, id := range ids {
+			scanned++
 			old, err := getEntry(tx, id)
 			if err != nil {
 				return err
 			}
+			if !skip(old.Endpoint) {
+				claimed = append(claimed, old)
+			}
+		}
+		for _, old := range claimed {
 			e := old.Clone()
 			store.ApplyClaim(e, p, now)
 			if err := putEntry(tx, old, e); err != nil {
