@@ -37,9 +37,6 @@ const chunkSize = 1000
 // sweepPage is the number of records a sweep deletes per statement.
 const sweepPage = 2000
 
-// maxSkippedIDs bounds RecordsWriteResult.SkippedIDs.
-const maxSkippedIDs = 10
-
 // streamRow is a stream's row, read under its lock.
 type streamRow struct {
 	id       int64
@@ -240,7 +237,7 @@ type chunkWriter struct {
 
 	// Reused between chunks.
 	ids     [][]byte
-	olds    map[string]*prior
+	olds    map[string]store.Held
 	inserts []insertRow
 	upd     updateArrays
 	window  [][]byte
@@ -279,57 +276,37 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 	}
 	w.inserts, w.window = w.inserts[:0], w.window[:0]
 	w.upd.reset()
-	var absent prior
 	nowTS := pgtype.Timestamptz{Time: w.now, Valid: true}
 	for i := range recs {
-		r := &recs[i]
-		old := w.olds[r.ID]
-		if old == nil {
-			old = &absent
-		}
-		v, data, hash, err := decide(pw.Mode, pw.Stream.Model, r, old, w.newer)
+		r := recs[i]
+		held := w.olds[r.ID]
+		d, err := pw.Classify(held, r)
 		if err != nil {
 			return err
 		}
-		if pw.TrackSeen != "" && joinsWindow(pw.Mode, old) {
+		if pw.TrackSeen != "" && d.Seen {
 			w.window = append(w.window, w.ids[i])
 		}
-		switch v {
-		case vUnchanged:
-			w.res.Unchanged++
-			continue
-		case vIgnored:
-			w.res.Ignored++
-			continue
-		case vSkipped:
-			w.res.Skipped++
-			if len(w.res.SkippedIDs) < maxSkippedIDs {
-				w.res.SkippedIDs = append(w.res.SkippedIDs, r.ID)
-			}
+		w.res.Tally(r.ID, d)
+		if !d.Verdict.Writes() {
 			continue
 		}
+		live, deleted := d.Verdict.StatsDelta()
+		w.row.live += int64(live)
+		w.row.deleted += int64(deleted)
 		w.row.seq++
 		w.changed = true
 		seq := int64(w.row.seq)
-		switch v {
-		case vAdded:
-			w.inserts = append(w.inserts, insertRow{rid: w.ids[i], seq: seq, hash: int64(hash), data: data})
-			w.row.live++
-			w.res.Added++
-			continue
-		case vReadded:
-			w.upd.add(w.ids[i], seq, hash, actAdded, nowTS, pgtype.Timestamptz{}, data)
-			w.row.live++
-			w.row.deleted--
-			w.res.Added++
-		case vUpdated:
-			w.upd.add(w.ids[i], seq, hash, actUpdated, pgtype.Timestamptz{}, pgtype.Timestamptz{}, data)
-			w.res.Updated++
-		case vDeleted:
-			w.upd.add(w.ids[i], seq, hash, actDeleted, pgtype.Timestamptz{}, nowTS, nil)
-			w.row.live--
-			w.row.deleted++
-			w.res.Deleted++
+		switch d.Verdict {
+		case store.VerdictAdded:
+			w.inserts = append(w.inserts, insertRow{rid: w.ids[i], seq: seq, hash: int64(d.Hash), data: d.Data})
+		case store.VerdictReadded:
+			w.upd.add(w.ids[i], seq, d.Hash, actAdded, nowTS, pgtype.Timestamptz{}, d.Data)
+		case store.VerdictUpdated:
+			w.upd.add(w.ids[i], seq, d.Hash, actUpdated, pgtype.Timestamptz{}, pgtype.Timestamptz{}, d.Data)
+		case store.VerdictDeleted:
+			// The row keeps its payload: no need to send it back.
+			w.upd.add(w.ids[i], seq, d.Hash, actDeleted, pgtype.Timestamptz{}, nowTS, nil)
 		}
 	}
 	if len(w.inserts) > 0 {
@@ -375,7 +352,8 @@ func (u *updateArrays) add(rid []byte, seq int64, hash uint64, action int16, fir
 	u.data = append(u.data, data)
 }
 
-// lookup reads the rows of w.ids that exist, by primary key.
+// lookup reads what the stream holds for the ids of w.ids, by primary key; payloads only for
+// merges (a delete keeps the stored payload in place).
 func (w *chunkWriter) lookup(ctx context.Context) error {
 	merge := w.pw.Mode == store.WriteMerge
 	sql := sqlLookup
@@ -388,23 +366,24 @@ func (w *chunkWriter) lookup(ctx context.Context) error {
 	}
 	defer rows.Close()
 	if w.olds == nil {
-		w.olds = make(map[string]*prior, chunkSize)
+		w.olds = make(map[string]store.Held, chunkSize)
 	}
 	clear(w.olds)
 	var rid []byte
 	var seq, hash int64
 	var live bool
 	for rows.Next() {
-		p := &prior{exists: true}
+		h := store.Held{Exists: true}
 		dest := []any{&rid, &seq, &hash, &live}
 		if merge {
-			dest = append(dest, &p.data)
+			dest = append(dest, &h.Data)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		p.seq, p.hash, p.live = uint64(seq), uint64(hash), live
-		w.olds[string(rid)] = p
+		h.Hash, h.Deleted = uint64(hash), !live
+		h.Newer = w.newer != nil && w.newer(uint64(seq))
+		w.olds[string(rid)] = h
 	}
 	return rows.Err()
 }
