@@ -137,7 +137,6 @@ const (
 	sqlWindowAdd = `INSERT INTO {s}.windows (stream_id, sync, rid) SELECT $1, $2, unnest($3::bytea[]) ON CONFLICT DO NOTHING`
 	unseen       = `r.stream_id = $1 AND r.deleted_at IS NULL AND NOT EXISTS
 		(SELECT 1 FROM {s}.windows w WHERE w.stream_id = $1 AND w.sync = $2 AND w.rid = r.rid OFFSET 0)`
-	sqlSweepCount = `SELECT count(*) FROM {s}.records r WHERE ` + unseen
 	// sqlSweepPage selects the next page of unseen records after rid $3.
 	sqlSweepPage = `SELECT r.rid FROM {s}.records r WHERE ` + unseen + ` AND r.rid > $3 ORDER BY r.rid LIMIT $4`
 	// sqlSweepDelete marks a page deleted, each record with its sequence number.
@@ -503,18 +502,15 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 			return err
 		}
 		res.Live = int(row.live)
+		// One pass deletes and counts; the rare sweep that the guard refuses is rolled back to
+		// a savepoint.
 		mayRefuse := !p.Force && p.Guard != nil && p.Guard.Refuses(res.Live, res.Live)
 		if mayRefuse {
-			var n int64
-			if err := tx.QueryRow(ctx, s.q(sqlSweepCount), row.id, p.Sync).Scan(&n); err != nil {
+			if _, err := tx.Exec(ctx, `SAVEPOINT sweep`); err != nil {
 				return err
 			}
-			res.Unseen = int(n)
-			if p.Guard.Refuses(res.Unseen, res.Live) {
-				res.Refused = true
-				return closeWindow()
-			}
 		}
+		seqBefore := row.seq
 		now := store.Clock(p.Now)
 		if now.Before(row.lastTime) {
 			now = row.lastTime
@@ -562,8 +558,14 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 				break
 			}
 		}
-		if !mayRefuse {
-			res.Unseen = deleted
+		res.Unseen = deleted
+		if mayRefuse && p.Guard.Refuses(res.Unseen, res.Live) {
+			if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT sweep`); err != nil {
+				return err
+			}
+			row.seq = seqBefore
+			res.Refused = true
+			return closeWindow()
 		}
 		res.Deleted = deleted
 		if deleted > 0 {

@@ -31,8 +31,6 @@ CREATE TABLE {schema}.records (
 );
 -- The change feed: a listing is a range scan of this index.
 CREATE UNIQUE INDEX records_feed ON {schema}.records (stream_id, seq);
--- The sweep walks the live records only.
-CREATE INDEX records_live ON {schema}.records (stream_id, rid) WHERE deleted_at IS NULL;
 
 CREATE TABLE {schema}.windows (
 	stream_id bigint NOT NULL,
