@@ -86,7 +86,6 @@ func TestPlansOnFreshTables(t *testing.T) {
 		{"lookup", sqlLookup, []any{streamID, chunk}, false},
 		{"lookup with data", sqlLookupData, []any{streamID, chunk}, false},
 		{"update", sqlUpdate, []any{streamID, now, chunk, seqs, hashes, acts, nulls, nulls, datas}, false},
-		{"window", sqlWindowAdd, []any{streamID, "full", chunk}, false},
 		{"sweep page", sqlSweepPage, []any{streamID, "full", []byte{}, sweepPage}, true},
 		{"sweep delete", sqlSweepDelete, []any{streamID, now, chunk, seqs}, false},
 		{"list", listSQL, listArgs, false},

@@ -134,7 +134,6 @@ const (
 	sqlLookupData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.data FROM unnest($2::bytea[]) AS u(rid)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
 	sqlUpdate    = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-	sqlWindowAdd = `INSERT INTO {s}.windows (stream_id, sync, rid) SELECT $1, $2, unnest($3::bytea[]) ON CONFLICT DO NOTHING`
 	unseen       = `r.stream_id = $1 AND r.deleted_at IS NULL AND NOT EXISTS
 		(SELECT 1 FROM {s}.windows w WHERE w.stream_id = $1 AND w.sync = $2 AND w.rid = r.rid OFFSET 0)`
 	// sqlSweepPage selects the next page of unseen records after rid $3.
@@ -334,7 +333,11 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 		}
 	}
 	if len(w.window) > 0 {
-		if _, err := w.tx.Exec(ctx, s.q(sqlWindowAdd), w.row.id, pw.TrackSeen, w.window); err != nil {
+		_, err := w.tx.CopyFrom(ctx, pgx.Identifier{s.name, "windows"}, []string{"stream_id", "sync", "rid"},
+			pgx.CopyFromSlice(len(w.window), func(i int) ([]any, error) {
+				return []any{w.row.id, pw.TrackSeen, w.window[i]}, nil
+			}))
+		if err != nil {
 			return fmt.Errorf("postgres: adding to the deletion-tracking window of %s: %w", pw.Stream, err)
 		}
 	}
