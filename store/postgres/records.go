@@ -133,8 +133,8 @@ const (
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
 	sqlLookupData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.data FROM unnest($2::bytea[]) AS u(rid)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
-	sqlUpdate    = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-	unseen       = `r.stream_id = $1 AND r.deleted_at IS NULL AND NOT EXISTS
+	sqlUpdate = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	unseen    = `r.stream_id = $1 AND r.deleted_at IS NULL AND NOT EXISTS
 		(SELECT 1 FROM {s}.windows w WHERE w.stream_id = $1 AND w.sync = $2 AND w.rid = r.rid OFFSET 0)`
 	// sqlSweepPage selects the next page of unseen records after rid $3.
 	sqlSweepPage = `SELECT r.rid FROM {s}.records r WHERE ` + unseen + ` AND r.rid > $3 ORDER BY r.rid LIMIT $4`
