@@ -133,10 +133,16 @@ func (p *partition) Signal(ctx context.Context, sig store.Signal) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	return p.Store.(store.Signaler).Signal(ctx, sig)
+	if sg, ok := p.Store.(store.Signaler); ok {
+		return sg.Signal(ctx, sig)
+	}
+	return nil
 }
 func (p *partition) Signals(ctx context.Context) (<-chan store.Signal, error) {
-	return p.Store.(store.Signaler).Signals(ctx)
+	if sg, ok := p.Store.(store.Signaler); ok {
+		return sg.Signals(ctx)
+	}
+	return nil, nil // none: a nil channel never receives
 }
 
 // interval is one run of the ledger sync: which engine ran it for which connection, when.

@@ -184,9 +184,9 @@ func (e *Engine) claim(ctx context.Context, key store.SyncKey, slot time.Time) e
 	}
 	slot = store.Timestamp(slot)
 	// A run that started at or after the slot ran it; so did one that was going at the slot,
-	// as on a single engine a slot that comes while the sync runs is skipped. A run cut short
-	// by a shutdown does not count: the slot is due again.
-	if !last.StartedAt.Before(slot) || (last.State != store.RunCancelled && !last.EndedAt.Before(slot)) {
+	// as on a single engine a slot that comes while the sync runs is skipped. A cancelled run
+	// (cut short by a shutdown, say) does not count: the slot is due again.
+	if last.State != store.RunCancelled && (!last.StartedAt.Before(slot) || !last.EndedAt.Before(slot)) {
 		return errSlotTaken
 	}
 	return nil
