@@ -134,6 +134,8 @@ type Engine struct {
 	incoming *providerHook // provider webhooks (providerhook.go)
 
 	http httpState // provider HTTP state per connection (httpclient.go); ready at its zero value
+
+	progress progressRuns // runs in progress (progress.go); ready at its zero value
 }
 
 // NewEngine returns an engine over st. The engine does not own st: close it after the engine is
@@ -252,7 +254,7 @@ func (e *Engine) RegisterIntegration(in Integration) error {
 	for i := range in.Syncs {
 		sc := &in.Syncs[i]
 		if err := sc.validate(e.cfg.MinFrequency); err != nil {
-			return fmt.Errorf("integration %q: %w", in.Key, err)
+			return within(err, "integration %q", in.Key)
 		}
 		if names[sc.Name] {
 			return configError("integration %q has two syncs named %q", in.Key, sc.Name)

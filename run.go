@@ -153,6 +153,7 @@ func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (
 		return nil, err
 	}
 	n.lease = lease
+	defer e.progress.track(n)() // progress.go
 	e.metrics.runStarted(ctx, key.Integration, key.Sync)
 	res := e.execute(runCtx, n, sc, o)
 	e.metrics.runFinished(context.WithoutCancel(ctx), res)
@@ -400,7 +401,7 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 	if cp, cerr := e.store.CheckpointGet(finishCtx, store.CheckpointKey(n.run.Key)); cerr == nil {
 		res.CheckpointTo = cp.Data
 	}
-	outbox := e.hooks.entries(n, res)
+	outbox := e.hooks.entries(finishCtx, n, res)
 	if uerr := e.store.RunFinish(finishCtx, &store.RunFinishParams{Run: run, Outbox: outbox}); uerr != nil {
 		e.logger.Error("recording run end failed", "run_id", run.ID, "error", uerr)
 		if res.Err == nil {
