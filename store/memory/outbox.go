@@ -9,86 +9,6 @@ import (
 	"github.com/gonango/nango/store"
 )
 
-// maxSkippedIDs bounds RecordsWriteResult.SkippedIDs.
-const maxSkippedIDs = 10
-
-// guard returns the IgnoreModifiedAfter check of a write: skip reports whether the record e
-// (nil when unknown) is left alone, counting it in res. It also records the stream's cursor
-// before the write. Callers hold s.mu.
-func (s *Store) guard(p *store.RecordsWriteParams, st *stream, res *store.RecordsWriteResult) (func(e *entry, id string, res *store.RecordsWriteResult) bool, error) {
-	if p.IgnoreModifiedAfter == nil {
-		return func(*entry, string, *store.RecordsWriteResult) bool { return false }, nil
-	}
-	newer, err := p.IgnoreModifiedAfter.ModifiedAfter(p.Stream)
-	if err != nil {
-		return nil, err
-	}
-	res.PrevCursor = s.head(p.Stream)
-	return func(e *entry, id string, res *store.RecordsWriteResult) bool {
-		if e == nil || !newer(e.seq, st.epoch) {
-			return false
-		}
-		res.Skipped++
-		if len(res.SkippedIDs) < maxSkippedIDs {
-			res.SkippedIDs = append(res.SkippedIDs, id)
-		}
-		return true
-	}, nil
-}
-
-// head is the cursor of a stream's newest change, or "". Callers hold s.mu.
-func (s *Store) head(key store.Stream) string {
-	st := s.streams[key]
-	if st == nil || st.seq == 0 {
-		return ""
-	}
-	return store.NewCursorCodec(key).Encode(st.seq, st.epoch)
-}
-
-// StreamCursor implements store.Store.
-func (s *Store) StreamCursor(ctx context.Context, key store.Stream) (string, error) {
-	if err := key.Validate(); err != nil {
-		return "", err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
-		return "", err
-	}
-	return s.head(key), nil
-}
-
-// RunFinish implements store.Store.
-func (s *Store) RunFinish(ctx context.Context, p *store.RunFinishParams) error {
-	entries, err := store.PrepareRunFinish(p)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	run := p.Run
-	old, ok := s.runs[run.ID]
-	if !ok {
-		return fmt.Errorf("run %q: %w", run.ID, store.ErrNotFound)
-	}
-	if old.Key != run.Key {
-		return &store.ParamError{Param: "run key", Reason: "a run cannot move to another sync or connection"}
-	}
-	for _, e := range entries {
-		if _, dup := s.outbox[e.ID]; dup {
-			return &store.ParamError{Param: "outbox entry id", Reason: fmt.Sprintf("%q already exists", e.ID)}
-		}
-	}
-	s.runs[run.ID] = cloneRun(run)
-	for _, e := range entries {
-		s.outbox[e.ID] = e
-	}
-	return nil
-}
-
 // OutboxClaim implements store.Store.
 func (s *Store) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]*store.OutboxEntry, error) {
 	limit, now, err := store.PrepareOutboxClaim(p)
@@ -100,9 +20,10 @@ func (s *Store) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
+	skip := store.ClaimSkipper(p)
 	var due []*store.OutboxEntry
 	for _, e := range s.outbox {
-		if e.State == store.OutboxPending && !e.NextAttemptAt.After(now) {
+		if e.State == store.OutboxPending && !e.NextAttemptAt.After(now) && !skip(e.Endpoint) {
 			due = append(due, e)
 		}
 	}
@@ -246,90 +167,4 @@ func (s *Store) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (in
 		}
 	}
 	return n, nil
-}
-
-// ConsumerCursorGet implements store.Store.
-func (s *Store) ConsumerCursorGet(ctx context.Context, key store.ConsumerKey) (*store.ConsumerCursor, error) {
-	if err := key.Validate(); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
-		return nil, err
-	}
-	c, ok := s.consumers[key]
-	if !ok {
-		return nil, fmt.Errorf("cursor of consumer %q in %s: %w", key.Consumer, key.Stream, store.ErrNotFound)
-	}
-	out := *c
-	return &out, nil
-}
-
-// ConsumerCursorPut implements store.Store.
-func (s *Store) ConsumerCursorPut(ctx context.Context, p *store.ConsumerCursorPutParams) (*store.ConsumerCursor, error) {
-	if p == nil {
-		return nil, &store.ParamError{Param: "params", Reason: "nil"}
-	}
-	if err := p.Key.Validate(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
-		return nil, err
-	}
-	cur := ""
-	if c, ok := s.consumers[p.Key]; ok {
-		cur = c.Cursor
-	}
-	if cur != p.Expected {
-		return nil, store.ConsumerConflictError(p.Key, cur, p.Expected)
-	}
-	c := &store.ConsumerCursor{Key: p.Key, Cursor: p.Cursor, UpdatedAt: store.Clock(p.Now)}
-	s.consumers[p.Key] = c
-	out := *c
-	return &out, nil
-}
-
-// ConsumerCursorList implements store.Store.
-func (s *Store) ConsumerCursorList(ctx context.Context, consumer string) ([]*store.ConsumerCursor, error) {
-	if err := store.ValidateName("consumer", consumer); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
-		return nil, err
-	}
-	out := []*store.ConsumerCursor{}
-	for k, c := range s.consumers {
-		if k.Consumer == consumer {
-			cc := *c
-			out = append(out, &cc)
-		}
-	}
-	slices.SortFunc(out, func(a, b *store.ConsumerCursor) int {
-		x, y := a.Key.Stream, b.Key.Stream
-		return strings.Compare(x.Integration+"\x00"+x.Connection+"\x00"+x.Model, y.Integration+"\x00"+y.Connection+"\x00"+y.Model)
-	})
-	return out, nil
-}
-
-// ConsumerDelete implements store.Store.
-func (s *Store) ConsumerDelete(ctx context.Context, consumer string) error {
-	if err := store.ValidateName("consumer", consumer); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	for k := range s.consumers {
-		if k.Consumer == consumer {
-			delete(s.consumers, k)
-		}
-	}
-	return nil
 }
