@@ -75,7 +75,7 @@ func init() {
 	commands = []command{
 		{"records", "-integration I -connection C -model M [-cursor C] [-filter added,updated,deleted] [-modified-after TIME] [-ids a,b] [-limit N] [-all] [-json]",
 			"list records from the change feed", runRecords},
-		{"status", "-integration I [-connection C] [-sync S] [-json]", "show the status of syncs per connection", runStatus},
+		{"status", "[-integration I] [-connection C] [-sync S] [-json]", "show the status of syncs per connection", runStatus},
 		{"history", "-integration I -sync S -connection C [-limit N] [-before RUN_ID] [-log] [-json]", "list past runs, newest first", runHistory},
 		{"checkpoint", "show|clear -integration I -sync S -connection C [-yes] [-json]", "show or clear a sync's checkpoint", runCheckpoint},
 		{"trigger", "-integration I -sync S -connection C [-reset] [-empty-cache] [-confirm-deletes] [-json]", "run a sync now and wait for it", runTrigger},
@@ -185,6 +185,13 @@ func (f *flags) withIntegration() *flags {
 	f.StringVar(&f.integration, "integration", "", "integration key (Nango's provider config key)")
 	f.StringVar(&f.integration, "i", "", "short for -integration")
 	f.required = append(f.required, "integration")
+	return f
+}
+
+// withIntegrationOptional is -integration for the commands that default to every integration.
+func (f *flags) withIntegrationOptional() *flags {
+	f.StringVar(&f.integration, "integration", "", "integration key (Nango's provider config key); default: every integration")
+	f.StringVar(&f.integration, "i", "", "short for -integration")
 	return f
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,7 +58,7 @@ func toRunJSON(r *store.Run, withLog bool) *runJSON {
 }
 
 func runStatus(e *env, args []string) error {
-	f := e.flags("status", commandArgs("status")).withIntegration().withConnection(false).withSync(false).withJSON()
+	f := e.flags("status", commandArgs("status")).withIntegrationOptional().withConnection(false).withSync(false).withJSON()
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -107,13 +108,29 @@ func runStatus(e *env, args []string) error {
 }
 
 func (e *env) engineStatus(f *flags) ([]statusJSON, error) {
-	sel := nango.SyncSelector{Integration: f.integration, Connection: f.connection}
-	if f.sync != "" {
-		sel.Syncs = []string{f.sync}
+	integrations := []string{f.integration}
+	if f.integration == "" {
+		// Every integration of the engine that has connections in the store.
+		keys, err := e.storeIntegrations()
+		if err != nil {
+			return nil, err
+		}
+		integrations = keys
 	}
-	sts, err := e.eng.Status(e.ctx, sel)
-	if err != nil {
-		return nil, err
+	var sts []nango.SyncStatus
+	for _, in := range integrations {
+		sel := nango.SyncSelector{Integration: in, Connection: f.connection}
+		if f.sync != "" {
+			sel.Syncs = []string{f.sync}
+		}
+		part, err := e.eng.Status(e.ctx, sel)
+		if f.integration == "" && (errors.Is(err, nango.ErrUnknownIntegration) || errors.Is(err, nango.ErrUnknownSync) || errors.Is(err, nango.ErrUnknownConnection)) {
+			continue // connections of an integration this binary does not register, or without this sync
+		}
+		if err != nil {
+			return nil, err
+		}
+		sts = append(sts, part...)
 	}
 	rows := make([]statusJSON, 0, len(sts))
 	for _, s := range sts {
@@ -127,6 +144,22 @@ func (e *env) engineStatus(f *flags) ([]statusJSON, error) {
 		rows = append(rows, r)
 	}
 	return rows, nil
+}
+
+// storeIntegrations lists the integrations that have connections in the store, in order.
+func (e *env) storeIntegrations() ([]string, error) {
+	conns, err := e.st.ConnectionList(e.ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("listing connections: %w", err)
+	}
+	var keys []string
+	for _, c := range conns {
+		if !slices.Contains(keys, c.Integration) {
+			keys = append(keys, c.Integration)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
 }
 
 // storeStatus reports from the store alone: the syncs it knows of are those with a schedule
