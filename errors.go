@@ -86,11 +86,18 @@ var (
 	ErrInvalidWebhookSignature = errors.New("nango: webhook signature missing or invalid")
 )
 
-// RecordError reports a record that cannot be written: its model, its index in the batch, its
-// id when it has one, and why. The batch it belongs to was not written.
+// RecordError reports a record that cannot be written; the batch it belongs to was not
+// written. It matches ErrInvalidRecord. Its fields:
+//
+//	Model  string  the model the record was written to
+//	Index  int     its position in the slice the sync passed (-1 when the slice itself is wrong)
+//	ID     string  its id, when it has one
+//	Reason string  why it was refused ("missing \"id\" field", "does not match type ...")
+//	Err    error   the underlying error, if any (Unwrap returns it)
 type RecordError = store.RecordError
 
-// ParamError reports a parameter out of its allowed range, such as a list limit.
+// ParamError reports a parameter out of its allowed range, such as a list limit: Param names
+// it ("limit", "ids"), Reason says what is allowed.
 type ParamError = store.ParamError
 
 // PanicError is the error of a run whose sync panicked. Stack is the goroutine's stack.

@@ -13,7 +13,8 @@ import (
 	"github.com/gonango/nango/store"
 )
 
-// RunState is the state of a run.
+// RunState is the state of a run, a string: "running", "success", "failed", "cancelled" or
+// "timed_out" (the constants below).
 type RunState = store.RunState
 
 // The run states.
@@ -25,7 +26,15 @@ const (
 	RunTimedOut  = store.RunTimedOut
 )
 
-// ModelResult counts what a run did to one model.
+// ModelResult counts what a run did to one model. Its fields, with their JSON names:
+//
+//	Added      int  "added"       records new to the stream (or saved again after a deletion)
+//	Updated    int  "updated"     records whose payload changed
+//	Deleted    int  "deleted"     by BatchDelete and the TrackDeletes sweep
+//	Unchanged  int  "unchanged"   records saved again with the same payload: no change in the feed
+//	Duplicates int  "duplicates"  records dropped because a later one in the same call had their id
+//	Ignored    int  "ignored"     BatchUpdate and BatchDelete of ids unknown or already deleted
+//	Skipped    int  "skipped"     records another writer changed after the run's merging snapshot
 type ModelResult = store.ModelResult
 
 // Run triggers.
