@@ -146,8 +146,33 @@ func Main(ctx context.Context, cfg *Config, args []string) int {
 		}
 		return 2
 	}
-	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	fmt.Fprintf(stderr, "%s: %s\n", name, bareMessage(err))
 	return 1
+}
+
+// wrapf puts what the command was doing in front of an error of the store or the engine,
+// without their package prefix: the program's name is the one prefix. errors.Is and errors.As
+// find err.
+func wrapf(err error, format string, args ...any) error {
+	return &wrappedError{msg: fmt.Sprintf(format, args...) + ": " + bareMessage(err), err: err}
+}
+
+type wrappedError struct {
+	msg string
+	err error
+}
+
+func (e *wrappedError) Error() string { return e.msg }
+func (e *wrappedError) Unwrap() error { return e.err }
+
+// bareMessage is an error's text without the package prefix it carries ("nango: ", "store: "),
+// for the one prefix of a message.
+func bareMessage(err error) string {
+	s := err.Error()
+	for _, p := range []string{"nango: ", "store: "} {
+		s = strings.TrimPrefix(s, p)
+	}
+	return s
 }
 
 func (e *env) usage() {

@@ -339,15 +339,21 @@ func TestMisspeltNamesFail(t *testing.T) {
 		args   []string
 		want   string
 	}{
-		{true, []string{"records", "-i", "crm", "-c", "acm", "-m", "Contact"}, `nango: unknown connection "acm" of integration "crm"`},
+		{true, []string{"records", "-i", "crm", "-c", "acm", "-m", "Contact"}, `unknown connection "acm" of integration "crm"`},
 		{false, []string{"records", "-i", "crm", "-c", "acm", "-m", "Contact"}, `no connection "acm" of integration "crm" (its connections: acme)`},
 		{false, []string{"records", "-i", "cmr", "-c", "acme", "-m", "Contact"}, `no connection "acme" of integration "cmr": the store has no connections of "cmr" (integrations with connections: crm)`},
 		{true, []string{"records", "-i", "crm", "-c", "acme", "-m", "Contacts"}, `unknown model "Contacts"`},
 		{false, []string{"records", "-i", "crm", "-c", "acme", "-m", "Contacts"}, `no records of model "Contacts" for connection "acme" of integration "crm" (its syncs write: Contact)`},
+		{true, []string{"records", "-i", "crm", "-c", "acme", "-m", "Contact", "-cursor", "bad"}, `listing records of crm/acme/Contact: invalid cursor "bad"`},
+		{false, []string{"records", "-i", "crm", "-c", "acme", "-m", "Contact", "-cursor", "bad"}, `listing records of crm/acme/Contact: invalid cursor "bad"`},
+		{true, []string{"history", "-i", "crm", "-c", "acme", "-s", "contactz"}, `unknown sync "contactz"`},
 	} {
 		out, errOut, code := f.run(t, tc.engine, tc.args...)
 		require.Equal(t, 1, code, "%v: %s", tc.args, out)
 		require.Contains(t, errOut, tc.want, tc.args)
+		require.True(t, strings.HasPrefix(errOut, "nango: "), errOut)
+		require.Equal(t, 1, strings.Count(errOut, "nango: "), "one prefix: %s", errOut)
+		require.NotContains(t, errOut, "store: ", "one prefix")
 		require.NotContains(t, out, "end of the feed")
 	}
 }

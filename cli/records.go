@@ -114,7 +114,7 @@ func (e *env) checkStream(p nango.ListRecordsParams) error {
 	if _, err := e.st.ConnectionGet(e.ctx, p.Integration, p.Connection); errors.Is(err, store.ErrNotFound) {
 		conns, lerr := e.st.ConnectionList(e.ctx, p.Integration)
 		if lerr != nil {
-			return fmt.Errorf("listing connections: %w", lerr)
+			return wrapf(lerr, "listing connections")
 		}
 		ids := make([]string, 0, len(conns))
 		for _, c := range conns {
@@ -130,11 +130,11 @@ func (e *env) checkStream(p nango.ListRecordsParams) error {
 		}
 		return fmt.Errorf("no connection %q of integration %q (its connections: %s)", p.Connection, p.Integration, orNone(ids))
 	} else if err != nil {
-		return fmt.Errorf("loading connection %q: %w", p.Connection, err)
+		return wrapf(err, "loading connection %q", p.Connection)
 	}
 	stats, err := e.st.StreamStats(e.ctx, store.Stream{Integration: p.Integration, Connection: p.Connection, Model: p.Model})
 	if err != nil {
-		return fmt.Errorf("counting records of %s: %w", p.Model, err)
+		return wrapf(err, "counting records of %s", p.Model)
 	}
 	if stats.Live+stats.Deleted > 0 {
 		return nil
@@ -154,7 +154,7 @@ func (e *env) checkStream(p nango.ListRecordsParams) error {
 func (e *env) knownModels(integration, connection string) ([]string, error) {
 	scheds, err := e.st.ScheduleList(e.ctx, integration)
 	if err != nil {
-		return nil, fmt.Errorf("listing schedules: %w", err)
+		return nil, wrapf(err, "listing schedules")
 	}
 	var models []string
 	for _, s := range scheds {
@@ -163,7 +163,7 @@ func (e *env) knownModels(integration, connection string) ([]string, error) {
 		}
 		runs, err := e.st.RunList(e.ctx, &store.RunListParams{Key: s.Key, Limit: 5})
 		if err != nil {
-			return nil, fmt.Errorf("listing runs of %s: %w", s.Key.Sync, err)
+			return nil, wrapf(err, "listing runs of %s", s.Key.Sync)
 		}
 		for _, r := range runs {
 			for m := range r.Results {
@@ -194,7 +194,7 @@ func (e *env) listRecords(p nango.ListRecordsParams) (*nango.RecordsPage, error)
 		Cursor: p.Cursor, ModifiedAfter: p.ModifiedAfter, Filter: p.Filter, IDs: p.IDs, Limit: p.Limit,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing records of %s/%s/%s: %w", p.Integration, p.Connection, p.Model, err)
+		return nil, wrapf(err, "listing records of %s/%s/%s", p.Integration, p.Connection, p.Model)
 	}
 	page := &nango.RecordsPage{NextCursor: res.NextCursor}
 	for _, r := range res.Records {

@@ -150,7 +150,7 @@ func (e *env) engineStatus(f *flags) ([]statusJSON, error) {
 func (e *env) storeIntegrations() ([]string, error) {
 	conns, err := e.st.ConnectionList(e.ctx, "")
 	if err != nil {
-		return nil, fmt.Errorf("listing connections: %w", err)
+		return nil, wrapf(err, "listing connections")
 	}
 	var keys []string
 	for _, c := range conns {
@@ -168,7 +168,7 @@ func (e *env) storeIntegrations() ([]string, error) {
 func (e *env) storeStatus(f *flags) ([]statusJSON, error) {
 	scheds, err := e.st.ScheduleList(e.ctx, f.integration)
 	if err != nil {
-		return nil, fmt.Errorf("listing schedules: %w", err)
+		return nil, wrapf(err, "listing schedules")
 	}
 	var keys []store.SyncKey
 	paused := map[store.SyncKey]*store.Schedule{}
@@ -194,7 +194,7 @@ func (e *env) storeStatus(f *flags) ([]statusJSON, error) {
 		}
 		runs, err := e.st.RunList(e.ctx, &store.RunListParams{Key: k, Limit: 1})
 		if err != nil {
-			return nil, fmt.Errorf("listing runs of %s for %q: %w", k.Sync, k.Connection, err)
+			return nil, wrapf(err, "listing runs of %s for %q", k.Sync, k.Connection)
 		}
 		var latest *store.Run
 		if len(runs) > 0 {
@@ -217,7 +217,7 @@ func (e *env) storeStatus(f *flags) ([]statusJSON, error) {
 			for model := range latest.Results {
 				stats, err := e.st.StreamStats(e.ctx, store.Stream{Integration: k.Integration, Connection: k.Connection, Model: model})
 				if err != nil {
-					return nil, fmt.Errorf("counting records of %s: %w", model, err)
+					return nil, wrapf(err, "counting records of %s", model)
 				}
 				r.RecordCounts[model] = stats.Live
 			}
@@ -227,7 +227,7 @@ func (e *env) storeStatus(f *flags) ([]statusJSON, error) {
 		case err == nil:
 			r.Checkpoint = cp.Data
 		case !errors.Is(err, store.ErrNotFound):
-			return nil, fmt.Errorf("loading checkpoint of %s for %q: %w", k.Sync, k.Connection, err)
+			return nil, wrapf(err, "loading checkpoint of %s for %q", k.Sync, k.Connection)
 		}
 		rows = append(rows, r)
 	}
