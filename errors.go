@@ -147,17 +147,27 @@ func within(err error, format string, args ...any) error {
 		msg := strings.TrimPrefix(err.Error(), ErrInvalidConfig.Error()+": ")
 		return &invalidConfigError{msg: where + ": " + msg, errs: []error{err}}
 	}
-	return &wrappedError{msg: "nango: " + where + ": " + bareMessage(err), err: err}
+	return &wrappedError{msg: "nango: " + where + ": " + bareMessage(err), errs: []error{err}}
 }
 
-// wrappedError is an error with a message of its own in front of the one it wraps.
+// chain is fmt.Errorf("%w: %w: ...", errs...) with one prefix: the first error's, the others'
+// dropped from the text.
+func chain(errs ...error) error {
+	msg := errs[0].Error()
+	for _, err := range errs[1:] {
+		msg += ": " + bareMessage(err)
+	}
+	return &wrappedError{msg: msg, errs: errs}
+}
+
+// wrappedError is an error with a message of its own and the errors it wraps.
 type wrappedError struct {
-	msg string
-	err error
+	msg  string
+	errs []error
 }
 
-func (e *wrappedError) Error() string { return e.msg }
-func (e *wrappedError) Unwrap() error { return e.err }
+func (e *wrappedError) Error() string   { return e.msg }
+func (e *wrappedError) Unwrap() []error { return e.errs }
 
 // bareMessage is an error's text without the package prefix ("nango: ", "store: ") it carries
 // to say where it comes from, for putting it inside another error of this package.
