@@ -134,6 +134,8 @@ type Engine struct {
 	incoming *providerHook // provider webhooks (providerhook.go)
 
 	http httpState // provider HTTP state per connection (httpclient.go); ready at its zero value
+
+	progress progressRuns // runs in progress (progress.go); ready at its zero value
 }
 
 // NewEngine returns an engine over st. The engine does not own st: close it after the engine is
