@@ -39,6 +39,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"time"
@@ -89,6 +90,9 @@ type Options struct {
 	// processes may open it at once, but not while a process has it open for writing (bbolt's
 	// file lock). Writes fail with ErrReadOnly. Defaults to false.
 	ReadOnly bool
+	// Logger receives the damage the store meets in the file (see Store.Damage). Defaults to
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // ErrReadOnly is returned by writes to a store opened with Options.ReadOnly.
@@ -102,12 +106,16 @@ var ErrNotStore = errors.New("bolt: not a valid store file")
 
 // Store is a store.Store on one bbolt file.
 type Store struct {
-	db *bbolt.DB
+	db     *bbolt.DB
+	path   string
+	logger *slog.Logger
+	damage damageLog
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens or creates the store file at path.
+// Open opens or creates the store file at path. Before bbolt maps the file, Open checks its
+// pages (see verify.go) and returns a *CorruptError for a damaged file.
 func Open(path string, opts *Options) (*Store, error) {
 	o := Options{Timeout: 5 * time.Second, FileMode: 0o600}
 	if opts != nil {
@@ -119,6 +127,10 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 		o.NoSync = opts.NoSync
 		o.ReadOnly = opts.ReadOnly
+		o.Logger = opts.Logger
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	if o.ReadOnly {
 		// bbolt would create a missing file even read-only; a reader must not.
@@ -126,13 +138,14 @@ func Open(path string, opts *Options) (*Store, error) {
 			return nil, fmt.Errorf("bolt: opening %s read-only: %w", path, err)
 		}
 	}
-	db, err := bbolt.Open(path, o.FileMode, &bbolt.Options{
-		Timeout:        o.Timeout,
-		NoFreelistSync: true,
-		FreelistType:   bbolt.FreelistMapType,
-		NoSync:         o.NoSync,
-		ReadOnly:       o.ReadOnly,
-	})
+	f, err := openChecked(path, o)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openBolt(path, &f, o)
+	if f != nil {
+		_ = f.Close()
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):
@@ -162,7 +175,25 @@ func Open(path string, opts *Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, path: path, logger: o.Logger}, nil
+}
+
+// openBolt is bbolt.Open on the verified, locked file f, with a panic of bbolt turned into an
+// error.
+func openBolt(path string, f **os.File, o Options) (db *bbolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CorruptError{Path: path, Problem: fmt.Sprintf("bbolt failed to open it: %v", r), atOpen: true}
+		}
+	}()
+	return bbolt.Open(path, o.FileMode, &bbolt.Options{
+		Timeout:        o.Timeout,
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+		NoSync:         o.NoSync,
+		ReadOnly:       o.ReadOnly,
+		OpenFile:       handOver(f),
+	})
 }
 
 // checkFormat verifies that the file is a store of this format (or, when writable, empty).
@@ -207,14 +238,14 @@ func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return mapClosed(s.db.View(fn))
+	return s.guard(func() error { return mapClosed(s.db.View(fn)) })
 }
 
 func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return mapClosed(s.db.Update(fn))
+	return s.guard(func() error { return mapClosed(s.db.Update(fn)) })
 }
 
 func mapClosed(err error) error {

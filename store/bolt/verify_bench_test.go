@@ -1,0 +1,34 @@
+package bolt_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/gonango/nango/store/bolt"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// BenchmarkOpen opens a store of 30,000 records: with the page check of Open, and with bbolt.Open
+// on the same file and options as the baseline.
+func BenchmarkOpen(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "store.db")
+	writeStore(b, path, 30_000)
+	b.Run("store", func(b *testing.B) {
+		for b.Loop() {
+			s, err := bolt.Open(path, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = s.Close()
+		}
+	})
+	b.Run("bbolt", func(b *testing.B) {
+		for b.Loop() {
+			db, err := bbolt.Open(path, 0o600, &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = db.Close()
+		}
+	})
+}
