@@ -11,15 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/gonango/nango/internal/provider"
 	"github.com/gonango/nango/store"
 )
 
@@ -153,7 +152,7 @@ type AuthConn struct {
 // later runs and a restarted engine use them. Their secrets are redacted from logs and errors
 // from then on.
 func (c *AuthConn) SaveCredentials(ctx context.Context, creds Credentials) error {
-	c.conn.secrets.add(creds.secretsOf()...)
+	c.conn.secrets.Add(creds.secretsOf()...)
 	data, err := encodeCredentials(creds)
 	if err != nil {
 		return err
@@ -186,7 +185,7 @@ func (c *AuthConn) loadCredentials(ctx context.Context) (Credentials, bool) {
 }
 
 func (c *AuthConn) authError(reason string, err error) *AuthError {
-	return &AuthError{Integration: c.Integration, Connection: c.ConnectionID, Reason: c.conn.secrets.redact(reason), Err: err}
+	return &AuthError{Integration: c.Integration, Connection: c.ConnectionID, Reason: c.conn.secrets.Redact(reason), Err: err}
 }
 
 // credentialChecker is implemented by the built-in Auths to reject unusable credentials when a
@@ -342,7 +341,7 @@ func (o *OAuth2) Transport(conn *AuthConn, base http.RoundTripper) (http.RoundTr
 	if err := o.checkCredentials(&conn.Credentials); err != nil {
 		return nil, conn.authError(err.Error(), nil)
 	}
-	conn.conn.secrets.add(o.Config.ClientSecret)
+	conn.conn.secrets.Add(o.Config.ClientSecret)
 	delta := o.ExpiryDelta
 	if delta == 0 {
 		delta = 10 * time.Second
@@ -444,7 +443,7 @@ func (t *oauth2Transport) token(ctx context.Context, logger *slog.Logger, stale 
 	// that rotate refresh tokens, ours would then be refused.
 	if stored, ok := t.conn.loadCredentials(ctx); ok && stored.Token != nil &&
 		stored.Token.AccessToken != t.tok.AccessToken && stored.Token.AccessToken != stale && t.valid(stored.Token, now) {
-		t.conn.conn.secrets.add(stored.secretsOf()...)
+		t.conn.conn.secrets.Add(stored.secretsOf()...)
 		t.tok = stored.Token
 		return t.tok, nil
 	}
@@ -454,7 +453,7 @@ func (t *oauth2Transport) token(ctx context.Context, logger *slog.Logger, stale 
 	fresh, err := t.refresh(ctx, logger)
 	if err != nil {
 		logger.LogAttrs(ctx, slog.LevelWarn, "refreshing the connection's OAuth token failed",
-			slog.String("error", t.conn.conn.secrets.redact(err.Error())))
+			slog.String("error", t.conn.conn.secrets.Redact(err.Error())))
 		return nil, err
 	}
 	t.tok, t.refreshed = fresh, true
@@ -487,24 +486,24 @@ func (t *oauth2Transport) refresh(ctx context.Context, logger *slog.Logger) (*oa
 			return nil, c.authError(reason, err)
 		}
 		// A network error or a 5xx of the token endpoint: worth trying again later.
-		return nil, &redactedError{msg: "nango: refreshing the OAuth token of connection " + strconv.Quote(c.ConnectionID) + ": " + c.conn.secrets.redact(err.Error()), err: err}
+		return nil, &provider.RedactedError{Msg: "nango: refreshing the OAuth token of connection " + strconv.Quote(c.ConnectionID) + ": " + c.conn.secrets.Redact(err.Error()), Err: err}
 	}
 	if fresh.RefreshToken == "" {
 		fresh.RefreshToken = t.tok.RefreshToken
 	}
-	c.conn.secrets.add(fresh.AccessToken, fresh.RefreshToken)
+	c.conn.secrets.Add(fresh.AccessToken, fresh.RefreshToken)
 	// Keep the new token even if the caller gives up now: a provider that rotates refresh
 	// tokens has already invalidated the old one.
 	saveCtx := context.WithoutCancel(ctx)
 	creds := c.Credentials
 	creds.Token = fresh
 	if err := c.SaveCredentials(saveCtx, creds); err != nil {
-		logger.LogAttrs(ctx, slog.LevelError, "storing the refreshed OAuth token failed", slog.String("error", c.conn.secrets.redact(err.Error())))
+		logger.LogAttrs(ctx, slog.LevelError, "storing the refreshed OAuth token failed", slog.String("error", c.conn.secrets.Redact(err.Error())))
 	}
 	if t.auth.OnRefresh != nil {
 		tokCopy := *fresh
 		if err := t.auth.OnRefresh(saveCtx, c.Integration, c.ConnectionID, &tokCopy); err != nil {
-			logger.LogAttrs(ctx, slog.LevelError, "OAuth2.OnRefresh failed", slog.String("error", c.conn.secrets.redact(err.Error())))
+			logger.LogAttrs(ctx, slog.LevelError, "OAuth2.OnRefresh failed", slog.String("error", c.conn.secrets.Redact(err.Error())))
 		}
 	}
 	attrs := []slog.Attr{}
@@ -585,51 +584,6 @@ func originOf(u *url.URL) string {
 	}
 	return scheme + "://" + host
 }
-
-// secretSet redacts a connection's secrets from text.
-type secretSet struct {
-	mu   sync.RWMutex
-	list []string
-}
-
-const redacted = "[REDACTED]"
-
-// minSecretLen keeps very short strings (which would mangle every message) out of the set.
-const minSecretLen = 4
-
-func (s *secretSet) add(secrets ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range secrets {
-		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v)} {
-			if len(form) >= minSecretLen && !slices.Contains(s.list, form) {
-				s.list = append(s.list, form)
-			}
-		}
-	}
-	// Longest first, so that a secret containing another is replaced whole.
-	slices.SortStableFunc(s.list, func(a, b string) int { return len(b) - len(a) })
-}
-
-func (s *secretSet) redact(text string) string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, v := range s.list {
-		if strings.Contains(text, v) {
-			text = strings.ReplaceAll(text, v, redacted)
-		}
-	}
-	return text
-}
-
-// redactedError carries a message cleaned of secrets and the error it came from.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
 

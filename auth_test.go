@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonango/nango"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+
+	"github.com/gonango/nango"
 )
 
 func oauthConfig(tokenServer, secret string) *oauth2.Config {

@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
+
 	nango "github.com/gonango/nango"
 	"github.com/gonango/nango/store/bolt"
-	bbolt "go.etcd.io/bbolt"
 )
 
 // The benchmarks run syncs that save 10,000 CRM contacts (about 400 bytes of JSON, random ids)

@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/store/bolt"
 	"github.com/gonango/nango/store/memory"
-	"github.com/stretchr/testify/require"
 )
 
 func TestConsumerKilledMidBatchResumesWithoutLoss(t *testing.T) {

@@ -357,7 +357,7 @@ func (r *dryRecorder) display(u *url.URL, err error) (string, string) {
 		return v.String(), msg
 	}
 	if err != nil {
-		msg = c.secrets.redact(err.Error())
+		msg = c.secrets.Redact(err.Error())
 	}
 	return c.displayURL(u), msg
 }

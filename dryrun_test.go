@@ -10,10 +10,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
-	"github.com/stretchr/testify/require"
 )
 
 // fakeAPI serves GET /contacts from a list the test changes between runs, and checks the API key.

@@ -13,9 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/gonango/nango/internal/scheduler"
 	"github.com/gonango/nango/store"
-	"go.opentelemetry.io/otel/metric"
 )
 
 // Config configures an Engine. A nil *Config means all defaults.
@@ -123,7 +124,7 @@ type Engine struct {
 	sched   *scheduler.Scheduler // internal/scheduler
 	metrics *metrics
 
-	hooks    *delivery     // outgoing webhooks (webhook_delivery.go)
+	hooks    *outgoing     // outgoing webhooks (webhook_delivery.go, internal/delivery)
 	subs     *subscribers  // in-process subscribers (subscribe.go)
 	incoming *providerHook // provider webhooks (providerhook.go)
 
@@ -181,7 +182,7 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 		metrics:      m,
 	}
 	e.sched = newScheduler(e)
-	if e.hooks, err = newDelivery(e, c.Webhooks); err != nil {
+	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {
 		return nil, err
 	}
 	e.subs = newSubscribers(e)

@@ -13,12 +13,13 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/nangotest"
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
 	"github.com/gonango/nango/store/memory"
-	"github.com/stretchr/testify/require"
 )
 
 type contact struct {

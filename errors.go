@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gonango/nango/internal/provider"
 	"github.com/gonango/nango/store"
 )
 
@@ -55,7 +56,7 @@ var (
 	// ErrRateLimited is matched by the errors of requests the provider refused for their rate
 	// (an *APIError with status 429), and of requests that would have had to wait longer than
 	// HTTPRetry.MaxWait for the connection's rate limit to reset.
-	ErrRateLimited = errors.New("nango: rate limited by the provider")
+	ErrRateLimited = provider.ErrRateLimited
 	// ErrTimeout is matched by the error of an attempt that took longer than
 	// HTTPConfig.Timeout (a provider that hangs). Such attempts are retried like network
 	// errors.

@@ -1,7 +1,6 @@
 package nango
 
 import (
-	"net/http"
 	"time"
 )
 
@@ -20,23 +19,11 @@ func ParseLinkHeader(values ...string) []LinkValue {
 	return out
 }
 
-// ParseRetryAfter and ParseReset expose the header parsers.
-var (
-	ParseRetryAfter = parseRetryAfter
-	ParseReset      = parseReset
-)
-
-// LimitInfo exposes RateLimit.info.
-func LimitInfo(r RateLimit, status int, h http.Header, now time.Time) (limited, hasWait bool, wait time.Duration) {
-	li := r.info(status, h, now)
-	return li.limited, li.hasWait, li.wait
-}
-
 // Backoff exposes HTTPRetry.backoff with the policy's defaults applied.
 func Backoff(p HTTPRetry, attempt int) time.Duration {
 	r, err := resolveRetry(&p)
 	if err != nil {
 		panic(err)
 	}
-	return r.backoff(attempt)
+	return r.Backoff(attempt)
 }

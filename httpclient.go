@@ -14,8 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/gonango/nango/internal/provider"
 	"github.com/gonango/nango/store"
 )
 
@@ -184,9 +183,9 @@ func (n *Nango) HTTPClient() *http.Client {
 		}
 		start := c.clk.Now()
 		resp, err := c.client(n.logger, true).Transport.RoundTrip(r)
-		res := &attemptResult{err: err}
+		res := &provider.Attempt{Err: err}
 		if resp != nil {
-			res.status = resp.StatusCode
+			res.Status = resp.StatusCode
 		}
 		c.logAttempt(r.Context(), n.logger, r.Method, r.URL, res, 1, c.clk.Now().Sub(start))
 		return resp, err
@@ -213,7 +212,7 @@ type integrationHTTP struct {
 	origins   map[string]bool
 	auth      Auth
 	rate      RateLimit
-	retry     HTTPRetry
+	retry     provider.Policy
 	maxBody   int64
 	maxPages  int
 	sensitive map[string]bool // lower-case query keys whose values are secret
@@ -303,7 +302,7 @@ func resolveHTTP(in *Integration) (*integrationHTTP, error) {
 			return nil, bad("Auth needs a BaseURL or HTTPConfig.AuthOrigins: credentials are only sent to those origins")
 		}
 	}
-	for _, k := range defaultSensitiveParams {
+	for _, k := range provider.DefaultSensitiveParams {
 		ih.sensitive[k] = true
 	}
 	var key APIKey
@@ -325,28 +324,20 @@ func resolveHTTP(in *Integration) (*integrationHTTP, error) {
 	return ih, nil
 }
 
-// defaultSensitiveParams are query parameters whose values never appear in logs and errors.
-var defaultSensitiveParams = []string{
-	"access_token", "api_key", "api-key", "apikey", "auth", "authorization", "client_secret", "code",
-	"hapikey", "id_token", "key", "password", "passwd", "private_token", "refresh_token", "secret",
-	"session", "sig", "signature", "token",
-}
-
 // connHTTP is one connection's HTTP state, shared by every sync and run of the connection.
 type connHTTP struct {
 	engine  *Engine
 	in      *integrationHTTP
 	id      string
 	clk     Clock
-	limiter *rate.Limiter // nil without RateLimit.Limit
-	secrets *secretSet
+	gate    *provider.Gate // the rate limiter and the provider's pauses
+	secrets *provider.Secrets
 
 	buildMu sync.Mutex // serialises building the transport
 
-	mu         sync.Mutex
-	pauseUntil time.Time
-	rt         http.RoundTripper // authentication by origin, then the transport; no rate-limit gate
-	known      [][]byte          // stored credentials that rt is up to date with
+	mu    sync.Mutex
+	rt    http.RoundTripper // authentication by origin, then the transport; no rate-limit gate
+	known [][]byte          // stored credentials that rt is up to date with
 }
 
 // connHTTP returns the HTTP state of a connection, (re)building its transport when the
@@ -360,10 +351,8 @@ func (e *Engine) connHTTP(in *Integration, conn *store.Connection) (*connHTTP, e
 	key := connKey{in.Key, conn.ID}
 	c := e.http.conns[key]
 	if c == nil {
-		c = &connHTTP{engine: e, in: ih, id: conn.ID, clk: e.cfg.Clock, secrets: &secretSet{}}
-		if ih.rate.Limit > 0 {
-			c.limiter = rate.NewLimiter(ih.rate.Limit, ih.rate.Burst)
-		}
+		c = &connHTTP{engine: e, in: ih, id: conn.ID, clk: e.cfg.Clock, secrets: &provider.Secrets{},
+			gate: provider.NewGate(conn.ID, e.cfg.Clock, ih.rate.Limit, ih.rate.Burst, ih.rate.limits())}
 		if e.http.conns == nil {
 			e.http.conns = map[connKey]*connHTTP{}
 		}
@@ -389,7 +378,8 @@ func (c *connHTTP) transport() http.RoundTripper {
 // set: the retry loop waits before each attempt itself), then the authenticating transport.
 // Logs of the gate and of token refreshes go to logger, the run's.
 func (c *connHTTP) client(logger *slog.Logger, wait bool) *http.Client {
-	return &http.Client{Transport: &gateRT{c: c, logger: logger, wait: wait, next: withLogger(c.transport(), logger)}}
+	return &http.Client{Transport: &provider.GateTransport{Gate: c.gate, Wait: wait, MaxWait: c.in.retry.MaxWait,
+		Logger: logger, Next: withLogger(c.transport(), logger)}}
 }
 
 func (c *connHTTP) knownLocked(creds []byte) bool {
@@ -433,7 +423,7 @@ func (c *connHTTP) ensure(stored []byte) error {
 		if err != nil {
 			return ac.authError("its stored credentials cannot be read", nil)
 		}
-		c.secrets.add(creds.secretsOf()...)
+		c.secrets.Add(creds.secretsOf()...)
 		ac.Credentials = creds
 		art, err := c.in.auth.Transport(ac, c.in.transport)
 		var ae *AuthError
@@ -441,7 +431,7 @@ func (c *connHTTP) ensure(stored []byte) error {
 		case errors.As(err, &ae):
 			return ae
 		case err != nil:
-			return &redactedError{msg: fmt.Sprintf("nango: authenticating connection %q of integration %q: %s", c.id, c.in.key, c.secrets.redact(err.Error())), err: err}
+			return &provider.RedactedError{Msg: fmt.Sprintf("nango: authenticating connection %q of integration %q: %s", c.id, c.in.key, c.secrets.Redact(err.Error())), Err: err}
 		}
 		rt = &originRouter{auth: art, plain: c.in.transport, origins: c.in.origins}
 	}
@@ -562,37 +552,14 @@ func (ih *integrationHTTP) resolve(req *Request) (*url.URL, error) {
 	return u, nil
 }
 
-// displayURL is u without user info and with the values of secret query parameters and known
-// secrets replaced, for logs and errors.
-func (c *connHTTP) displayURL(u *url.URL) string {
-	v := *u
-	v.User = nil
-	v.RawQuery = c.redactQuery(u.RawQuery)
-	return c.secrets.redact(v.String())
+// redactor cleans the connection's URLs and queries for logs and errors.
+func (c *connHTTP) redactor() provider.Redactor {
+	return provider.Redactor{Secrets: c.secrets, Sensitive: c.in.sensitive}
 }
 
-func (c *connHTTP) redactQuery(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	q, err := url.ParseQuery(raw)
-	if err != nil {
-		return "REDACTED"
-	}
-	changed := false
-	for k, vs := range q {
-		if c.in.sensitive[strings.ToLower(k)] {
-			for i := range vs {
-				vs[i] = "REDACTED"
-			}
-			changed = true
-		}
-	}
-	if !changed {
-		return c.secrets.redact(raw)
-	}
-	return c.secrets.redact(q.Encode())
-}
+// displayURL is u without user info and with the values of secret query parameters and known
+// secrets replaced, for logs and errors.
+func (c *connHTTP) displayURL(u *url.URL) string { return c.redactor().URL(u) }
 
 func cloneValues(v url.Values) url.Values {
 	if v == nil {

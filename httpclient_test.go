@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/nangotest"
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/memory"
-	"github.com/stretchr/testify/require"
 )
 
 // fakeClock is the engine's clock in the HTTP tests: a nangotest.Clock (sleeping advances it at

@@ -4,11 +4,12 @@ import (
 	"context"
 	"testing"
 
-	"github.com/gonango/nango"
-	"github.com/gonango/nango/store/memory"
 	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/gonango/nango"
+	"github.com/gonango/nango/store/memory"
 )
 
 func TestMetrics(t *testing.T) {

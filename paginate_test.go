@@ -11,8 +11,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gonango/nango"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gonango/nango"
 )
 
 // reqLog records request URIs.

@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/store/memory"
-	"github.com/stretchr/testify/require"
 )
 
 // providerSecret signs the fake provider's webhooks.

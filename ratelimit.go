@@ -1,16 +1,13 @@
 package nango
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"math"
-	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/gonango/nango/internal/provider"
 )
 
 // RateLimit throttles the requests of each connection of an integration. The limiter and any
@@ -59,170 +56,7 @@ func resolveRateLimit(rl *RateLimit) (RateLimit, error) {
 	return r, nil
 }
 
-// limitInfo is what a response says about the provider's rate limit.
-type limitInfo struct {
-	// limited: the response is a refusal for rate, worth a retry after the wait.
-	limited bool
-	// hasWait: the provider said how long to wait (wait may be 0).
-	hasWait bool
-	wait    time.Duration
-}
-
-// info reads a response's rate-limit signals.
-func (r RateLimit) info(status int, h http.Header, now time.Time) limitInfo {
-	var li limitInfo
-	retryAfter, hasRetryAfter := parseRetryAfter(h.Get("Retry-After"), now)
-	exhausted := r.RemainingHeader != "" && strings.TrimSpace(h.Get(r.RemainingHeader)) == "0"
-	li.limited = status == http.StatusTooManyRequests ||
-		(status == http.StatusForbidden && exhausted) ||
-		(status == http.StatusForbidden && hasRetryAfter)
-	switch {
-	case hasRetryAfter && (li.limited || status == http.StatusServiceUnavailable):
-		li.hasWait, li.wait = true, retryAfter
-	case (li.limited || exhausted) && r.ResetHeader != "":
-		li.wait, li.hasWait = parseReset(h.Get(r.ResetHeader), now)
-	}
-	return li
-}
-
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date (RFC 9110 10.2.3).
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 || math.IsNaN(secs) || math.IsInf(secs, 0) {
-			return 0, false
-		}
-		return secondsDuration(secs), true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(t.Sub(now), 0), true
-}
-
-// parseReset reads a rate-limit reset header: Unix seconds or milliseconds, seconds to wait, an
-// HTTP date or an RFC 3339 time.
-func parseReset(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		switch {
-		case n < 0 || math.IsNaN(n) || math.IsInf(n, 0):
-			return 0, false
-		case n >= 1e12:
-			return max(time.UnixMilli(int64(n)).Sub(now), 0), true
-		case n >= 1e9:
-			sec, frac := math.Modf(n)
-			return max(time.Unix(int64(sec), int64(frac*1e9)).Sub(now), 0), true
-		default:
-			return secondsDuration(n), true
-		}
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-// secondsDuration converts seconds to a Duration, saturating instead of overflowing.
-func secondsDuration(secs float64) time.Duration {
-	if secs >= float64(math.MaxInt64)/float64(time.Second) {
-		return time.Duration(math.MaxInt64)
-	}
-	return time.Duration(secs * float64(time.Second))
-}
-
-// gateRT pauses the connection when a response asks to slow down, and, with wait set, makes
-// requests wait for the connection's pause and rate limiter first. Its logs go to logger.
-type gateRT struct {
-	c      *connHTTP
-	logger *slog.Logger
-	wait   bool
-	next   http.RoundTripper
-}
-
-func (g *gateRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	if g.wait {
-		if err := g.c.wait(ctx, g.c.in.retry.MaxWait); err != nil {
-			closeRequestBody(req)
-			return nil, err
-		}
-	}
-	resp, err := g.next.RoundTrip(req)
-	if err == nil {
-		g.c.observe(ctx, g.logger, resp)
-	}
-	return resp, err
-}
-
-// wait blocks until the connection may send a request: after any pause the provider asked
-// for, and within the rate limit. A pause longer than maxWait fails with ErrRateLimited at
-// once.
-func (c *connHTTP) wait(ctx context.Context, maxWait time.Duration) error {
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		now := c.clk.Now()
-		c.mu.Lock()
-		until := c.pauseUntil
-		c.mu.Unlock()
-		if !now.Before(until) {
-			break
-		}
-		d := until.Sub(now)
-		if d > maxWait {
-			return fmt.Errorf("%w: connection %q must wait %s for the provider's rate limit, more than HTTPRetry.MaxWait (%s)",
-				ErrRateLimited, c.id, d.Round(time.Second), maxWait)
-		}
-		if err := c.clk.Sleep(ctx, d); err != nil {
-			return err
-		}
-		// The pause may have been extended meanwhile: look again.
-	}
-	if c.limiter == nil {
-		return nil
-	}
-	now := c.clk.Now()
-	r := c.limiter.ReserveN(now, 1)
-	if !r.OK() {
-		return fmt.Errorf("nango: connection %q: the rate limiter refuses every request (RateLimit.Burst)", c.id)
-	}
-	if d := r.DelayFrom(now); d > 0 {
-		if err := c.clk.Sleep(ctx, d); err != nil {
-			r.CancelAt(c.clk.Now())
-			return err
-		}
-	}
-	return nil
-}
-
-// observe pauses the connection when a response says to wait.
-func (c *connHTTP) observe(ctx context.Context, logger *slog.Logger, resp *http.Response) {
-	now := c.clk.Now()
-	li := c.in.rate.info(resp.StatusCode, resp.Header, now)
-	if !li.hasWait || li.wait <= 0 {
-		return
-	}
-	until := now.Add(li.wait)
-	c.mu.Lock()
-	extended := until.After(c.pauseUntil)
-	if extended {
-		c.pauseUntil = until
-	}
-	c.mu.Unlock()
-	if extended {
-		logger.LogAttrs(ctx, slog.LevelInfo, "the provider asked to slow down: the connection waits",
-			slog.Int("status", resp.StatusCode), slog.Duration("wait", li.wait))
-	}
+// limits returns the headers the connection's gate reads.
+func (r RateLimit) limits() provider.Limits {
+	return provider.Limits{RemainingHeader: r.RemainingHeader, ResetHeader: r.ResetHeader}
 }

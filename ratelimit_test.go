@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonango/nango"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
+
+	"github.com/gonango/nango"
 )
 
 // limitedServer answers the first request of each path with status and headers made by first,
@@ -203,91 +204,6 @@ func TestClientSideRateLimit(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Len(t, f.clock.slept(), 4, "another connection has its own limiter")
-}
-
-func TestParseRetryAfterAndReset(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"120", 2 * time.Minute, true},
-		{" 1.5 ", 1500 * time.Millisecond, true},
-		{"0", 0, true},
-		{"Sat, 01 Mar 2025 12:00:30 GMT", 30 * time.Second, true},
-		{"Saturday, 01-Mar-25 12:01:00 GMT", time.Minute, true},
-		{"Sat Mar  1 12:00:05 2025", 5 * time.Second, true},
-		{"Fri, 28 Feb 2025 12:00:00 GMT", 0, true},
-		{"", 0, false},
-		{"-1", 0, false},
-		{"soon", 0, false},
-		{"NaN", 0, false},
-		{"1e400", 0, false},
-	} {
-		got, ok := nango.ParseRetryAfter(tc.in, now)
-		require.Equal(t, tc.ok, ok, tc.in)
-		require.Equal(t, tc.want, got, tc.in)
-	}
-	for _, tc := range []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{strconv.FormatInt(now.Add(42*time.Second).Unix(), 10), 42 * time.Second, true},
-		{strconv.FormatInt(now.Add(1500*time.Millisecond).UnixMilli(), 10), 1500 * time.Millisecond, true},
-		{"30", 30 * time.Second, true},
-		{strconv.FormatInt(now.Add(-time.Minute).Unix(), 10), 0, true},
-		{"2025-03-01T12:00:10Z", 10 * time.Second, true},
-		{"Sat, 01 Mar 2025 12:00:30 GMT", 30 * time.Second, true},
-		{"later", 0, false},
-		{"-5", 0, false},
-		{"1e30", 0, true},
-	} {
-		got, ok := nango.ParseReset(tc.in, now)
-		require.Equal(t, tc.ok, ok, tc.in)
-		require.Equal(t, tc.want, got, tc.in)
-	}
-}
-
-func TestLimitInfo(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	gh := nango.RateLimit{RemainingHeader: "X-RateLimit-Remaining", ResetHeader: "X-RateLimit-Reset"}
-	reset := strconv.FormatInt(now.Add(time.Minute).Unix(), 10)
-	h := func(kv ...string) http.Header {
-		out := http.Header{}
-		for i := 0; i < len(kv); i += 2 {
-			out.Set(kv[i], kv[i+1])
-		}
-		return out
-	}
-	for _, tc := range []struct {
-		name             string
-		rl               nango.RateLimit
-		status           int
-		header           http.Header
-		limited, hasWait bool
-		wait             time.Duration
-	}{
-		{"429 bare", nango.RateLimit{}, 429, h(), true, false, 0},
-		{"429 retry-after", nango.RateLimit{}, 429, h("Retry-After", "3"), true, true, 3 * time.Second},
-		{"429 reset header", gh, 429, h("X-RateLimit-Reset", reset), true, true, time.Minute},
-		{"429 reset header not configured", nango.RateLimit{}, 429, h("X-RateLimit-Reset", reset), true, false, 0},
-		{"503 retry-after", nango.RateLimit{}, 503, h("Retry-After", "9"), false, true, 9 * time.Second},
-		{"503 bare", nango.RateLimit{}, 503, h(), false, false, 0},
-		{"403 retry-after", nango.RateLimit{}, 403, h("Retry-After", "60"), true, true, time.Minute},
-		{"403 exhausted", gh, 403, h("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", reset), true, true, time.Minute},
-		{"403 plain", gh, 403, h("X-RateLimit-Remaining", "12"), false, false, 0},
-		{"404 exhausted", gh, 404, h("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", reset), false, true, time.Minute},
-		{"200 exhausted", gh, 200, h("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", reset), false, true, time.Minute},
-		{"200 remaining", gh, 200, h("X-RateLimit-Remaining", "1", "X-RateLimit-Reset", reset), false, false, 0},
-		{"500 retry-after", nango.RateLimit{}, 500, h("Retry-After", "9"), false, false, 0},
-	} {
-		limited, hasWait, wait := nango.LimitInfo(tc.rl, tc.status, tc.header, now)
-		require.Equal(t, []any{tc.limited, tc.hasWait, tc.wait}, []any{limited, hasWait, wait}, tc.name)
-	}
 }
 
 func TestWaitForPauseHonoursCancellation(t *testing.T) {

@@ -11,9 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/gonango/nango/internal/backoff"
+	"github.com/gonango/nango/internal/provider"
 )
 
 // HTTPRetry says which failed requests are tried again, how often, and how long to wait in
@@ -41,7 +40,13 @@ type HTTPRetry struct {
 	Statuses []int
 }
 
-func resolveRetry(p *HTTPRetry) (HTTPRetry, error) {
+func resolveRetry(p *HTTPRetry) (provider.Policy, error) {
+	r, err := resolveHTTPRetry(p)
+	return provider.Policy{MaxAttempts: r.MaxAttempts, InitialBackoff: r.InitialBackoff, MaxBackoff: r.MaxBackoff,
+		MaxWait: r.MaxWait, Statuses: r.Statuses}, err
+}
+
+func resolveHTTPRetry(p *HTTPRetry) (HTTPRetry, error) {
 	var r HTTPRetry
 	if p != nil {
 		r = *p
@@ -78,24 +83,6 @@ func resolveRetry(p *HTTPRetry) (HTTPRetry, error) {
 		}
 	}
 	return r, nil
-}
-
-// retries reports whether a response status is retried.
-func (p *HTTPRetry) retries(status int) bool {
-	if p.Statuses == nil {
-		return status == http.StatusTooManyRequests || (status >= 500 && status <= 599)
-	}
-	for _, s := range p.Statuses {
-		if s == status {
-			return true
-		}
-	}
-	return false
-}
-
-// backoff is the wait after the given failed attempt (1 for the first).
-func (p *HTTPRetry) backoff(attempt int) time.Duration {
-	return backoff.Backoff{Initial: p.InitialBackoff, Max: p.MaxBackoff}.Delay(attempt)
 }
 
 // APIError is the final failure of a provider request: the provider's error status (after the
@@ -160,49 +147,26 @@ const maxErrorBody = 1024
 // apiError builds the final error of a request: an *APIError, or the *AuthError that stopped
 // it. last is the last attempt (nil when none was made); err, when set, is why no further
 // attempt was made.
-func (c *connHTTP) apiError(p *prepared, attempts int, last *attemptResult, retryAfter time.Duration, err error) error {
+func (c *connHTTP) apiError(p *prepared, attempts int, last *provider.Attempt, retryAfter time.Duration, err error) error {
 	var ae *AuthError
-	if errors.As(err, &ae) || (last != nil && errors.As(last.err, &ae)) {
+	if errors.As(err, &ae) || (last != nil && errors.As(last.Err, &ae)) {
 		return ae // it says all there is to say: the connection must be authorised again
 	}
 	e := &APIError{Method: p.method, URL: p.display, Attempts: attempts, RetryAfter: retryAfter, Err: err}
 	if last != nil {
-		e.StatusCode = last.status
-		if last.err != nil && e.Err == nil {
-			e.Err = last.err
+		e.StatusCode = last.Status
+		if last.Err != nil && e.Err == nil {
+			e.Err = last.Err
 		}
-		if len(last.body) > 0 {
-			e.Body = excerpt(c.secrets.redact(string(last.body)), maxErrorBody)
+		if len(last.Body) > 0 {
+			e.Body = provider.Excerpt(c.secrets.Redact(string(last.Body)), maxErrorBody)
 		}
 	}
 	return e
 }
 
-// excerpt returns the beginning of s, at most n bytes, cut on a rune boundary.
-func excerpt(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// attemptResult is the outcome of one attempt.
-type attemptResult struct {
-	status    int
-	header    http.Header
-	body      []byte
-	finalURL  *url.URL
-	err       error
-	permanent bool // err is not worth a retry
-}
-
 // attempt sends one attempt, once the caller has waited for the connection's gate.
-func (c *connHTTP) attempt(ctx context.Context, logger *slog.Logger, p *prepared) *attemptResult {
+func (c *connHTTP) attempt(ctx context.Context, logger *slog.Logger, p *prepared) *provider.Attempt {
 	actx, cancel := context.WithTimeout(ctx, c.in.timeout)
 	defer cancel()
 	r := p.tmpl.Clone(actx)
@@ -222,57 +186,57 @@ func (c *connHTTP) attempt(ctx context.Context, logger *slog.Logger, p *prepared
 		return c.failed(ctx, actx, err)
 	}
 	if int64(len(body)) > c.in.maxBody {
-		return &attemptResult{err: fmt.Errorf("nango: the response is larger than HTTPConfig.MaxResponseBytes (%d bytes)", c.in.maxBody), permanent: true}
+		return &provider.Attempt{Err: fmt.Errorf("nango: the response is larger than HTTPConfig.MaxResponseBytes (%d bytes)", c.in.maxBody), Permanent: true}
 	}
-	return &attemptResult{status: resp.StatusCode, header: resp.Header, body: body, finalURL: resp.Request.URL}
+	return &provider.Attempt{Status: resp.StatusCode, Header: resp.Header, Body: body, FinalURL: resp.Request.URL}
 }
 
 // failed classifies the error of an attempt that got no (whole) response.
-func (c *connHTTP) failed(ctx, actx context.Context, err error) *attemptResult {
+func (c *connHTTP) failed(ctx, actx context.Context, err error) *provider.Attempt {
 	if ctx.Err() != nil {
-		return &attemptResult{err: ctx.Err(), permanent: true}
+		return &provider.Attempt{Err: ctx.Err(), Permanent: true}
 	}
 	var ae *AuthError
 	if errors.As(err, &ae) {
-		return &attemptResult{err: ae, permanent: true}
+		return &provider.Attempt{Err: ae, Permanent: true}
 	}
 	if errors.Is(err, ErrRateLimited) {
-		return &attemptResult{err: err, permanent: true}
+		return &provider.Attempt{Err: err, Permanent: true}
 	}
 	if errors.Is(actx.Err(), context.DeadlineExceeded) {
-		return &attemptResult{err: fmt.Errorf("%w (HTTPConfig.Timeout is %s)", ErrTimeout, c.in.timeout)}
+		return &provider.Attempt{Err: fmt.Errorf("%w (HTTPConfig.Timeout is %s)", ErrTimeout, c.in.timeout)}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // its message holds the whole URL
 	}
-	var re *redactedError
+	var re *provider.RedactedError
 	if errors.As(err, &re) {
-		return &attemptResult{err: re}
+		return &provider.Attempt{Err: re}
 	}
-	return &attemptResult{err: &redactedError{msg: c.secrets.redact(err.Error()), err: err}}
+	return &provider.Attempt{Err: &provider.RedactedError{Msg: c.secrets.Redact(err.Error()), Err: err}}
 }
 
-func (c *connHTTP) logAttempt(ctx context.Context, logger *slog.Logger, method string, u *url.URL, res *attemptResult, attempt int, d time.Duration) {
+func (c *connHTTP) logAttempt(ctx context.Context, logger *slog.Logger, method string, u *url.URL, res *provider.Attempt, attempt int, d time.Duration) {
 	if !logger.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
 	attrs := []slog.Attr{
 		slog.String("method", method),
-		slog.String("path", c.secrets.redact(u.EscapedPath())),
-		slog.String("query", c.redactQuery(u.RawQuery)),
+		slog.String("path", c.secrets.Redact(u.EscapedPath())),
+		slog.String("query", c.redactor().Query(u.RawQuery)),
 	}
-	if res.status != 0 {
-		attrs = append(attrs, slog.Int("status", res.status))
+	if res.Status != 0 {
+		attrs = append(attrs, slog.Int("status", res.Status))
 	}
-	if res.err != nil {
-		attrs = append(attrs, slog.String("error", c.secrets.redact(res.err.Error())))
+	if res.Err != nil {
+		attrs = append(attrs, slog.String("error", c.secrets.Redact(res.Err.Error())))
 	}
 	attrs = append(attrs, slog.Duration("duration", d), slog.Int("attempt", attempt))
 	logger.LogAttrs(ctx, slog.LevelDebug, "provider request", attrs...)
 }
 
-// do sends a request with the retries its policy allows.
+// do sends a request with the retries its policy allows (internal/provider's Loop).
 func (c *connHTTP) do(ctx context.Context, logger *slog.Logger, req *Request) (*Response, error) {
 	p, err := c.prepare(req)
 	if err != nil {
@@ -282,54 +246,17 @@ func (c *connHTTP) do(ctx context.Context, logger *slog.Logger, req *Request) (*
 	if req.MaxAttempts > 0 {
 		pol.MaxAttempts = req.MaxAttempts
 	}
-	retryable := idempotent(p.method) || req.Retry
-	var last *attemptResult
-	var lastWait time.Duration
-	for attempt := 1; ; attempt++ {
-		if err := c.wait(ctx, pol.MaxWait); err != nil {
-			return nil, c.apiError(p, attempt-1, last, lastWait, err)
-		}
-		start := c.clk.Now()
-		res := c.attempt(ctx, logger, p)
-		c.logAttempt(ctx, logger, p.method, p.url, res, attempt, c.clk.Now().Sub(start))
-		if res.err == nil && res.status < 400 {
-			return &Response{StatusCode: res.status, Header: res.header, Body: res.body, Attempts: attempt,
-				method: p.method, url: res.finalURL, display: p.display}, nil
-		}
-		last = res
-		var lim limitInfo
-		if res.err == nil {
-			lim = c.in.rate.info(res.status, res.header, c.clk.Now())
-			if lim.hasWait {
-				lastWait = lim.wait
-			}
-		}
-		again := !res.permanent && (res.err != nil || pol.retries(res.status) || lim.limited)
-		if !again || !retryable || attempt >= pol.MaxAttempts {
-			return nil, c.apiError(p, attempt, res, lastWait, nil)
-		}
-		if lim.hasWait {
-			// The gate has paused the whole connection; the next wait honours it.
-			if lim.wait > pol.MaxWait {
-				return nil, c.apiError(p, attempt, res, lastWait, fmt.Errorf("%w: the provider asks to wait %s, more than HTTPRetry.MaxWait (%s)", ErrRateLimited, lim.wait, pol.MaxWait))
-			}
-			logger.LogAttrs(ctx, slog.LevelDebug, "retrying provider request", slog.Int("attempt", attempt),
-				slog.Int("status", res.status), slog.Duration("wait", lim.wait))
-			continue
-		}
-		delay := pol.backoff(attempt)
-		logger.LogAttrs(ctx, slog.LevelDebug, "retrying provider request", slog.Int("attempt", attempt),
-			slog.Int("status", res.status), slog.Duration("wait", delay))
-		if err := c.clk.Sleep(ctx, delay); err != nil {
-			return nil, c.apiError(p, attempt, res, lastWait, err)
-		}
+	loop := &provider.Loop{
+		Policy: pol, Retryable: provider.Idempotent(p.method) || req.Retry, Gate: c.gate, Clock: c.clk, Logger: logger,
+		Send: func(ctx context.Context) *provider.Attempt { return c.attempt(ctx, logger, p) },
+		Done: func(ctx context.Context, a *provider.Attempt, attempt int, d time.Duration) {
+			c.logAttempt(ctx, logger, p.method, p.url, a, attempt, d)
+		},
 	}
-}
-
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
+	r := loop.Run(ctx)
+	if r.OK {
+		return &Response{StatusCode: r.Last.Status, Header: r.Last.Header, Body: r.Last.Body, Attempts: r.Attempts,
+			method: p.method, url: r.Last.FinalURL, display: p.display}, nil
 	}
-	return false
+	return nil, c.apiError(p, r.Attempts, r.Last, r.LastWait, r.Err)
 }

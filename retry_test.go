@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonango/nango"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gonango/nango"
 )
 
 // stormServer answers 503 to the first failures requests of each path, then 200.

@@ -4,8 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonango/nango"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gonango/nango"
 )
 
 func TestParseFrequency(t *testing.T) {

@@ -12,11 +12,12 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
 	"github.com/gonango/nango/store/memory"
-	"github.com/stretchr/testify/require"
 )
 
 // recorder is a sync that records when it ran for which connection, and never overlaps with

@@ -8,16 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gonango/nango/internal/backoff"
+	"github.com/gonango/nango/internal/delivery"
 	"github.com/gonango/nango/store"
 )
 
@@ -78,16 +75,6 @@ type WebhookConfig struct {
 	// DeadRetention is how long dead webhooks are kept. Defaults to keeping them until they
 	// are redelivered; a positive value prunes them that long after their last attempt.
 	DeadRetention time.Duration
-}
-
-// maxRetryAfter bounds how long a Retry-After header can delay the next attempt.
-const maxRetryAfter = 24 * time.Hour
-
-// claimBatch returns how many deliveries a worker claims at once, and the claim's TTL: long
-// enough for the batch to be attempted through one endpoint at its concurrency limit.
-func (c *WebhookConfig) claimBatch() (int, time.Duration) {
-	n := 4 * c.MaxConcurrencyPerEndpoint
-	return n, c.Timeout*time.Duration(n/c.MaxConcurrencyPerEndpoint+1) + 30*time.Second
 }
 
 func (c *WebhookConfig) prepare() (*WebhookConfig, error) {
@@ -168,46 +155,57 @@ func checkWebhookURL(u string) error {
 
 // redactURL drops the user information and the query of a URL, which may hold secrets, for
 // messages.
-func redactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		if i := strings.IndexAny(u, "?#"); i >= 0 {
-			return u[:i]
-		}
-		return u
-	}
-	p.User, p.RawQuery, p.Fragment = nil, "", ""
-	return p.String()
+func redactURL(u string) string { return delivery.RedactURL(u) }
+
+// outgoing holds the engine's outgoing webhooks: what goes into the outbox (entries) and the
+// worker that delivers it (package internal/delivery).
+type outgoing struct {
+	cfg    *WebhookConfig // nil: webhooks are off
+	worker *delivery.Worker
 }
 
-// delivery sends the outbox's webhooks.
-type delivery struct {
-	e    *Engine
-	cfg  *WebhookConfig // nil: webhooks are off
-	wake chan struct{}
-
-	mu        sync.Mutex
-	sems      map[string]chan struct{} // per endpoint
-	lastPrune time.Time
+func newOutgoing(e *Engine, cfg *WebhookConfig) (*outgoing, error) {
+	o := &outgoing{}
+	if cfg == nil {
+		return o, nil
+	}
+	var err error
+	if o.cfg, err = cfg.prepare(); err != nil {
+		return nil, err
+	}
+	c := o.cfg
+	o.worker = delivery.New(delivery.Config{
+		Owner: e.cfg.InstanceID, MaxAttempts: c.MaxAttempts, MaxAge: c.MaxAge,
+		InitialBackoff: c.InitialBackoff, MaxBackoff: c.MaxBackoff, Timeout: c.Timeout,
+		MaxConcurrencyPerEndpoint: c.MaxConcurrencyPerEndpoint, Client: c.Client,
+		Retention: c.Retention, DeadRetention: c.DeadRetention, Header: c.header,
+	}, e.store, e.cfg.Clock, e.logger)
+	return o, nil
 }
 
-func newDelivery(e *Engine, cfg *WebhookConfig) (*delivery, error) {
-	d := &delivery{e: e, wake: make(chan struct{}, 1), sems: map[string]chan struct{}{}}
-	if cfg != nil {
-		var err error
-		if d.cfg, err = cfg.prepare(); err != nil {
-			return nil, err
-		}
+// header sets the headers of a delivery attempt.
+func (c *WebhookConfig) header(h http.Header, en *store.OutboxEntry, attempt int) {
+	h.Set(WebhookSignatureHeader, SignWebhook(c.SigningKeys[0], en.Body))
+	if c.LegacySignature {
+		h.Set(WebhookLegacySignatureHeader, LegacyWebhookSignature(c.SigningKeys[0], en.Body))
 	}
-	return d, nil
+	h.Set(WebhookDeliveryIDHeader, en.ID)
+	h.Set(WebhookAttemptHeader, strconv.Itoa(attempt))
 }
 
-// signal wakes the worker.
-func (d *delivery) signal() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
+// signal wakes the delivery worker.
+func (o *outgoing) signal() {
+	if o.worker != nil {
+		o.worker.Signal()
 	}
+}
+
+// start runs the delivery worker until ctx is done; the returned function waits for it.
+func (o *outgoing) start(ctx context.Context) (wait func()) {
+	if o.worker == nil {
+		return func() {}
+	}
+	return o.worker.Start(ctx)
 }
 
 // deliverySeq orders the deliveries made in one millisecond by one process.
@@ -222,19 +220,19 @@ func newDeliveryID(t time.Time) string {
 }
 
 // entries returns the outbox entries of a finished run.
-func (d *delivery) entries(n *Nango, res *RunResult) []*store.OutboxEntry {
-	if d.cfg == nil {
+func (o *outgoing) entries(n *Nango, res *RunResult) []*store.OutboxEntry {
+	if o.cfg == nil {
 		return nil
 	}
-	urls := d.cfg.URLs
+	urls := o.cfg.URLs
 	if len(n.conn.WebhookURLs) > 0 {
 		urls = n.conn.WebhookURLs
 	}
 	if len(urls) == 0 {
 		return nil
 	}
-	payloads := WebhookPayloads(res, d.cfg.AlwaysSend)
-	if d.cfg.OnFailure {
+	payloads := WebhookPayloads(res, o.cfg.AlwaysSend)
+	if o.cfg.OnFailure {
 		if p := FailureWebhookPayload(res); p != nil {
 			payloads = append(payloads, *p)
 		}
@@ -276,238 +274,12 @@ func (e *Engine) DeliverWebhooks(ctx context.Context) (*DeliveryReport, error) {
 	if e.hooks.cfg == nil {
 		return nil, ErrWebhooksDisabled
 	}
-	return e.hooks.round(ctx)
-}
-
-func (d *delivery) round(ctx context.Context) (*DeliveryReport, error) {
-	rep := &DeliveryReport{}
-	batch, ttl := d.cfg.claimBatch()
-	var mu sync.Mutex
-	for {
-		// The time is read for each claim: a claim taken with a stale time would expire early
-		// and let another engine deliver the same webhooks again.
-		claimed, err := d.e.store.OutboxClaim(ctx, &store.OutboxClaimParams{Owner: d.e.cfg.InstanceID, Now: d.e.now(), Limit: batch, TTL: ttl})
-		if err != nil {
-			return rep, fmt.Errorf("nango: claiming webhooks to deliver: %w", err)
-		}
-		var wg sync.WaitGroup
-		for _, en := range claimed {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				state := d.deliver(ctx, en)
-				mu.Lock()
-				defer mu.Unlock()
-				rep.Attempted++
-				switch state {
-				case store.OutboxDelivered:
-					rep.Delivered++
-				case store.OutboxDead:
-					rep.Dead++
-				default:
-					rep.Retrying++
-				}
-			}()
-		}
-		wg.Wait()
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		if len(claimed) < batch {
-			return rep, nil
-		}
+	rep, err := e.hooks.worker.Round(ctx)
+	out := &DeliveryReport{Attempted: rep.Attempted, Delivered: rep.Delivered, Retrying: rep.Retrying, Dead: rep.Dead}
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("nango: %w", err)
 	}
-}
-
-// sem returns the semaphore of an endpoint.
-func (d *delivery) sem(endpoint string) chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := d.sems[endpoint]
-	if s == nil {
-		s = make(chan struct{}, d.cfg.MaxConcurrencyPerEndpoint)
-		d.sems[endpoint] = s
-	}
-	return s
-}
-
-// deliver makes one attempt on a claimed entry and records its outcome.
-func (d *delivery) deliver(ctx context.Context, en *store.OutboxEntry) store.OutboxState {
-	sem := d.sem(en.Endpoint)
-	select {
-	case sem <- struct{}{}:
-	case <-ctx.Done():
-		return store.OutboxPending // still claimed: due again when the claim expires
-	}
-	status, retryAfter, err := d.post(ctx, en)
-	<-sem
-	now := d.e.now()
-	p := &store.OutboxSettleParams{ID: en.ID, ClaimToken: en.ClaimToken, Now: now, Status: status}
-	attempts := en.Attempts + 1
-	if err != nil {
-		p.Error = err.Error()
-	}
-	switch {
-	case err == nil:
-		p.State = store.OutboxDelivered
-	case ctx.Err() != nil:
-		p.State, p.NextAttemptAt = store.OutboxPending, now // interrupted: the next worker tries at once
-	case !retryable(status):
-		p.State = store.OutboxDead
-	case attempts >= d.cfg.MaxAttempts:
-		p.State = store.OutboxDead
-		p.Error = fmt.Sprintf("gave up after %d attempts: %v", attempts, err)
-	default:
-		wait := d.backoff(attempts)
-		if retryAfter > wait {
-			wait = min(retryAfter, maxRetryAfter)
-		}
-		next := now.Add(wait)
-		if next.Sub(en.QueuedAt) > d.cfg.MaxAge {
-			p.State = store.OutboxDead
-			p.Error = fmt.Sprintf("gave up after %d attempts over %s: %v", attempts, now.Sub(en.QueuedAt).Round(time.Second), err)
-		} else {
-			p.State, p.NextAttemptAt = store.OutboxPending, next
-		}
-	}
-	log := d.e.logger.With("delivery_id", en.ID, "url", redactURL(en.Endpoint), "integration", en.Key.Integration,
-		"sync", en.Key.Sync, "connection_id", en.Key.Connection, "model", en.Model, "attempt", attempts)
-	if _, serr := d.e.store.OutboxSettle(context.WithoutCancel(ctx), p); serr != nil {
-		if errors.Is(serr, store.ErrClaimLost) {
-			log.Debug("webhook outcome not recorded: the delivery was claimed again", "error", serr)
-		} else {
-			log.Warn("recording webhook outcome failed; it is attempted again when its claim expires", "error", serr)
-		}
-		return p.State
-	}
-	switch p.State {
-	case store.OutboxDelivered:
-		log.Debug("webhook delivered", "status", status)
-	case store.OutboxDead:
-		log.Warn("webhook given up", "status", status, "error", p.Error)
-	default:
-		log.Info("webhook attempt failed; will retry", "status", status, "error", p.Error, "next_attempt_at", p.NextAttemptAt)
-	}
-	return p.State
-}
-
-// retryable reports whether an attempt that got status (0: no response) may succeed later.
-func retryable(status int) bool {
-	return status == 0 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
-}
-
-// backoff returns the wait after the n-th failed attempt.
-func (d *delivery) backoff(n int) time.Duration {
-	return backoff.Backoff{Initial: d.cfg.InitialBackoff, Max: d.cfg.MaxBackoff}.Delay(n)
-}
-
-// post sends one attempt. It returns the status (0 without a response), the Retry-After the
-// receiver asked for, and an error unless the receiver accepted it (2xx).
-func (d *delivery) post(ctx context.Context, en *store.OutboxEntry) (int, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
-	defer cancel()
-	where := redactURL(en.Endpoint)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, en.Endpoint, bytes.NewReader(en.Body))
-	if err != nil {
-		return 0, 0, fmt.Errorf("webhook URL %s: %w", where, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "gonango-webhooks")
-	req.Header.Set(WebhookSignatureHeader, SignWebhook(d.cfg.SigningKeys[0], en.Body))
-	if d.cfg.LegacySignature {
-		req.Header.Set(WebhookLegacySignatureHeader, LegacyWebhookSignature(d.cfg.SigningKeys[0], en.Body))
-	}
-	req.Header.Set(WebhookDeliveryIDHeader, en.ID)
-	req.Header.Set(WebhookAttemptHeader, strconv.Itoa(en.Attempts+1))
-	resp, err := d.cfg.Client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its message repeats the URL, query included
-		}
-		return 0, 0, fmt.Errorf("posting to %s: %w", where, err)
-	}
-	defer resp.Body.Close()
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return resp.StatusCode, 0, nil
-	}
-	ra, _ := parseRetryAfter(resp.Header.Get("Retry-After"), d.e.now())
-	msg := fmt.Sprintf("%s answered %s", where, resp.Status)
-	if s := strings.TrimSpace(string(excerpt)); s != "" {
-		msg += ": " + s
-	}
-	return resp.StatusCode, ra, errors.New(msg)
-}
-
-// start runs the delivery worker until ctx is done; the returned function waits for it.
-func (d *delivery) start(ctx context.Context) (wait func()) {
-	if d.cfg == nil {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		d.loop(ctx)
-	}()
-	return func() { <-done }
-}
-
-// maxIdle is the longest the worker sleeps without looking at the outbox: it also notices
-// webhooks written by other engines on the store, and a clock that jumped.
-const maxIdle = time.Minute
-
-func (d *delivery) loop(ctx context.Context) {
-	var wait time.Duration // the first round starts at once
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.e.cfg.Clock.After(wait):
-		case <-d.wake:
-		}
-		wait = maxIdle
-		if _, err := d.round(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			d.e.logger.Warn("delivering webhooks failed", "error", err)
-			wait = 5 * time.Second
-		} else if st, err := d.e.store.OutboxStats(ctx); err == nil && st.Pending > 0 {
-			wait = min(wait, max(st.NextAttemptAt.Sub(d.e.now()), 0))
-		}
-		d.prune(ctx)
-	}
-}
-
-// prune removes old finished deliveries, at most once an hour.
-func (d *delivery) prune(ctx context.Context) {
-	now := d.e.now()
-	d.mu.Lock()
-	due := now.Sub(d.lastPrune) >= time.Hour
-	if due {
-		d.lastPrune = now
-	}
-	d.mu.Unlock()
-	if !due {
-		return
-	}
-	p := &store.OutboxPruneParams{}
-	if d.cfg.Retention > 0 {
-		p.DeliveredBefore = now.Add(-d.cfg.Retention)
-	}
-	if d.cfg.DeadRetention > 0 {
-		p.DeadBefore = now.Add(-d.cfg.DeadRetention)
-	}
-	if p.DeliveredBefore.IsZero() && p.DeadBefore.IsZero() {
-		return
-	}
-	if n, err := d.e.store.OutboxPrune(ctx, p); err != nil {
-		d.e.logger.Warn("pruning delivered webhooks failed", "error", err)
-	} else if n > 0 {
-		d.e.logger.Debug("pruned finished webhooks", "count", n)
-	}
+	return out, err
 }
 
 // WebhookState is where a webhook delivery stands.

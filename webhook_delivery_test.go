@@ -18,11 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/nangotest"
 	"github.com/gonango/nango/store/bolt"
 	"github.com/gonango/nango/store/memory"
-	"github.com/stretchr/testify/require"
 )
 
 // hookServer is a webhook receiver on loopback that can be taken down and brought back on the

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonango/nango"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gonango/nango"
 )
 
 func TestWebhookPayloadsAndSignature(t *testing.T) {

@@ -23,18 +23,19 @@ type Base struct {
 
 type Account struct {
 	Base
-	Name     string            `json:"name"`
-	Seats    uint8             `json:"seats"`
-	Score    float64           `json:"score,omitempty"`
-	Active   bool              `json:"active,omitzero"`
-	Tags     []string          `json:"tags"`
-	Address  *Address          `json:"address"`
-	Extra    map[string]int    `json:"extra,omitempty"`
-	Created  time.Time         `json:"created,omitzero"`
-	Raw      json.RawMessage   `json:"raw,omitempty"`
-	Quoted   int64             `json:"quoted,string,omitempty"`
-	Any      any               `json:"any,omitempty"`
-	Labels   map[string]string `json:"-"`
+	Name    string            `json:"name"`
+	Seats   uint8             `json:"seats"`
+	Score   float64           `json:"score,omitempty"`
+	Active  bool              `json:"active,omitzero"`
+	Tags    []string          `json:"tags"`
+	Address *Address          `json:"address"`
+	Extra   map[string]int    `json:"extra,omitempty"`
+	Created time.Time         `json:"created,omitzero"`
+	Raw     json.RawMessage   `json:"raw,omitempty"`
+	Quoted  int64             `json:"quoted,string,omitempty"`
+	Any     any               `json:"any,omitempty"`
+	Labels  map[string]string `json:"-"`
+	//lint:ignore U1000 validation must pass over an unexported field
 	internal string
 }
 

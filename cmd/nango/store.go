@@ -45,7 +45,7 @@ func openStore(name string, o *openOptions) (store.Store, error) {
 	}
 	open, ok := openers[strings.ToLower(scheme)]
 	if !ok {
-		return nil, fmt.Errorf("unknown store %q: want a file path, bolt://path or postgres://...", scheme+"://")
+		return nil, fmt.Errorf("unknown store %q: want a file path, bolt://PATH or postgres://HOST/DB", scheme+"://")
 	}
 	st, err := open(target, o)
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package jsonc encodes JSON in the canonical form the record store hashes and keeps: no
 // insignificant whitespace and the members of every object sorted by key. Strings and numbers are
 // kept exactly as written, so the same value produced by the same encoder always gives the same
-// bytes, whatever order its object keys arrived in.
+// bytes, whatever order its object keys arrived in. It imports only the standard library.
 package jsonc
 
 import (

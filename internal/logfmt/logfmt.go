@@ -1,5 +1,5 @@
 // Package logfmt formats slog attributes as " key=value" text, the way the run history and the
-// testing kit keep log lines.
+// testing kit keep log lines. It imports only the standard library.
 package logfmt
 
 import (
