@@ -384,12 +384,18 @@ type streamBuckets struct {
 	state streamState
 }
 
+// openStream returns the buckets of stream s, or nil if it has none. A damaged stream bucket
+// (see checkStream) panics with a *CorruptError, which the transaction's guard returns.
 func openStream(tx *bbolt.Tx, s store.Stream) *streamBuckets {
-	root := tx.Bucket(bucketStreams).Bucket(streamKey(s))
+	root, err := nestedBucket(tx.Bucket(bucketStreams), streamKey(s), "stream "+s.String())
+	if err != nil {
+		panic(err)
+	}
 	if root == nil {
 		return nil
 	}
-	sb := &streamBuckets{root: root, index: root.Bucket(bucketIndex), log: root.Bucket(bucketLog), state: readState(root)}
+	sb := &streamBuckets{root: root}
+	sb.index, sb.log, sb.state = checkStream(root, s)
 	sb.log.FillPercent = 1.0
 	return sb
 }
@@ -497,11 +503,11 @@ func actionCode(a store.Action) byte {
 // decodeLog splits a log value; id and payload alias v.
 func decodeLog(v []byte) (h logHeader, id, payload []byte, err error) {
 	if len(v) < logHeaderLen || v[0] != logVersion || v[1] == 0 || v[1] > 3 {
-		return h, nil, nil, fmt.Errorf("bolt: corrupt log entry (%d bytes)", len(v))
+		return h, nil, nil, damaged("change log", "an entry of %d bytes does not decode", len(v))
 	}
 	n := int(v[34])
 	if len(v) < logHeaderLen+n {
-		return h, nil, nil, fmt.Errorf("bolt: corrupt log entry (%d bytes, id of %d)", len(v), n)
+		return h, nil, nil, damaged("change log", "an entry of %d bytes holds an id of %d", len(v), n)
 	}
 	h = logHeader{
 		action:       codeActions[v[1]],

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -100,26 +101,35 @@ func (s *Store) skip(where string, err error) {
 }
 
 // guard runs fn, one transaction, so that a fault on the mapped file (a page beyond the end of a
-// file cut while open: SIGBUS) or a panic of bbolt on a bad page becomes a *CorruptError instead
-// of killing the process. bbolt rolls the transaction back before the panic reaches here.
+// file cut while open: SIGBUS) or a panic on a bad page becomes a *CorruptError instead of killing
+// the process; bbolt rolls the transaction back before the panic reaches here. A *CorruptError,
+// returned or raised, gets the file's path and is recorded.
 func (s *Store) guard(fn func() error) (err error) {
 	old := debug.SetPanicOnFault(true)
 	defer func() {
 		debug.SetPanicOnFault(old)
 		if r := recover(); r != nil {
-			if ce, ok := r.(*CorruptError); ok {
-				s.noteDamage(ce)
-				err = ce
-				return
+			ce, ok := r.(*CorruptError)
+			if !ok {
+				ce = &CorruptError{Where: whereRecovered, Problem: fmt.Sprintf("reading the file failed: %v", r)}
+				if f, ok := r.(interface{ Addr() uintptr }); ok {
+					ce.Problem = fmt.Sprintf("a page of the mapped file could not be read (fault at %#x): the file was cut short while open", f.Addr())
+				}
+				s.logger.Debug("bolt: recovered from a panic in a transaction", "path", s.path, "stack", string(debug.Stack()))
 			}
-			ce := &CorruptError{Path: s.path, Problem: fmt.Sprintf("reading the file failed: %v", r)}
-			if f, ok := r.(interface{ Addr() uintptr }); ok {
-				ce.Problem = fmt.Sprintf("a page of the mapped file could not be read (fault at %#x): the file was cut short while open", f.Addr())
+			err = ce
+		}
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			if ce.Path == "" {
+				ce.Path = s.path
 			}
 			s.noteDamage(ce)
-			s.logger.Debug("bolt: recovered from a panic in a transaction", "path", s.path, "stack", string(debug.Stack()))
-			err = ce
 		}
 	}()
 	return fn()
 }
+
+// whereRecovered is the Where of a *CorruptError made from a panic: a read that no check
+// caught.
+const whereRecovered = "a transaction"

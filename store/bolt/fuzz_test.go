@@ -58,5 +58,7 @@ func readAll(ctx context.Context, s *bolt.Store) {
 	_, _ = s.CheckpointGet(ctx, store.CheckpointKey{Integration: "i", Sync: "s", Connection: "c"})
 	_, _ = s.OutboxList(ctx, &store.OutboxListParams{})
 	_, _ = s.OutboxStats(ctx)
+	_, _ = s.OutboxClaim(ctx, &store.OutboxClaimParams{Owner: "w", TTL: time.Minute, Now: time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)})
+	_, _ = s.LeaseAcquire(ctx, &store.LeaseAcquireParams{Key: key, Owner: "o", TTL: time.Minute})
 	_, _ = s.RecordsWrite(ctx, &store.RecordsWriteParams{Stream: testStream, Records: []store.RecordInput{{Data: []byte(`{"id":"new"}`)}}})
 }

@@ -15,7 +15,7 @@ import (
 // active) so that tokens keep growing.
 func decodeLease(key store.SyncKey, v []byte) (store.Lease, bool, error) {
 	if len(v) < 17 {
-		return store.Lease{}, false, fmt.Errorf("bolt: corrupt lease of %s/%s/%s", key.Integration, key.Sync, key.Connection)
+		return store.Lease{}, false, damaged(fmt.Sprintf("lease of %s/%s/%s", key.Integration, key.Sync, key.Connection), "%d bytes, shorter than its header", len(v))
 	}
 	return store.Lease{
 		Key:       key,
@@ -146,7 +146,7 @@ func (s *Store) SchedulePut(ctx context.Context, sched *store.Schedule) error {
 func decodeSchedule(v []byte) (*store.Schedule, error) {
 	var sc store.Schedule
 	if err := json.Unmarshal(v, &sc); err != nil {
-		return nil, fmt.Errorf("bolt: corrupt schedule: %w", err)
+		return nil, damaged("schedules", "a schedule does not decode: %v", err)
 	}
 	return &sc, nil
 }
@@ -181,7 +181,8 @@ func (s *Store) ScheduleList(ctx context.Context, integration string) ([]*store.
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			sc, err := decodeSchedule(v)
 			if err != nil {
-				return err
+				s.skip("schedule "+keyName(k), err)
+				continue
 			}
 			out = append(out, sc)
 		}

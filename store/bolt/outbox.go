@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/gonango/nango/store"
@@ -32,7 +33,7 @@ func getEntry(tx *bbolt.Tx, id string) (*store.OutboxEntry, error) {
 func decodeEntry(v []byte) (*store.OutboxEntry, error) {
 	var e store.OutboxEntry
 	if err := json.Unmarshal(v, &e); err != nil {
-		return nil, fmt.Errorf("bolt: corrupt outbox entry: %w", err)
+		return nil, damaged("outbox", "an entry does not decode: %v", err)
 	}
 	return &e, nil
 }
@@ -97,7 +98,11 @@ func (s *Store) RunFinish(ctx context.Context, p *store.RunFinishParams) error {
 		if !bytes.Equal(sk, syncKey(run.Key)) {
 			return &store.ParamError{Param: "run key", Reason: "a run cannot move to another sync or connection"}
 		}
-		if err := tx.Bucket(bucketRuns).Bucket(sk).Put(u64(seq), data); err != nil {
+		runs, err := runBucket(tx, sk, run.ID)
+		if err != nil {
+			return err
+		}
+		if err := runs.Put(u64(seq), data); err != nil {
 			return err
 		}
 		if err := markLastOK(tx, run, sk, seq); err != nil {
@@ -125,18 +130,41 @@ func (s *Store) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]
 	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		out = out[:0]
 		var ids []string
-		c := tx.Bucket(bucketOutboxDue).Cursor()
+		var keys, orphans [][]byte
+		due := tx.Bucket(bucketOutboxDue)
+		c := due.Cursor()
 		end := micros(now)
 		for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
-			if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > end {
+			if len(k) < 8 {
+				orphans = append(orphans, bytes.Clone(k))
+				continue
+			}
+			if binary.BigEndian.Uint64(k[:8]) > end {
 				break
 			}
+			if tx.Bucket(bucketOutbox).Get(k[8:]) == nil {
+				orphans = append(orphans, bytes.Clone(k))
+				continue
+			}
 			ids = append(ids, string(k[8:]))
+			keys = append(keys, bytes.Clone(k))
 		}
-		for _, id := range ids {
+		// A due key without its entry would stop every delivery behind it: it goes, reported.
+		for _, k := range orphans {
+			s.skip(fmt.Sprintf("outbox due index key %x", k), errors.New("no outbox entry: removed"))
+			if err := due.Delete(k); err != nil {
+				return err
+			}
+		}
+		for i, id := range ids {
 			old, err := getEntry(tx, id)
 			if err != nil {
-				return err
+				// Left pending but out of the due index, so that the rest are delivered.
+				s.skip("outbox entry "+id, err)
+				if err := due.Delete(keys[i]); err != nil {
+					return err
+				}
+				continue
 			}
 			e := old.Clone()
 			store.ApplyClaim(e, p, now)
@@ -220,7 +248,8 @@ func (s *Store) OutboxList(ctx context.Context, p *store.OutboxListParams) ([]*s
 		for ; k != nil && len(out) < limit; k, v = c.Next() {
 			e, err := decodeEntry(v)
 			if err != nil {
-				return err
+				s.skip("outbox entry "+string(k), err)
+				continue
 			}
 			if p.Match(e) {
 				out = append(out, e)
@@ -261,10 +290,11 @@ func (s *Store) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (in
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		n = 0
 		var doomed []*store.OutboxEntry
-		err := tx.Bucket(bucketOutbox).ForEach(func(_, v []byte) error {
+		err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			e, err := decodeEntry(v)
 			if err != nil {
-				return err
+				s.skip("outbox entry "+string(k), err)
+				return nil
 			}
 			if p.Prunes(e) {
 				doomed = append(doomed, e)
@@ -292,7 +322,7 @@ func consumerKey(k store.ConsumerKey) []byte {
 func decodeConsumer(k, v []byte) (*store.ConsumerCursor, error) {
 	parts := bytes.Split(k, []byte{0})
 	if len(parts) != 4 || len(v) < 8 {
-		return nil, fmt.Errorf("bolt: corrupt consumer cursor %q", k)
+		return nil, damaged("consumer cursors", "the cursor at %q does not decode", k)
 	}
 	return &store.ConsumerCursor{
 		Key: store.ConsumerKey{Consumer: string(parts[0]), Stream: store.Stream{
@@ -364,7 +394,8 @@ func (s *Store) ConsumerCursorList(ctx context.Context, consumer string) ([]*sto
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			cc, err := decodeConsumer(k, v)
 			if err != nil {
-				return err
+				s.skip("consumer cursor "+keyName(k), err)
+				continue
 			}
 			out = append(out, cc)
 		}
