@@ -85,12 +85,18 @@ func newError(status int, code, format string, args ...any) *apiError {
 }
 
 // validation collects the problems of a request's parameters or body, like a zod schema.
+// It keeps the first maxIssues problems and counts the others.
 type validation struct {
 	what   string // "query parameters", "body", "headers"
 	errors []fieldError
+	more   int
 }
 
 func (v *validation) add(code, message string, path ...any) {
+	if len(v.errors) >= maxIssues {
+		v.more++
+		return
+	}
 	if path == nil {
 		path = []any{}
 	}
@@ -112,6 +118,9 @@ func (v *validation) err(code string) *apiError {
 		} else {
 			parts[i] = e.Message
 		}
+	}
+	if v.more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more problems", v.more))
 	}
 	return &apiError{status: http.StatusBadRequest, body: errorBody{
 		Code:    code,
