@@ -106,10 +106,11 @@ var ErrNotStore = errors.New("bolt: not a valid store file")
 
 // Store is a store.Store on one bbolt file.
 type Store struct {
-	db     *bbolt.DB
-	path   string
-	logger *slog.Logger
-	damage damageLog
+	db      *bbolt.DB
+	path    string
+	logger  *slog.Logger
+	damage  damageLog
+	release func() // forgets the file in openFiles
 }
 
 var _ store.Store = (*Store)(nil)
@@ -138,7 +139,7 @@ func Open(path string, opts *Options) (*Store, error) {
 			return nil, fmt.Errorf("bolt: opening %s read-only: %w", path, err)
 		}
 	}
-	f, err := openChecked(path, o)
+	f, release, err := openChecked(path, o)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +148,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		_ = f.Close()
 	}
 	if err != nil {
+		release()
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):
 			return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, o.Timeout)
@@ -173,9 +175,10 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if err != nil {
 		_ = db.Close()
+		release()
 		return nil, err
 	}
-	return &Store{db: db, path: path, logger: o.Logger}, nil
+	return &Store{db: db, path: path, logger: o.Logger, release: release}, nil
 }
 
 // openBolt is bbolt.Open on the verified, locked file f, with a panic of bbolt turned into an
@@ -232,7 +235,11 @@ func checkFormat(tx *bbolt.Tx, path string, readOnly bool) error {
 func (s *Store) DB() *bbolt.DB { return s.db }
 
 // Close implements store.Store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	s.release()
+	return err
+}
 
 func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {

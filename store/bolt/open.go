@@ -8,17 +8,21 @@ import (
 
 var errLockTimeout = errors.New("lock timeout")
 
-// openChecked opens the file at path as bbolt would, takes bbolt's lock, and verifies the file
-// under it. The returned file, locked, is handed to bbolt (Options.OpenFile). It is nil when a
-// read-only open finds no file.
-func openChecked(path string, o Options) (*os.File, error) {
+// openChecked opens the file at path as bbolt would, checks that this process does not hold it
+// already, takes bbolt's lock, and verifies the file under it. The returned file, locked, is
+// handed to bbolt (Options.OpenFile); release forgets the claim on it (see claimFile).
+func openChecked(path string, o Options) (f *os.File, release func(), err error) {
 	flag := os.O_RDWR | os.O_CREATE
 	if o.ReadOnly {
 		flag = os.O_RDONLY
 	}
-	f, err := os.OpenFile(path, flag, o.FileMode)
+	f, err = os.OpenFile(path, flag, o.FileMode)
 	if err != nil {
-		return nil, fmt.Errorf("bolt: opening %s: %w", path, err)
+		return nil, nil, fmt.Errorf("bolt: opening %s: %w", path, err)
+	}
+	if release, err = claimFile(f, path, o.ReadOnly); err != nil {
+		_ = f.Close()
+		return nil, nil, err
 	}
 	err = lockFile(f, !o.ReadOnly, o.Timeout)
 	if err == nil {
@@ -29,12 +33,13 @@ func openChecked(path string, o Options) (*os.File, error) {
 	}
 	if err != nil {
 		_ = f.Close()
+		release()
 		if errors.Is(err, errLockTimeout) {
-			return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, o.Timeout)
+			return nil, nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, o.Timeout)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return f, nil
+	return f, release, nil
 }
 
 // handOver returns an Options.OpenFile for bbolt that gives it f, once.
