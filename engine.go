@@ -376,6 +376,7 @@ func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) e
 		}
 		return fmt.Errorf("nango: deleting connection %q: %w", id, err)
 	}
+	e.http.forget(integration, id)
 	return nil
 }
 

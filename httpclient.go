@@ -324,6 +324,13 @@ func resolveHTTP(in *Integration) (*integrationHTTP, error) {
 	return ih, nil
 }
 
+// forget drops the HTTP state of a deleted connection: its credentials, limiter and pause.
+func (s *httpState) forget(integration, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, connKey{integration, id})
+}
+
 // connHTTP is one connection's HTTP state, shared by every sync and run of the connection.
 type connHTTP struct {
 	engine  *Engine

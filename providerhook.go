@@ -98,11 +98,17 @@ func (sc *SyncConfig) subscribed(typ string) bool {
 type providerHook struct {
 	e     *Engine
 	mu    sync.Mutex
-	locks map[store.SyncKey]chan struct{}
+	locks map[store.SyncKey]*keyLock // only keys held or waited for: the map does not grow
+}
+
+// keyLock is the lock of one key, with the number of its holders and waiters.
+type keyLock struct {
+	ch   chan struct{}
+	refs int
 }
 
 func newProviderHook(e *Engine) *providerHook {
-	return &providerHook{e: e, locks: map[store.SyncKey]chan struct{}{}}
+	return &providerHook{e: e, locks: map[store.SyncKey]*keyLock{}}
 }
 
 // lock serialises the webhook runs of a key in this process.
@@ -110,15 +116,29 @@ func (h *providerHook) lock(ctx context.Context, key store.SyncKey) (unlock func
 	h.mu.Lock()
 	l := h.locks[key]
 	if l == nil {
-		l = make(chan struct{}, 1)
+		l = &keyLock{ch: make(chan struct{}, 1)}
 		h.locks[key] = l
 	}
+	l.refs++
 	h.mu.Unlock()
 	select {
-	case l <- struct{}{}:
-		return func() { <-l }, nil
+	case l.ch <- struct{}{}:
+		return func() {
+			<-l.ch
+			h.release(key, l)
+		}, nil
 	case <-ctx.Done():
+		h.release(key, l)
 		return nil, ctx.Err()
+	}
+}
+
+// release drops a reference to a key's lock, and the lock when it was the last one.
+func (h *providerHook) release(key store.SyncKey, l *keyLock) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if l.refs--; l.refs == 0 {
+		delete(h.locks, key)
 	}
 }
 

@@ -64,7 +64,9 @@ type WebhookConfig struct {
 	MaxBackoff     time.Duration
 	// Timeout bounds one attempt. Defaults to 20 seconds (Nango's).
 	Timeout time.Duration
-	// MaxConcurrencyPerEndpoint bounds the attempts in flight to one URL. Defaults to 4.
+	// MaxConcurrencyPerEndpoint bounds the attempts in flight to one URL. The worker passes over
+	// a URL at its limit, so a slow or silent receiver delays only its own webhooks. Defaults
+	// to 4.
 	MaxConcurrencyPerEndpoint int
 	// Client sends the webhooks. Defaults to a client that does not follow redirects (a
 	// redirect is a final answer, as in Nango).

@@ -102,7 +102,15 @@ type OutboxClaimParams struct {
 	// TTL is how long a claim lasts: a claimed entry is due again after Now+TTL unless it is
 	// settled before. It must be positive.
 	TTL time.Duration
+	// SkipEndpoints passes over the due entries of these endpoints (those the worker has as
+	// many attempts in flight for as it allows), so that a slow endpoint does not hold up the
+	// others. A store looks at no more than MaxClaimScan due entries per claim, and may return
+	// fewer than Limit when the skipped ones come first. At most MaxClaimLimit endpoints.
+	SkipEndpoints []string
 }
+
+// MaxClaimScan bounds the due entries one claim looks at when it skips endpoints.
+const MaxClaimScan = 10 * MaxClaimLimit
 
 // OutboxSettleParams record the outcome of one delivery attempt.
 type OutboxSettleParams struct {
@@ -221,7 +229,22 @@ func PrepareOutboxClaim(p *OutboxClaimParams) (int, time.Time, error) {
 	case limit < 0 || limit > MaxClaimLimit:
 		return 0, time.Time{}, &ParamError{Param: "limit", Reason: fmt.Sprintf("%d is outside 1..%d", limit, MaxClaimLimit)}
 	}
+	if len(p.SkipEndpoints) > MaxClaimLimit {
+		return 0, time.Time{}, &ParamError{Param: "skip endpoints", Reason: fmt.Sprintf("%d endpoints, more than %d", len(p.SkipEndpoints), MaxClaimLimit)}
+	}
 	return limit, Clock(p.Now), nil
+}
+
+// ClaimSkipper returns whether a claim passes over an endpoint's entries.
+func ClaimSkipper(p *OutboxClaimParams) func(endpoint string) bool {
+	if len(p.SkipEndpoints) == 0 {
+		return func(string) bool { return false }
+	}
+	skip := make(map[string]bool, len(p.SkipEndpoints))
+	for _, e := range p.SkipEndpoints {
+		skip[e] = true
+	}
+	return func(endpoint string) bool { return skip[endpoint] }
 }
 
 // ApplyClaim marks a due entry claimed by p at now.

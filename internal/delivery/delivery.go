@@ -88,15 +88,22 @@ type Worker struct {
 	wake   chan struct{}
 
 	mu        sync.Mutex
-	sems      map[string]chan struct{} // per endpoint
+	sems      map[string]*endpointSem // endpoints with attempts in flight or waiting
 	lastPrune time.Time
+}
+
+// endpointSem bounds the attempts in flight to one endpoint; refs counts its users, so that
+// it is dropped when the last one is done.
+type endpointSem struct {
+	ch   chan struct{}
+	refs int
 }
 
 // New returns a worker. It does nothing until Start or Round is called.
 func New(cfg Config, st Outbox, clk clock.Clock, logger *slog.Logger) *Worker {
 	return &Worker{
 		cfg: cfg, store: st, clock: clock.OrSystem(clk), logger: logger,
-		wake: make(chan struct{}, 1), sems: map[string]chan struct{}{},
+		wake: make(chan struct{}, 1), sems: map[string]*endpointSem{},
 	}
 }
 
@@ -133,9 +140,10 @@ func (w *Worker) Round(ctx context.Context) (Report, error) {
 		var wg sync.WaitGroup
 		for _, en := range claimed {
 			wg.Add(1)
+			sem := w.sem(en.Endpoint)
 			go func() {
 				defer wg.Done()
-				state := w.deliver(ctx, en)
+				state := w.deliver(ctx, en, sem)
 				mu.Lock()
 				defer mu.Unlock()
 				rep.Attempted++
@@ -159,28 +167,53 @@ func (w *Worker) Round(ctx context.Context) (Report, error) {
 	}
 }
 
-// sem returns the semaphore of an endpoint.
-func (w *Worker) sem(endpoint string) chan struct{} {
+// sem returns the semaphore of an endpoint; the caller must call release when done with it.
+func (w *Worker) sem(endpoint string) *endpointSem {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := w.sems[endpoint]
 	if s == nil {
-		s = make(chan struct{}, w.cfg.MaxConcurrencyPerEndpoint)
+		s = &endpointSem{ch: make(chan struct{}, w.cfg.MaxConcurrencyPerEndpoint)}
 		w.sems[endpoint] = s
 	}
+	s.refs++
 	return s
 }
 
-// deliver makes one attempt on a claimed entry and records its outcome.
-func (w *Worker) deliver(ctx context.Context, en *store.OutboxEntry) store.OutboxState {
-	sem := w.sem(en.Endpoint)
+// release drops a reference to an endpoint's semaphore.
+func (w *Worker) release(endpoint string, s *endpointSem) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s.refs--; s.refs == 0 {
+		delete(w.sems, endpoint)
+	}
+}
+
+// fullEndpoints returns the endpoints with as many attempts in flight or waiting as allowed.
+func (w *Worker) fullEndpoints() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for endpoint, s := range w.sems {
+		if s.refs >= w.cfg.MaxConcurrencyPerEndpoint && len(out) < store.MaxClaimLimit {
+			out = append(out, endpoint)
+		}
+	}
+	return out
+}
+
+// deliver makes one attempt on a claimed entry, once it gets a place in its endpoint's
+// semaphore (sem, from w.sem, which deliver releases), and records the outcome.
+func (w *Worker) deliver(ctx context.Context, en *store.OutboxEntry, sem *endpointSem) store.OutboxState {
 	select {
-	case sem <- struct{}{}:
+	case sem.ch <- struct{}{}:
 	case <-ctx.Done():
+		w.release(en.Endpoint, sem)
 		return store.OutboxPending // still claimed: due again when the claim expires
 	}
 	status, retryAfter, err := w.post(ctx, en)
-	<-sem
+	<-sem.ch
+	w.release(en.Endpoint, sem)
 	now := w.now()
 	p := &store.OutboxSettleParams{ID: en.ID, ClaimToken: en.ClaimToken, Now: now, Status: status}
 	attempts := en.Attempts + 1
@@ -284,27 +317,72 @@ func (w *Worker) Start(ctx context.Context) (wait func()) {
 	return func() { <-done }
 }
 
+// loop claims and attempts due entries until ctx is done. Unlike Round it does not wait for
+// the attempts it starts: it claims again as soon as one ends, passing over the endpoints that
+// have as many attempts in flight as they may, so that a slow or silent endpoint holds up only
+// its own webhooks.
 func (w *Worker) loop(ctx context.Context) {
-	var wait time.Duration // the first round starts at once
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ended := make(chan struct{}, 1) // an attempt ended: an endpoint may have room again
+	var wait time.Duration          // the first claim is made at once
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.clock.After(wait):
 		case <-w.wake:
+		case <-ended:
 		}
 		wait = maxIdle
-		if _, err := w.Round(ctx); err != nil {
+		n, skipped, err := w.dispatch(ctx, &wg, ended)
+		batch, _ := w.claimBatch()
+		switch {
+		case err != nil:
 			if ctx.Err() != nil {
 				return
 			}
 			w.logger.Warn("delivering webhooks failed", "error", err)
 			wait = 5 * time.Second
-		} else if st, err := w.store.OutboxStats(ctx); err == nil && st.Pending > 0 {
-			wait = min(wait, max(st.NextAttemptAt.Sub(w.now()), 0))
+		case n == batch:
+			wait = 0 // more may be due
+		default:
+			if st, err := w.store.OutboxStats(ctx); err == nil && st.Pending > 0 {
+				// With endpoints skipped, what is due now may be theirs: the end of one of their
+				// attempts wakes the loop. Otherwise sleep until the next entry is due.
+				if next := max(st.NextAttemptAt.Sub(w.now()), 0); next > 0 || !skipped {
+					wait = min(wait, next)
+				}
+			}
 		}
 		w.prune(ctx)
 	}
+}
+
+// dispatch claims the due entries of the endpoints with room and starts their attempts. It
+// returns how many it claimed and whether it passed over endpoints.
+func (w *Worker) dispatch(ctx context.Context, wg *sync.WaitGroup, ended chan<- struct{}) (int, bool, error) {
+	batch, ttl := w.claimBatch()
+	full := w.fullEndpoints()
+	claimed, err := w.store.OutboxClaim(ctx, &store.OutboxClaimParams{
+		Owner: w.cfg.Owner, Now: w.now(), Limit: batch, TTL: ttl, SkipEndpoints: full,
+	})
+	if err != nil {
+		return 0, len(full) > 0, fmt.Errorf("claiming webhooks to deliver: %w", err)
+	}
+	for _, en := range claimed {
+		sem := w.sem(en.Endpoint) // counted before the next claim looks at the endpoints
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.deliver(ctx, en, sem)
+			select {
+			case ended <- struct{}{}:
+			default:
+			}
+		}()
+	}
+	return len(claimed), len(full) > 0, nil
 }
 
 // prune removes old finished entries, at most once per pruneEvery.

@@ -95,8 +95,9 @@ func (s *Store) noteDamage(e *CorruptError) {
 
 // skip records a damaged entry that a listing leaves out.
 func (s *Store) skip(where string, err error) {
-	if s.damage.add(Damage{Where: where, Problem: err.Error()}) {
-		s.logger.Warn("bolt: skipping a damaged entry", "path", s.path, "where", where, "error", err)
+	problem := problemOf(err)
+	if s.damage.add(Damage{Where: where, Problem: problem}) {
+		s.logger.Warn("bolt: skipping a damaged entry", "path", s.path, "where", where, "problem", problem)
 	}
 }
 

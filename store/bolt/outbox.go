@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/gonango/nango/store"
@@ -126,46 +125,39 @@ func (s *Store) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]
 	if err != nil {
 		return nil, err
 	}
+	skip := store.ClaimSkipper(p)
 	out := []*store.OutboxEntry{}
 	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		out = out[:0]
-		var ids []string
-		var keys, orphans [][]byte
+		var claimed []*store.OutboxEntry
+		var bad [][]byte
 		due := tx.Bucket(bucketOutboxDue)
 		c := due.Cursor()
 		end := micros(now)
-		for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
-			if len(k) < 8 {
-				orphans = append(orphans, bytes.Clone(k))
-				continue
-			}
-			if binary.BigEndian.Uint64(k[:8]) > end {
+		scanned := 0
+		for k, _ := c.First(); k != nil && len(claimed) < limit && scanned < store.MaxClaimScan; k, _ = c.Next() {
+			if len(k) >= 8 && binary.BigEndian.Uint64(k[:8]) > end {
 				break
 			}
-			if tx.Bucket(bucketOutbox).Get(k[8:]) == nil {
-				orphans = append(orphans, bytes.Clone(k))
+			scanned++
+			old, err := dueEntry(tx, k)
+			if err != nil {
+				// A due key without an entry that decodes would stop every delivery behind
+				// it: the key goes, reported, and the entry (if any) stays out of the index.
+				s.skip(fmt.Sprintf("outbox due index key %x", k), err)
+				bad = append(bad, bytes.Clone(k))
 				continue
 			}
-			ids = append(ids, string(k[8:]))
-			keys = append(keys, bytes.Clone(k))
+			if !skip(old.Endpoint) {
+				claimed = append(claimed, old)
+			}
 		}
-		// A due key without its entry would stop every delivery behind it: it goes, reported.
-		for _, k := range orphans {
-			s.skip(fmt.Sprintf("outbox due index key %x", k), errors.New("no outbox entry: removed"))
+		for _, k := range bad {
 			if err := due.Delete(k); err != nil {
 				return err
 			}
 		}
-		for i, id := range ids {
-			old, err := getEntry(tx, id)
-			if err != nil {
-				// Left pending but out of the due index, so that the rest are delivered.
-				s.skip("outbox entry "+id, err)
-				if err := due.Delete(keys[i]); err != nil {
-					return err
-				}
-				continue
-			}
+		for _, old := range claimed {
 			e := old.Clone()
 			store.ApplyClaim(e, p, now)
 			if err := putEntry(tx, old, e); err != nil {

@@ -91,3 +91,28 @@ func readStats(tx *bbolt.Tx, s store.Stream) (streamState, error) {
 	}
 	return readState(root), nil
 }
+
+// dueEntry returns the outbox entry a due index key names.
+func dueEntry(tx *bbolt.Tx, k []byte) (*store.OutboxEntry, error) {
+	if len(k) < 8 {
+		return nil, damaged("outbox due index", "a key of %d bytes, shorter than its time; removed", len(k))
+	}
+	v := tx.Bucket(bucketOutbox).Get(k[8:])
+	if v == nil {
+		return nil, damaged("outbox due index", "names no outbox entry; removed")
+	}
+	e, err := decodeEntry(v)
+	if err != nil {
+		return nil, damaged("outbox entry "+string(truncate(k[8:], 255)), "%s; removed from the due index", problemOf(err))
+	}
+	return e, nil
+}
+
+// problemOf is what a *CorruptError says is wrong, or the error's text.
+func problemOf(err error) string {
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return ce.Problem
+	}
+	return err.Error()
+}

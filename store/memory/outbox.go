@@ -100,9 +100,10 @@ func (s *Store) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
+	skip := store.ClaimSkipper(p)
 	var due []*store.OutboxEntry
 	for _, e := range s.outbox {
-		if e.State == store.OutboxPending && !e.NextAttemptAt.After(now) {
+		if e.State == store.OutboxPending && !e.NextAttemptAt.After(now) && !skip(e.Endpoint) {
 			due = append(due, e)
 		}
 	}

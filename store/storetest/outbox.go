@@ -16,6 +16,7 @@ func outboxTests() []test {
 		{"RunFinishInvalid", testOutboxRunFinishInvalid},
 		{"ClaimDueInOrder", testOutboxClaimOrder},
 		{"ClaimExpires", testOutboxClaimExpires},
+		{"ClaimSkipsEndpoints", testOutboxClaimSkipsEndpoints},
 		{"Settle", testOutboxSettle},
 		{"Requeue", testOutboxRequeue},
 		{"ListAndPrune", testOutboxListPrune},
@@ -177,6 +178,31 @@ func testOutboxClaimOrder(t *testing.T, su *suite) {
 		_, err := s.OutboxClaim(t.Context(), p)
 		requireParamError(t, err, "claim %+v", p)
 	}
+}
+
+// A claim passes over the entries of the endpoints it is told to skip, and they stay due.
+func testOutboxClaimSkipsEndpoints(t *testing.T, su *suite) {
+	s := su.open(t)
+	run := finishedRun(t, s, "run-1", 0)
+	var entries []*store.OutboxEntry
+	for i := range 6 {
+		e := entry(fmt.Sprintf("wh-%d", i), run, "{}")
+		e.Endpoint = "https://slow.example.com/hook"
+		if i%2 == 1 {
+			e.Endpoint = "https://fast.example.com/hook"
+		}
+		e.NextAttemptAt = at(1 + i)
+		entries = append(entries, e)
+	}
+	require.NoError(t, s.RunFinish(t.Context(), &store.RunFinishParams{Run: run, Outbox: entries}))
+	got, err := s.OutboxClaim(t.Context(), &store.OutboxClaimParams{Owner: "w", Now: at(10), Limit: 2, TTL: time.Minute,
+		SkipEndpoints: []string{"https://slow.example.com/hook"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"wh-1", "wh-3"}, entryIDs(got), "the slow endpoint's earlier entries are passed over")
+	require.Equal(t, []string{"wh-0", "wh-2", "wh-4", "wh-5"}, entryIDs(claim(t, s, 10, 0)), "skipped entries stay due")
+
+	_, err = s.OutboxClaim(t.Context(), &store.OutboxClaimParams{TTL: time.Second, SkipEndpoints: make([]string, store.MaxClaimLimit+1)})
+	requireParamError(t, err, "too many endpoints to skip")
 }
 
 func testOutboxClaimExpires(t *testing.T, su *suite) {
