@@ -24,7 +24,7 @@ const (
 	CodeInvalidHeaders = "invalid_headers"
 	// CodeInvalidBody (400): the body is not the JSON object the endpoint takes.
 	CodeInvalidBody = "invalid_body"
-	// CodeInvalidCursor (400): the cursor is malformed, altered, from another stream, or from
+	// CodeInvalidCursor (400): the cursor is malformed, corrupt, from another stream, or from
 	// before the stream was emptied.
 	CodeInvalidCursor = "invalid_cursor"
 	// CodeMissingProviderConfigKey (400): POST /sync/trigger without a provider config key in

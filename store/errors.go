@@ -30,7 +30,7 @@ var (
 	ErrCorrupt = errors.New("store: data is damaged")
 )
 
-// CursorError reports a cursor that is malformed, altered, or from another stream.
+// CursorError reports a cursor that is malformed, corrupt, or from another stream.
 type CursorError struct {
 	Cursor string
 	Reason string
