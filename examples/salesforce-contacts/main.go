@@ -21,7 +21,8 @@
 //
 // With -listen it is a service instead: the engine's scheduler runs the sync at -frequency,
 // the Nango-compatible REST API (package api) is served on the address, and after each run
-// that changed something a webhook in Nango's format, signed with -webhook-signing-key, is
+// that changed something a webhook in Nango's format, signed with -webhook-signing-key (a key
+// of its own, never the API secret; without one, a key is generated and printed at start), is
 // sent to -webhook-url through the engine's durable outbox: retried until the receiver takes
 // it, and not lost when the service restarts. Any language can then read the change feed and control the sync, for
 // example with Nango's own client libraries pointed at it. Integration key "salesforce", sync
@@ -129,7 +130,7 @@ func defineFlags(flags *flag.FlagSet, o *options) {
 	flags.StringVar(&o.secret, "secret", "", "the API's secret `key`: clients send \"Authorization: Bearer <key>\" [NANGO_SECRET_KEY]")
 	flags.BoolVar(&o.noAuth, "no-auth", false, "serve the API without a secret key: local development only [NANGO_NO_AUTH]")
 	flags.StringVar(&o.webhookURL, "webhook-url", "", "send a webhook to this `URL` after each run that changed records [NANGO_WEBHOOK_URL]")
-	flags.StringVar(&o.webhookSigningKey, "webhook-signing-key", "", "sign webhooks (X-Nango-Hmac-Sha256) with this `key` (default: the -secret key) [NANGO_WEBHOOK_SIGNING_KEY]")
+	flags.StringVar(&o.webhookSigningKey, "webhook-signing-key", "", "sign webhooks (X-Nango-Hmac-Sha256) with this `key`, not the -secret key (default: one generated and printed at start) [NANGO_WEBHOOK_SIGNING_KEY]")
 	flags.DurationVar(&o.fakeActivity, "fake-activity", 30*time.Second, "when serving with the fake org, change a contact this often (0: never) [NANGO_FAKE_ACTIVITY]")
 }
 
