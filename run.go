@@ -336,7 +336,7 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 	if cp, cerr := e.store.CheckpointGet(finishCtx, store.CheckpointKey(n.run.Key)); cerr == nil {
 		res.CheckpointTo = cp.Data
 	}
-	outbox := e.hooks.entries(n, res)
+	outbox := e.hooks.entries(finishCtx, n, res)
 	if uerr := e.store.RunFinish(finishCtx, &store.RunFinishParams{Run: run, Outbox: outbox}); uerr != nil {
 		e.logger.Error("recording run end failed", "run_id", run.ID, "error", uerr)
 		if res.Err == nil {
