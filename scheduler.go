@@ -22,6 +22,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	err := e.sched.Run(ctx, e.schedIntegrations, func(runCtx context.Context) func() {
 		stop := e.hooks.start(runCtx) // the webhook delivery worker (webhook_delivery.go)
 		e.logger.Info("engine started", "schedules", e.sched.Len(), "instance", e.cfg.InstanceID)
+		e.warnUnencrypted()
 		return stop
 	})
 	switch {
