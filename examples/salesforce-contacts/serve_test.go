@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -277,4 +279,22 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	require.Equal(t, "demo", o.connectionID)
 	require.Equal(t, "every hour", o.frequency)
 	require.Equal(t, 30*time.Second, o.fakeActivity)
+}
+
+// TestServeEncrypted: with -encryption-key the service syncs as before, and the stored
+// connection holds no token in the clear.
+func TestServeEncrypted(t *testing.T) {
+	t.Parallel()
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	s := startService(t, options{encKey: key, webhookSigningKey: testSigningKey})
+	_, p := s.nextWebhook(t)
+	require.True(t, p.Success)
+	c, err := s.app.eng.Store().ConnectionGet(t.Context(), "salesforce", "demo")
+	require.NoError(t, err)
+	require.NotEmpty(t, c.Credentials)
+	require.False(t, json.Valid(c.Credentials), "sealed, not JSON")
+	require.NotContains(t, string(c.Credentials), s.app.fake.refreshToken)
+
+	err = serve(t.Context(), io.Discard, options{listen: "127.0.0.1:0", noAuth: true, encKey: "c2hvcnQ="})
+	require.EqualError(t, err, "-encryption-key must be 32 bytes in base64 (openssl rand -base64 32)")
 }
