@@ -274,7 +274,7 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		require.Regexp(t, envName, f.Usage, f.Name)
 		n++
 	})
-	require.Equal(t, 16, n)
+	require.Equal(t, 17, n)
 	require.NoError(t, all.Parse(nil))
 	require.Equal(t, "demo", o.connectionID)
 	require.Equal(t, "every hour", o.frequency)
