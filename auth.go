@@ -533,7 +533,7 @@ func (e *Engine) setCredentials(sc *store.Connection, c *Credentials) error {
 	}
 	if v, ok := in.Auth.(authValidator); ok {
 		if err := v.validate(); err != nil {
-			return fmt.Errorf("integration %q: %w", in.Key, err)
+			return within(err, "integration %q", in.Key)
 		}
 	}
 	if cc, ok := in.Auth.(credentialChecker); ok {

@@ -190,7 +190,8 @@ func encodeRecords(m Model, mode store.WriteMode, records any) ([]store.RecordIn
 		}
 		if mode == store.WriteSave {
 			if err := m.check(v, data); err != nil {
-				return nil, &RecordError{Model: m.Name, Index: i, Reason: err.Error(), Err: err}
+				_, id, _ := jsonc.Record(nil, data) // the id, when the record has one
+				return nil, &RecordError{Model: m.Name, Index: i, ID: id, Reason: err.Error(), Err: err}
 			}
 		}
 		inputs[i] = store.RecordInput{Data: data}

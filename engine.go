@@ -57,6 +57,11 @@ type Config struct {
 	// InstanceID names this engine as the owner of its leases. Defaults to the host name, the
 	// process id and a random suffix.
 	InstanceID string
+	// ReloadInterval is how often a running engine reloads connections and schedules from the
+	// store, for the changes other engines sharing it made: those come at once as signals when
+	// the store implements store.Signaler, and this catches up on a lost one. Defaults to 30
+	// seconds.
+	ReloadInterval time.Duration
 	// MeterProvider receives the engine's OpenTelemetry metrics. Defaults to a no-op provider.
 	MeterProvider metric.MeterProvider
 	// Webhooks configures the signed webhooks sent to your backend after runs, through a
@@ -212,6 +217,7 @@ func (c *Config) applySchedulingDefaults() error {
 		{"min frequency", &c.MinFrequency, MinFrequency},
 		{"shutdown timeout", &c.ShutdownTimeout, 30 * time.Second},
 		{"lease TTL", &c.LeaseTTL, 30 * time.Second},
+		{"reload interval", &c.ReloadInterval, 30 * time.Second},
 	}
 	for _, d := range defaults {
 		switch {
@@ -259,7 +265,7 @@ func (e *Engine) RegisterIntegration(in Integration) error {
 	for i := range in.Syncs {
 		sc := &in.Syncs[i]
 		if err := sc.validate(e.cfg.MinFrequency); err != nil {
-			return fmt.Errorf("integration %q: %w", in.Key, err)
+			return within(err, "integration %q", in.Key)
 		}
 		if names[sc.Name] {
 			return configError("integration %q has two syncs named %q", in.Key, sc.Name)
@@ -367,6 +373,7 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	if err := e.store.ConnectionPut(ctx, sc); err != nil {
 		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
 	}
+	defer e.signal(ctx, store.Signal{Kind: store.SignalConnection, Integration: c.Integration, Connection: c.ID})
 	if e.sched.Running() {
 		in, err := e.integration(c.Integration)
 		if err != nil {
@@ -390,6 +397,7 @@ func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) e
 		return fmt.Errorf("nango: deleting connection %q: %w", id, err)
 	}
 	e.http.forget(integration, id)
+	e.signal(ctx, store.Signal{Kind: store.SignalConnection, Integration: integration, Connection: id})
 	return nil
 }
 

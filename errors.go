@@ -3,6 +3,8 @@ package nango
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/gonango/nango/internal/provider"
 	"github.com/gonango/nango/store"
@@ -64,6 +66,10 @@ var (
 	// ErrRepeatedCursor is matched when a provider sends the client back to a page it already
 	// fetched (the same cursor, link, offset or page twice), which would loop forever.
 	ErrRepeatedCursor = errors.New("nango: the provider repeated a pagination cursor")
+	// ErrPermanent marks a transport error that no retry can cure: when an error returned by
+	// HTTPConfig.Transport matches it (errors.Is), the request fails at once, whatever the
+	// retry policy. nangotest's error for a request no fixture answers matches it.
+	ErrPermanent = errors.New("nango: permanent failure")
 	// ErrTooManyPages is matched when a listing goes past HTTPConfig.MaxPages.
 	ErrTooManyPages = errors.New("nango: too many pages")
 )
@@ -96,6 +102,62 @@ type PanicError struct {
 // Error implements error.
 func (e *PanicError) Error() string { return fmt.Sprintf("nango: sync panicked: %v", e.Value) }
 
+// configError returns an error that matches ErrInvalidConfig and reads "nango: invalid
+// configuration: " and the message, with one prefix: an error among args is printed without
+// its own package prefix, and errors.Is and errors.As still find it.
 func configError(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	e := &invalidConfigError{}
+	args = slices.Clone(args)
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			e.errs = append(e.errs, err)
+			args[i] = bareMessage(err)
+		}
+	}
+	e.msg = fmt.Sprintf(format, args...)
+	return e
+}
+
+// invalidConfigError is a configuration error: ErrInvalidConfig with what is wrong and where.
+type invalidConfigError struct {
+	msg  string
+	errs []error
+}
+
+func (e *invalidConfigError) Error() string   { return ErrInvalidConfig.Error() + ": " + e.msg }
+func (e *invalidConfigError) Unwrap() []error { return append([]error{ErrInvalidConfig}, e.errs...) }
+
+// within puts where an error happened in front of what it says, under one prefix: a
+// configuration error stays one ("nango: invalid configuration: integration "x": sync "s":
+// ..."), any other error reads "nango: " where ": " what. errors.Is and errors.As find err.
+func within(err error, format string, args ...any) error {
+	where := fmt.Sprintf(format, args...)
+	var ce *invalidConfigError
+	if errors.As(err, &ce) && error(ce) == err {
+		return &invalidConfigError{msg: where + ": " + ce.msg, errs: ce.errs}
+	}
+	if errors.Is(err, ErrInvalidConfig) {
+		msg := strings.TrimPrefix(err.Error(), ErrInvalidConfig.Error()+": ")
+		return &invalidConfigError{msg: where + ": " + msg, errs: []error{err}}
+	}
+	return &wrappedError{msg: "nango: " + where + ": " + bareMessage(err), err: err}
+}
+
+// wrappedError is an error with a message of its own in front of the one it wraps.
+type wrappedError struct {
+	msg string
+	err error
+}
+
+func (e *wrappedError) Error() string { return e.msg }
+func (e *wrappedError) Unwrap() error { return e.err }
+
+// bareMessage is an error's text without the package prefix ("nango: ", "store: ") it carries
+// to say where it comes from, for putting it inside another error of this package.
+func bareMessage(err error) string {
+	s := err.Error()
+	for _, p := range []string{"nango: ", "store: "} {
+		s = strings.TrimPrefix(s, p)
+	}
+	return s
 }

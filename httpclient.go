@@ -295,7 +295,7 @@ func resolveHTTP(in *Integration) (*integrationHTTP, error) {
 	if in.Auth != nil {
 		if v, ok := in.Auth.(authValidator); ok {
 			if err := v.validate(); err != nil {
-				return nil, fmt.Errorf("integration %q: %w", in.Key, err)
+				return nil, within(err, "integration %q", in.Key)
 			}
 		}
 		if len(ih.origins) == 0 {

@@ -48,6 +48,10 @@ type RunOptions struct {
 	ConfirmDeletes bool
 	// Trigger is recorded in the run history. Defaults to TriggerManual (TriggerReset with Reset).
 	Trigger string
+
+	// slot, for a scheduled run, is the time it was due: the run does not start when a run
+	// started at or after it (another engine sharing the store ran the slot).
+	slot time.Time
 }
 
 // RunResult reports a finished run.
@@ -135,6 +139,9 @@ func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (
 			e.logger.Warn("releasing lease failed; it expires by itself", "sync", key.Sync, "connection_id", key.Connection, "error", err)
 		}
 	}()
+	if err := e.claim(runCtx, key, o.slot); err != nil {
+		return nil, err
+	}
 
 	if o.Reset {
 		if err := e.reset(runCtx, key, sc, o.EmptyCache, lease); err != nil {
@@ -150,6 +157,52 @@ func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (
 	res := e.execute(runCtx, n, sc, o)
 	e.metrics.runFinished(context.WithoutCancel(ctx), res)
 	return res, res.Err
+}
+
+// errSlotTaken: another engine sharing the store already ran a scheduled run's slot.
+var errSlotTaken = errors.New("nango: another engine ran this slot")
+
+// claim looks at the sync's latest run once this engine holds the lease. A run still RUNNING was
+// left by an engine that stopped, or lost its lease, before it finished (nobody else can hold
+// the lease now): it is recorded as ended, and this run takes over from its last checkpoint.
+// For a scheduled run (slot not zero), a run that started at or after the slot means another
+// engine has run it: errSlotTaken.
+func (e *Engine) claim(ctx context.Context, key store.SyncKey, slot time.Time) error {
+	runs, err := e.store.RunList(ctx, &store.RunListParams{Key: key, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("nango: loading the latest run of %s for %q: %w", key.Sync, key.Connection, err)
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	last := runs[0]
+	if last.State == store.RunRunning {
+		return e.endInterrupted(ctx, last)
+	}
+	if !slot.IsZero() && !last.StartedAt.Before(store.Timestamp(slot)) {
+		return errSlotTaken
+	}
+	return nil
+}
+
+// InterruptedRunError is the error recorded for a run whose engine stopped (a crash, a kill, a
+// lost lease) before it finished. Its changes up to its last commit are kept; the next run
+// continues from its checkpoint.
+const InterruptedRunError = "interrupted: the engine running it stopped or lost its lease before the run finished; " +
+	"the changes it committed are kept and the next run continues from its last checkpoint"
+
+// endInterrupted records a run left RUNNING by an engine that is gone as failed.
+func (e *Engine) endInterrupted(ctx context.Context, run *store.Run) error {
+	run.State, run.EndedAt, run.Error = store.RunFailed, e.now(), InterruptedRunError
+	if run.EndedAt.Before(run.StartedAt) {
+		run.EndedAt = run.StartedAt
+	}
+	if err := e.store.RunUpdate(ctx, run); err != nil {
+		return fmt.Errorf("nango: recording the end of interrupted run %s: %w", run.ID, err)
+	}
+	e.logger.Warn("recorded an interrupted run as failed; this run takes over", "integration", run.Key.Integration,
+		"sync", run.Key.Sync, "connection_id", run.Key.Connection, "run_id", run.ID, "started_at", run.StartedAt)
+	return nil
 }
 
 // keepLease renews the lease every third of its TTL until the returned function is called; that
@@ -314,9 +367,13 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 	}
 	res.Err = err
 	var pe *PanicError
-	if errors.As(err, &pe) {
+	switch {
+	case errors.As(err, &pe):
 		n.logger.Error("sync panicked", "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
-	} else if err != nil {
+	case res.State == RunCancelled:
+		// Asked for (a shutdown, a deleted connection, the caller's context): not an error.
+		n.logger.Info("run cancelled", "error", err)
+	case err != nil:
 		n.logger.Error("run failed", "state", string(res.State), "error", err)
 	}
 	res.Models = n.modelResults()

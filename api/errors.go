@@ -80,7 +80,14 @@ type apiError struct {
 	body   errorBody
 }
 
+// newError makes an answer. An error among args is written without its package prefix
+// ("nango: "), so that the message has one prefix.
 func newError(status int, code, format string, args ...any) *apiError {
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			args[i] = strings.TrimPrefix(err.Error(), "nango: ")
+		}
+	}
 	return &apiError{status: status, body: errorBody{Code: code, Message: "api: " + fmt.Sprintf(format, args...)}}
 }
 

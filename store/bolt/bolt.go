@@ -24,7 +24,8 @@
 //	outboxstats  "pending", "delivered", "dead" -> count(8)
 //	consumers    consumer\x00integration\x00connection\x00model -> updated_at(8) cursor
 //
-// Times are microseconds since the Unix epoch, big-endian; zero means unset.
+// Times are microseconds since the Unix epoch, big-endian; zero means unset. The byte offsets of
+// these values appear only in their encode and decode functions, in encoding.go.
 //
 // One record is one index entry and one log entry. The log is keyed by a per-stream sequence that
 // bbolt hands out in commit order, so appending to it touches only the last page, and a listing is
@@ -353,36 +354,6 @@ func newEpoch() uint32 {
 	}
 }
 
-// streamState is the "m" value of a stream bucket.
-type streamState struct {
-	epoch    uint32
-	lastTime uint64
-	live     uint64
-	deleted  uint64
-}
-
-func readState(b *bbolt.Bucket) streamState {
-	v := b.Get(keyState)
-	if len(v) != 28 {
-		return streamState{}
-	}
-	return streamState{
-		epoch:    binary.BigEndian.Uint32(v[0:4]),
-		lastTime: binary.BigEndian.Uint64(v[4:12]),
-		live:     binary.BigEndian.Uint64(v[12:20]),
-		deleted:  binary.BigEndian.Uint64(v[20:28]),
-	}
-}
-
-func (st streamState) put(b *bbolt.Bucket) error {
-	v := make([]byte, 28)
-	binary.BigEndian.PutUint32(v[0:4], st.epoch)
-	binary.BigEndian.PutUint64(v[4:12], st.lastTime)
-	binary.BigEndian.PutUint64(v[12:20], st.live)
-	binary.BigEndian.PutUint64(v[20:28], st.deleted)
-	return b.Put(keyState, v)
-}
-
 // streamBuckets are the buckets of one stream inside one transaction.
 type streamBuckets struct {
 	root  *bbolt.Bucket
@@ -425,113 +396,4 @@ func createStream(tx *bbolt.Tx, s store.Stream) (*streamBuckets, error) {
 	}
 	log.FillPercent = 1.0
 	return &streamBuckets{root: root, index: index, log: log, state: streamState{epoch: newEpoch()}}, nil
-}
-
-// Index entry: seq(8) hash(8) flags(1).
-const (
-	indexLen    = 17
-	flagDeleted = 1
-)
-
-type indexEntry struct {
-	seq     uint64
-	hash    uint64
-	deleted bool
-}
-
-func decodeIndex(v []byte) indexEntry {
-	return indexEntry{seq: binary.BigEndian.Uint64(v[0:8]), hash: binary.BigEndian.Uint64(v[8:16]), deleted: v[16]&flagDeleted != 0}
-}
-
-func (e indexEntry) encode() []byte {
-	v := make([]byte, indexLen)
-	e.put(v)
-	return v
-}
-
-// put writes the entry to v, indexLen bytes long.
-func (e indexEntry) put(v []byte) {
-	binary.BigEndian.PutUint64(v[0:8], e.seq)
-	binary.BigEndian.PutUint64(v[8:16], e.hash)
-	if e.deleted {
-		v[16] = flagDeleted
-	} else {
-		v[16] = 0
-	}
-}
-
-// Log entry header.
-const (
-	logVersion   = 1
-	logHeaderLen = 35
-)
-
-type logHeader struct {
-	action       store.Action
-	firstSeen    uint64
-	lastModified uint64
-	deletedAt    uint64
-	prunedAt     uint64
-}
-
-var codeActions = [4]store.Action{"", store.ActionAdded, store.ActionUpdated, store.ActionDeleted}
-
-func encodeLog(h logHeader, id string, payload []byte) []byte {
-	v := make([]byte, logHeaderLen+len(id)+len(payload))
-	putLog(v, h, id, payload)
-	return v
-}
-
-// putLog writes a log entry to v, logHeaderLen+len(id)+len(payload) bytes long.
-func putLog(v []byte, h logHeader, id string, payload []byte) {
-	v[0] = logVersion
-	v[1] = actionCode(h.action)
-	binary.BigEndian.PutUint64(v[2:10], h.firstSeen)
-	binary.BigEndian.PutUint64(v[10:18], h.lastModified)
-	binary.BigEndian.PutUint64(v[18:26], h.deletedAt)
-	binary.BigEndian.PutUint64(v[26:34], h.prunedAt)
-	v[34] = byte(len(id))
-	copy(v[logHeaderLen:], id)
-	copy(v[logHeaderLen+len(id):], payload)
-}
-
-func actionCode(a store.Action) byte {
-	switch a {
-	case store.ActionAdded:
-		return 1
-	case store.ActionUpdated:
-		return 2
-	case store.ActionDeleted:
-		return 3
-	}
-	return 0
-}
-
-// decodeLog splits a log value; id and payload alias v.
-func decodeLog(v []byte) (h logHeader, id, payload []byte, err error) {
-	if len(v) < logHeaderLen || v[0] != logVersion || v[1] == 0 || v[1] > 3 {
-		return h, nil, nil, damaged("change log", "an entry of %d bytes does not decode", len(v))
-	}
-	n := int(v[34])
-	if len(v) < logHeaderLen+n {
-		return h, nil, nil, damaged("change log", "an entry of %d bytes holds an id of %d", len(v), n)
-	}
-	h = logHeader{
-		action:       codeActions[v[1]],
-		firstSeen:    binary.BigEndian.Uint64(v[2:10]),
-		lastModified: binary.BigEndian.Uint64(v[10:18]),
-		deletedAt:    binary.BigEndian.Uint64(v[18:26]),
-		prunedAt:     binary.BigEndian.Uint64(v[26:34]),
-	}
-	return h, v[logHeaderLen : logHeaderLen+n], v[logHeaderLen+n:], nil
-}
-
-func (h logHeader) metadata() store.Metadata {
-	return store.Metadata{
-		FirstSeenAt:    fromMicros(h.firstSeen),
-		LastModifiedAt: fromMicros(h.lastModified),
-		DeletedAt:      fromMicros(h.deletedAt),
-		PrunedAt:       fromMicros(h.prunedAt),
-		LastAction:     h.action,
-	}
 }

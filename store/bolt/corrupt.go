@@ -80,13 +80,6 @@ func (s *Store) Damage() []Damage {
 	return append([]Damage(nil), s.damage.entries...)
 }
 
-// corrupt is the error for damage met inside a transaction. It is recorded and logged once.
-func (s *Store) corrupt(where, format string, args ...any) *CorruptError {
-	e := &CorruptError{Path: s.path, Where: where, Problem: fmt.Sprintf(format, args...)}
-	s.noteDamage(e)
-	return e
-}
-
 func (s *Store) noteDamage(e *CorruptError) {
 	if s.damage.add(Damage{Where: e.Where, Problem: e.Problem}) {
 		s.logger.Error("bolt: damaged store file", "path", e.Path, "where", e.Where, "problem", e.Problem)
