@@ -33,6 +33,20 @@
 // Deletion tracking appends one sorted chunk of ids per write instead of touching every record,
 // and the sweep merges the chunks against the index in key order, holding only a position per
 // chunk in memory.
+//
+// # Damaged files
+//
+// Open reads the file's meta pages and every page reachable from them before bbolt maps it
+// (verify.go): a file cut short or with a bad page is a *CorruptError, never a crash. Inside
+// transactions, every nested bucket and entry the store reads is checked (structure.go); a
+// fault on the mapped file (cut while open) or a panic on a bad page is recovered into a
+// *CorruptError too. Listings skip a damaged entry and go on; Store.Damage and Options.Logger
+// report what was skipped. The remedy for damage is a backup: tx.WriteTo through Store.DB makes
+// one while the store is open.
+//
+// A file is open in one Store per process: a second Open of the same file fails at once with
+// ErrOpenInProcess (several read-only Stores may share one); another process gets ErrLocked
+// after Options.Timeout.
 package bolt
 
 import (
