@@ -142,6 +142,8 @@ type Engine struct {
 
 	http httpState // provider HTTP state per connection (httpclient.go); ready at its zero value
 
+	progress progressRuns // runs in progress (progress.go); ready at its zero value
+
 	sealer          *sealer   // encryption at rest (crypt.go)
 	unencryptedOnce sync.Once // the warning that credentials are stored in the clear
 }

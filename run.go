@@ -153,6 +153,7 @@ func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (
 		return nil, err
 	}
 	n.lease = lease
+	defer e.progress.track(n)() // progress.go
 	e.metrics.runStarted(ctx, key.Integration, key.Sync)
 	res := e.execute(runCtx, n, sc, o)
 	e.metrics.runFinished(context.WithoutCancel(ctx), res)
