@@ -372,6 +372,9 @@ func (s *Store) ConnectionDelete(ctx context.Context, integration, id string) er
 	return s.run(ctx, "connection delete", txWrite, func(ctx context.Context, tx pgx.Tx) error {
 		// Leases first, as writers take them (in share mode) before their stream.
 		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.leases SET active = false WHERE integration = $1 AND connection = $2`), integration, id); err != nil {
+			if invalidText(err) { // no connection has such a name
+				return fmt.Errorf("connection %q of %q: %w", id, integration, store.ErrNotFound)
+			}
 			return err
 		}
 		tag, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.connections WHERE integration = $1 AND id = $2`), integration, id)

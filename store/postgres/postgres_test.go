@@ -141,3 +141,16 @@ func openWithHook(t *testing.T, schema string, maxRetries int, hook func(context
 	require.NoError(t, err)
 	return s
 }
+
+// TestNamesPostgresCannotHold: a name with a NUL byte, which no text column can hold, is a
+// connection or entry that does not exist, not a server error.
+func TestNamesPostgresCannotHold(t *testing.T) {
+	s := newStore(t, nil)
+	defer s.Close()
+	ctx := t.Context()
+	_, err := s.ConnectionGet(ctx, "crm", "a\x00b")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, s.ConnectionDelete(ctx, "crm", "a\x00b"), store.ErrNotFound)
+	_, err = s.OutboxGet(ctx, "a\x00b")
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
