@@ -86,7 +86,8 @@ func TestPlansOnFreshTables(t *testing.T) {
 		{"lookup", sqlLookup, []any{streamID, chunk}, false},
 		{"lookup with data", sqlLookupData, []any{streamID, chunk}, false},
 		{"update", sqlUpdate, []any{streamID, now, chunk, seqs, hashes, acts, nulls, nulls, datas}, false},
-		{"sweep page", sqlSweepPage, []any{streamID, "full", []byte{}, sweepPage}, true},
+		{"sweep live", sqlSweepLive, []any{streamID, []byte{}, sweepPage}, true},
+		{"sweep window", sqlSweepWindow, []any{streamID, "full", []byte{}, chunk[len(chunk)-1]}, true},
 		{"sweep delete", sqlSweepDelete, []any{streamID, now, chunk, seqs}, false},
 		{"list", listSQL, listArgs, false},
 		// A filtered listing reads the feed from the cursor on, as bolt does.
@@ -95,7 +96,7 @@ func TestPlansOnFreshTables(t *testing.T) {
 	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 		for _, stmt := range statements {
 			plan := explain(t, url, s, mode, stmt.sql, stmt.args)
-			bads := []string{"Seq Scan", "Materialize", "Join Filter", "Hash", "Merge", "Bitmap"}
+			bads := []string{"Seq Scan", "Materialize", "Join Filter", "Hash", "Merge", "Bitmap", "Sort"}
 			if !stmt.walk {
 				bads = append(bads, "Rows Removed by Filter")
 			}
@@ -115,6 +116,9 @@ func TestPlansOnFreshTables(t *testing.T) {
 				byKey := strings.Contains(line, "records_pkey") && strings.Contains(cond, "rid = ")
 				byFeed := strings.Contains(line, "records_feed") && strings.Contains(cond, "seq >")
 				isWalk := stmt.walk && strings.Contains(line, "records_pkey") && strings.Contains(cond, "rid > ")
+				if strings.Contains(line, " on windows ") && !(strings.Contains(line, "windows_key") && strings.Contains(cond, "rid > ")) {
+					t.Errorf("%s (%s): the window is not read as a range of its index:\n%s", stmt.name, mode, plan)
+				}
 				if !byKey && !byFeed && !isWalk {
 					t.Errorf("%s (%s): records read neither by key nor by feed position:\n%s", stmt.name, mode, plan)
 				}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -126,18 +127,18 @@ func head(st store.Stream, row *streamRow) string {
 // the primary key once per id (a lateral subquery that OFFSET 0 keeps from becoming a join the
 // planner could turn around); updates go through functions (migrations) that update
 // one record by primary key at a time, since a join of an array with the records can be planned
-// as a scan of the stream; the window checks are subqueries that the OFFSET 0 keeps from
-// becoming a join, so that each is one index probe.
+// as a scan of the stream. The sweep reads a page of live ids and the window's ids in the same
+// range, both in index order, and compares them itself.
 const (
 	sqlLookup = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL FROM unnest($2::bytea[]) AS u(rid)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
 	sqlLookupData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.data FROM unnest($2::bytea[]) AS u(rid)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
 	sqlUpdate = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-	unseen    = `r.stream_id = $1 AND r.deleted_at IS NULL AND NOT EXISTS
-		(SELECT 1 FROM {s}.windows w WHERE w.stream_id = $1 AND w.sync = $2 AND w.rid = r.rid OFFSET 0)`
-	// sqlSweepPage selects the next page of unseen records after rid $3.
-	sqlSweepPage = `SELECT r.rid FROM {s}.records r WHERE ` + unseen + ` AND r.rid > $3 ORDER BY r.rid LIMIT $4`
+	// sqlSweepLive reads the next page of a stream's live ids after $2, in id order.
+	sqlSweepLive = `SELECT rid FROM {s}.records WHERE stream_id = $1 AND deleted_at IS NULL AND rid > $2 ORDER BY rid LIMIT $3`
+	// sqlSweepWindow reads the ids of a sync's window in ($3, $4], in id order.
+	sqlSweepWindow = `SELECT rid FROM {s}.windows WHERE stream_id = $1 AND sync = $2 AND rid > $3 AND rid <= $4 ORDER BY rid`
 	// sqlSweepDelete marks a page deleted, each record with its sequence number.
 	sqlSweepDelete = `SELECT {s}.records_delete($1, $2, $3, $4)`
 )
@@ -518,46 +519,62 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 		if now.Before(row.lastTime) {
 			now = row.lastTime
 		}
-		// Pages in id order; the sequence numbers follow the same order.
-		page := s.q(sqlSweepPage)
+		// Pages of live ids in id order, each merged with the window's ids in its range; the
+		// unseen ones get their sequence numbers in the same order.
 		last := []byte{} // not nil: NULL would compare with nothing
 		deleted := 0
+		live := make([][]byte, 0, sweepPage)
 		rids := make([][]byte, 0, sweepPage)
 		seqs := make([]int64, 0, sweepPage)
 		for {
-			rows, err := tx.Query(ctx, page, row.id, p.Sync, last, sweepPage)
-			if err != nil {
+			live = live[:0]
+			if live, err = appendRids(ctx, tx, live, s.q(sqlSweepLive), row.id, last, sweepPage); err != nil {
 				return err
 			}
-			rids, seqs = rids[:0], seqs[:0]
-			for rows.Next() {
-				var rid []byte
-				if err := rows.Scan(&rid); err != nil {
-					rows.Close()
-					return err
-				}
-				row.seq++
-				rids = append(rids, rid)
-				seqs = append(seqs, int64(row.seq))
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if len(rids) == 0 {
+			if len(live) == 0 {
 				break
 			}
-			var n int
-			err = tx.QueryRow(ctx, s.q(sqlSweepDelete), row.id, now, rids, seqs).Scan(&n)
+			hi := live[len(live)-1]
+			rids, seqs = rids[:0], seqs[:0]
+			wrows, err := tx.Query(ctx, s.q(sqlSweepWindow), row.id, p.Sync, last, hi)
 			if err != nil {
 				return err
 			}
-			if n != len(rids) {
-				return fmt.Errorf("postgres: sweep of %s deleted %d of %d records", p.Stream, n, len(rids))
+			i := 0 // live[:i] are settled
+			for wrows.Next() {
+				var w []byte
+				if err := wrows.Scan(&w); err != nil {
+					wrows.Close()
+					return err
+				}
+				for ; i < len(live) && bytes.Compare(live[i], w) < 0; i++ {
+					row.seq++
+					rids, seqs = append(rids, live[i]), append(seqs, int64(row.seq))
+				}
+				if i < len(live) && bytes.Equal(live[i], w) {
+					i++
+				}
 			}
-			deleted += len(rids)
-			last = rids[len(rids)-1]
-			if len(rids) < sweepPage {
+			wrows.Close()
+			if err := wrows.Err(); err != nil {
+				return err
+			}
+			for ; i < len(live); i++ {
+				row.seq++
+				rids, seqs = append(rids, live[i]), append(seqs, int64(row.seq))
+			}
+			if len(rids) > 0 {
+				var n int
+				if err := tx.QueryRow(ctx, s.q(sqlSweepDelete), row.id, now, rids, seqs).Scan(&n); err != nil {
+					return err
+				}
+				if n != len(rids) {
+					return fmt.Errorf("postgres: sweep of %s deleted %d of %d records", p.Stream, n, len(rids))
+				}
+				deleted += len(rids)
+			}
+			last = append(last[:0], hi...)
+			if len(live) < sweepPage {
 				break
 			}
 		}
@@ -592,6 +609,23 @@ func validateSweep(st store.Stream, sync string) error {
 		return err
 	}
 	return store.ValidateName("sync", sync)
+}
+
+// appendRids appends the ids a query returns to ids.
+func appendRids(ctx context.Context, tx pgx.Tx, ids [][]byte, sql string, args ...any) ([][]byte, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rid []byte
+		if err := rows.Scan(&rid); err != nil {
+			return nil, err
+		}
+		ids = append(ids, rid)
+	}
+	return ids, rows.Err()
 }
 
 // RecordsSweepReset implements store.Store.
