@@ -28,9 +28,9 @@
 // stale looks small to the planner, which then joins a batch of ids with the whole stream. Every
 // statement of a write is therefore written so that its only plan probes the primary key: the
 // lookup is a lateral subquery per id, the updates go through SQL functions that update one
-// record by key at a time, the window checks are subqueries per record; and write transactions
-// turn off sequential and bitmap scans, hash and merge joins and materialisation (SET LOCAL).
-// A test checks the plans on fresh tables, in custom and generic form.
+// record by key at a time, the sweep reads ranges of two indexes in id order and compares them
+// itself; and write transactions turn off sequential and bitmap scans, hash and merge joins and
+// materialisation (SET LOCAL). A test checks the plans on fresh tables, custom and generic.
 //
 // # Failures
 //
