@@ -20,6 +20,8 @@
 //	POST /sync/pause                        stop scheduling syncs
 //	GET  /sync/status                       the state of syncs per connection
 //	PUT  /sync/update-connection-frequency  override a sync's frequency for one connection
+//	GET  /webhooks/deliveries               the outgoing webhook deliveries (not in Nango)
+//	POST /webhooks/redeliver                queue a dead or delivered webhook again (not in Nango)
 //
 // GET /records takes the headers Connection-Id and Provider-Config-Key (the integration key) and
 // the query parameters model, variant, modified_after (or the deprecated delta), limit (1 to
@@ -28,6 +30,17 @@
 // with its id as a string and _nango_metadata {first_seen_at, last_modified_at, last_action,
 // deleted_at, pruned_at, cursor}, times written like Nango's ("2023-09-18T15:20:35.941305+00:00");
 // next_cursor is null on the last page.
+//
+// GET /webhooks/deliveries lists the webhooks the engine sends to your backend, from its outbox,
+// oldest first. It takes the query parameters state (pending, delivered or dead), run_id,
+// after (a delivery id: continue after it) and limit (1 to 10,000, default 100), and answers
+// {"deliveries": [...], "next_after": ...}: each delivery's id, url, state, attempts, run_id,
+// provider_config_key, sync, connection_id, model, created_at, queued_at, next_attempt_at,
+// last_attempt_at, delivered_at (null when not yet), last_status, last_error and the body
+// sent; next_after is null when the page was not full. POST /webhooks/redeliver takes
+// {"id": "..."} to queue one delivery again with a fresh round of attempts (it answers
+// {"redelivered": 1, "delivery": {...}}, or 404 unknown_webhook_delivery), or
+// {"all_dead": true} to queue every dead one ({"redelivered": n}).
 //
 // # Authentication
 //
@@ -40,7 +53,7 @@
 // Errors are answered as Nango answers them, {"error": {"code": ..., "message": ...}}, with an
 // "errors" list ({code, message, path}) for validation failures. The codes are the Code*
 // constants. Where Nango answers 500 or silently ignores bad input, this handler answers a 4xx
-// that says what was wrong: a malformed, altered or foreign cursor (400 invalid_cursor), an
+// that says what was wrong: a malformed, corrupt or foreign cursor (400 invalid_cursor), an
 // unknown model (400 unknown_model), an unknown sync in a status query (400 unknown_sync), a
 // sync variant other than "base" (400 unknown_variant), opts.emptyCache without opts.reset
 // (400 invalid_body), a trigger of a sync that is already running (409 sync_already_running;

@@ -90,6 +90,8 @@ var routes = map[string]route{
 	"/sync/pause":                       {http.MethodPost, (*Handler).pause},
 	"/sync/status":                      {http.MethodGet, (*Handler).status},
 	"/sync/update-connection-frequency": {http.MethodPut, (*Handler).updateFrequency},
+	"/webhooks/deliveries":              {http.MethodGet, (*Handler).listDeliveries}, // webhooks.go
+	"/webhooks/redeliver":               {http.MethodPost, (*Handler).redeliver},
 }
 
 // ServeHTTP implements http.Handler.

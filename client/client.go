@@ -1,6 +1,6 @@
 // Package client is a Go client of the Nango-compatible REST API that package api serves: the
-// change feed (ListRecords, AllRecords) and sync control (Trigger, Start, Pause, Status,
-// UpdateFrequency). It speaks Nango's wire format (the paths, headers, bodies and error answers
+// change feed (ListRecords, AllRecords), sync control (Trigger, Start, Pause, Status,
+// UpdateFrequency) and the outgoing webhooks (WebhookDeliveries, RedeliverWebhook). It speaks Nango's wire format (the paths, headers, bodies and error answers
 // of Nango's public API) and does not depend on the engine: a backend that only reads the change
 // feed imports this package alone.
 //
@@ -92,7 +92,7 @@ type FieldError struct {
 
 // Error implements error.
 func (e *Error) Error() string {
-	msg := e.Message
+	msg := strings.TrimPrefix(e.Message, "api: ") // the client's prefix says where it comes from
 	if msg == "" && len(e.Errors) > 0 {
 		parts := make([]string, len(e.Errors))
 		for i, fe := range e.Errors {

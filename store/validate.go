@@ -376,11 +376,27 @@ func ValidateSchedule(s *Schedule) error {
 	return s.Key.Validate()
 }
 
-// LeaseHeldError formats ErrLeaseHeld with who holds the lease and until when.
+// LeaseHeldError returns ErrLeaseHeld with who holds the lease and until when, as a
+// *LeaseHeld.
 func LeaseHeldError(key SyncKey, owner string, until time.Time) error {
-	return fmt.Errorf("%w: sync %q for connection %q is leased to %q until %s",
-		ErrLeaseHeld, key.Sync, key.Connection, owner, until.Format(time.RFC3339Nano))
+	return &LeaseHeld{Key: key, Owner: owner, Until: until}
 }
+
+// LeaseHeld is ErrLeaseHeld with who holds the lease and until when: an engine that finds a
+// sync running elsewhere looks again once the lease would expire.
+type LeaseHeld struct {
+	Key   SyncKey
+	Owner string
+	Until time.Time
+}
+
+func (e *LeaseHeld) Error() string {
+	return fmt.Sprintf("%v: sync %q for connection %q is leased to %q until %s",
+		ErrLeaseHeld, e.Key.Sync, e.Key.Connection, e.Owner, e.Until.Format(time.RFC3339Nano))
+}
+
+// Unwrap makes errors.Is(err, ErrLeaseHeld) true.
+func (e *LeaseHeld) Unwrap() error { return ErrLeaseHeld }
 
 // LeaseLostError formats ErrLeaseLost for a lease.
 func LeaseLostError(l *Lease) error {

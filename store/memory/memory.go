@@ -24,6 +24,7 @@ type Store struct {
 	schedules   map[store.SyncKey]*store.Schedule
 	outbox      map[string]*store.OutboxEntry
 	consumers   map[store.ConsumerKey]*store.ConsumerCursor
+	signals     store.SignalHub // signal.go
 }
 
 var _ store.Store = (*Store)(nil)

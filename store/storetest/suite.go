@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, f Features) {
 		{"Outbox", outboxTests()},
 		{"Consumers", consumerTests()},
 		{"MultiProcess", multiProcessTests()},
+		{"Signals", signalTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
