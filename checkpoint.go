@@ -23,7 +23,7 @@ func (n *Nango) GetCheckpoint(ctx context.Context, v any) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("nango: loading checkpoint: %w", err)
+		return false, within(err, "loading checkpoint")
 	}
 	data, err := n.engine.openCheckpoint(store.CheckpointKey(n.run.Key), cp.Data)
 	if err != nil {
@@ -45,7 +45,7 @@ func (n *Nango) checkCheckpointVersion(ctx context.Context) error {
 	case err == nil:
 		cur = cp.Version
 	case !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("nango: loading checkpoint: %w", err)
+		return within(err, "loading checkpoint")
 	}
 	if cur != n.cpVersion {
 		return fmt.Errorf("nango: saving checkpoint: %w (it is at version %d, the run saw %d)", ErrCheckpointConflict, cur, n.cpVersion)
@@ -77,7 +77,7 @@ func (n *Nango) SaveCheckpoint(ctx context.Context, v any) error {
 		Key: store.CheckpointKey(n.run.Key), Data: data, ExpectedVersion: n.cpVersion, Now: n.engine.now(), Fence: n.lease,
 	})
 	if err != nil {
-		return fmt.Errorf("nango: saving checkpoint: %w", err)
+		return within(err, "saving checkpoint")
 	}
 	n.cpVersion = cp.Version
 	return nil
@@ -101,7 +101,7 @@ func (n *Nango) ClearCheckpoint(ctx context.Context) error {
 		Key: store.CheckpointKey(n.run.Key), ExpectedVersion: n.cpVersion, Fence: n.lease,
 	})
 	if err != nil {
-		return fmt.Errorf("nango: clearing checkpoint: %w", err)
+		return within(err, "clearing checkpoint")
 	}
 	n.cpVersion = 0
 	return nil
@@ -130,7 +130,7 @@ func (e *Engine) GetCheckpoint(ctx context.Context, integration, syncName, conne
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", syncName, connection, err)
+		return false, within(err, "loading checkpoint of %s for %q", syncName, connection)
 	}
 	data, err := e.openCheckpoint(key, cp.Data)
 	if err != nil {

@@ -33,6 +33,7 @@ func TestConformance(t *testing.T) {
 			require.NoError(t, s.Close())
 			return open(t, path)
 		},
+		// MultiProcess stays nil: bbolt's file lock admits one process (see TestOpenLockedFile).
 	})
 }
 
