@@ -31,7 +31,7 @@ var (
 	// because a reset happened while it ran. The run's writes with that checkpoint were not
 	// committed.
 	ErrCheckpointConflict = store.ErrVersionConflict
-	// ErrInvalidCursor is matched by errors for malformed, altered or foreign cursors.
+	// ErrInvalidCursor is matched by errors for malformed, corrupt or foreign cursors.
 	ErrInvalidCursor = store.ErrInvalidCursor
 	// ErrInvalidRecord is matched by every *RecordError.
 	ErrInvalidRecord = store.ErrInvalidRecord

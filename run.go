@@ -175,8 +175,8 @@ var errSlotTaken = errors.New("nango: another engine ran this slot")
 // claim looks at the sync's latest run once this engine holds the lease. A run still RUNNING was
 // left by an engine that stopped, or lost its lease, before it finished (nobody else can hold
 // the lease now): it is recorded as ended, and this run takes over from its last checkpoint.
-// For a scheduled run (slot not zero), a run that started at or after the slot means another
-// engine has run it: errSlotTaken.
+// For a scheduled run (slot not zero), a run that started at or after the slot, or that was
+// going at the slot, means another engine has run it: errSlotTaken.
 func (e *Engine) claim(ctx context.Context, key store.SyncKey, slot time.Time) error {
 	runs, err := e.store.RunList(ctx, &store.RunListParams{Key: key, Limit: 1})
 	if err != nil {
@@ -189,7 +189,14 @@ func (e *Engine) claim(ctx context.Context, key store.SyncKey, slot time.Time) e
 	if last.State == store.RunRunning {
 		return e.endInterrupted(ctx, last)
 	}
-	if !slot.IsZero() && !last.StartedAt.Before(store.Timestamp(slot)) {
+	if slot.IsZero() {
+		return nil
+	}
+	slot = store.Timestamp(slot)
+	// A run that started at or after the slot ran it; so did one that was going at the slot,
+	// as on a single engine a slot that comes while the sync runs is skipped. A cancelled run
+	// (cut short by a shutdown, say) does not count: the slot is due again.
+	if last.State != store.RunCancelled && (!last.StartedAt.Before(slot) || !last.EndedAt.Before(slot)) {
 		return errSlotTaken
 	}
 	return nil

@@ -39,7 +39,8 @@ type SyncStatus struct {
 	Integration string
 	Sync        string
 	Connection  string
-	// Status is RUNNING while a run is in progress, PAUSED when the schedule is paused, else
+	// Status is RUNNING while a run is in progress (on any engine sharing the store), PAUSED
+	// when the schedule is paused, else
 	// SUCCESS or ERROR after the latest run's outcome, or STOPPED when it has not run yet or its
 	// latest run was cancelled.
 	Status string
@@ -108,7 +109,9 @@ func (e *Engine) status(ctx context.Context, k store.SyncKey) (SyncStatus, error
 	_, running := e.active[k]
 	e.mu.RUnlock()
 	switch {
-	case running:
+	case running || (st.LatestRun != nil && st.LatestRun.State == RunRunning):
+		// Running here, or on another engine sharing the store. A run whose engine died stays
+		// RUNNING until the next run of the sync takes its lease and records it interrupted.
 		st.Status = StatusRunning
 	case paused:
 		st.Status = StatusPaused
@@ -116,9 +119,6 @@ func (e *Engine) status(ctx context.Context, k store.SyncKey) (SyncStatus, error
 		st.Status = StatusStopped
 	case st.LatestRun.State == RunSucceeded:
 		st.Status = StatusSuccess
-	case st.LatestRun.State == RunRunning:
-		// Left running by a process that stopped without finishing it.
-		st.Status = StatusStopped
 	default:
 		st.Status = StatusError
 	}

@@ -36,8 +36,14 @@ func runRecords(e *env, args []string) error {
 		}
 	}
 	if *idList != "" {
+		// Counted before the list is split, so that a huge list costs one pass.
+		if n := strings.Count(*idList, ",") + 1; n > store.MaxListIDs {
+			return fmt.Errorf("%w: records: -ids: %d ids, more than %d", ErrUsage, n, store.MaxListIDs)
+		}
+		seen := map[string]bool{}
 		for id := range strings.SplitSeq(*idList, ",") {
-			if id = strings.TrimSpace(id); id != "" {
+			if id = strings.TrimSpace(id); id != "" && !seen[id] {
+				seen[id] = true
 				p.IDs = append(p.IDs, id)
 			}
 		}
