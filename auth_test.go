@@ -443,7 +443,7 @@ func TestAddConnectionRejectsUnusableCredentials(t *testing.T) {
 		{nango.APIKey{}, nango.Credentials{Username: "x"}, `connection "c1": the integration uses an API key but the credentials have no APIKey`},
 		{nango.BasicAuth{}, nango.Credentials{Password: "x"}, `connection "c1": the integration uses basic auth but the credentials have no Username`},
 		{nil, nango.Credentials{APIKey: "x"}, `connection "c1" has credentials but integration "prov" has no Auth to use them`},
-		{&nango.OAuth2{Config: &oauth2.Config{}}, nango.Credentials{APIKey: "x"}, `integration "prov": nango: invalid configuration: OAuth2 auth: Config.Endpoint.TokenURL is empty`},
+		{&nango.OAuth2{Config: &oauth2.Config{}}, nango.Credentials{APIKey: "x"}, `nango: invalid configuration: integration "prov": OAuth2 auth: Config.Endpoint.TokenURL is empty`},
 	}
 	for _, tc := range cases {
 		f := newHTTPFix(t, nango.Integration{BaseURL: "https://api.example.com", Auth: tc.auth})

@@ -102,7 +102,7 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 			Key: store.CheckpointKey(n.run.Key), Data: cpData, ExpectedVersion: n.cpVersion, Now: now, Fence: n.lease,
 		})
 		if err != nil {
-			return fmt.Errorf("nango: saving checkpoint: %w", err)
+			return within(err, "saving checkpoint")
 		}
 		n.cpVersion = cp.Version
 		return nil
@@ -134,7 +134,7 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 				re.Index += start
 				return re
 			}
-			return fmt.Errorf("nango: writing %s records of model %s: %w", mode, model, err)
+			return within(err, "writing %s records of model %s", mode, model)
 		}
 		n.addResultLocked(model, res)
 		n.afterGuardedWrite(model, res)
@@ -190,7 +190,8 @@ func encodeRecords(m Model, mode store.WriteMode, records any) ([]store.RecordIn
 		}
 		if mode == store.WriteSave {
 			if err := m.check(v, data); err != nil {
-				return nil, &RecordError{Model: m.Name, Index: i, Reason: err.Error(), Err: err}
+				_, id, _ := jsonc.Record(nil, data) // the id, when the record has one
+				return nil, &RecordError{Model: m.Name, Index: i, ID: id, Reason: err.Error(), Err: err}
 			}
 		}
 		inputs[i] = store.RecordInput{Data: data}

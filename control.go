@@ -121,6 +121,11 @@ func (e *Engine) setPaused(ctx context.Context, sel SyncSelector, paused bool) e
 	if err != nil {
 		return err
 	}
+	sig := store.Signal{Kind: store.SignalSchedule, Integration: sel.Integration, Connection: sel.Connection}
+	if len(sel.Syncs) == 1 {
+		sig.Sync = sel.Syncs[0]
+	}
+	defer e.signal(ctx, sig) // what was saved, even if a later key failed
 	for _, k := range keys {
 		found, err := e.sched.SetPaused(ctx, k, paused)
 		if err != nil {
@@ -177,6 +182,7 @@ func (e *Engine) SetFrequency(ctx context.Context, integration, syncName, connec
 		return err
 	}
 	k := keys[0]
+	defer e.signal(ctx, store.Signal{Kind: store.SignalSchedule, Integration: integration, Connection: connection, Sync: syncName})
 	if found, err := e.sched.SetFrequency(ctx, k, freq, frequency); found || err != nil {
 		if err != nil {
 			return fmt.Errorf("nango: %w", err)

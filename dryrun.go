@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gonango/nango/internal/overlay"
 	"github.com/gonango/nango/store"
 )
 
@@ -151,7 +152,7 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 		return nil, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", syncName, connection, err)
 	}
 
-	sandbox := newDryStore(e.store)
+	sandbox := overlay.New(e.store)
 	defer sandbox.Close()
 	cfg := e.cfg
 	cfg.Logger = e.logger.With("dry_run", true)
@@ -163,7 +164,7 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 		return nil, err
 	}
 	rec := &dryRecorder{engine: dry, key: connKey{integration, connection}, max: o.MaxRequests, progress: o.Progress, models: map[string]ModelResult{}}
-	sandbox.onWrite = rec.write
+	sandbox.OnWrite(rec.write)
 	din := *in
 	hc := HTTPConfig{}
 	if in.HTTP != nil {
@@ -189,15 +190,13 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 	report.Requests, report.RequestCount = rec.requests, rec.count
 	rec.mu.Unlock()
 	for _, m := range sc.Models {
-		dm, err := sandbox.classify(ctx, store.Stream{Integration: integration, Connection: connection, Model: m.Name}, o.Samples)
+		diff, err := sandbox.Diff(ctx, store.Stream{Integration: integration, Connection: connection, Model: m.Name}, o.Samples)
 		if err != nil {
 			return report, fmt.Errorf("nango: dry run of %s: %w", syncName, err)
 		}
-		report.Models[m.Name] = dm
+		report.Models[m.Name] = dryRunModel(diff)
 	}
-	sandbox.mu.Lock()
-	after, err := sandbox.checkpointLocked(ctx, key)
-	sandbox.mu.Unlock()
+	after, err := sandbox.CheckpointGet(ctx, key)
 	switch {
 	case err == nil:
 		report.Checkpoint = after.Data
@@ -208,81 +207,20 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 	return report, runErr
 }
 
-// classify compares the final state of the records the run wrote with the stored one.
-func (s *dryStore) classify(ctx context.Context, st store.Stream, samples int) (*DryRunModel, error) {
-	dm := &DryRunModel{}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ds := s.streams[st]
-	if ds == nil {
-		return dm, nil
+// dryRunModel is the report of one model from the sandbox's diff.
+func dryRunModel(d *overlay.Diff) *DryRunModel {
+	dm := &DryRunModel{WouldAdd: d.Added, WouldUpdate: d.Updated, WouldDelete: d.Deleted, Unchanged: d.Unchanged,
+		RefusedDeletes: d.RefusedDeletes}
+	for _, r := range d.AddedSamples {
+		dm.Added = append(dm.Added, DryRunRecord{ID: r.ID, Data: r.Data})
 	}
-	var updated []DryRunChange
-	p := &store.RecordsListParams{Stream: st, Limit: 1000}
-	for {
-		page, err := s.mem.RecordsList(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range page.Records {
-			b := ds.base[r.ID]
-			wasLive, isLive := b.found && !b.deleted, r.LastAction != store.ActionDeleted
-			switch {
-			case !wasLive && isLive:
-				dm.WouldAdd++
-				if len(dm.Added) < samples {
-					dm.Added = append(dm.Added, DryRunRecord{ID: r.ID, Data: r.Data})
-				}
-			case wasLive && !isLive:
-				dm.WouldDelete++
-				if len(dm.Deleted) < samples {
-					dm.Deleted = append(dm.Deleted, DryRunRecord{ID: r.ID, Data: r.Data})
-				}
-			case wasLive && b.hash != store.Hash(r.Data):
-				dm.WouldUpdate++
-				if len(updated) < samples {
-					updated = append(updated, DryRunChange{ID: r.ID, After: r.Data})
-				}
-			case wasLive:
-				dm.Unchanged++
-			}
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		p.Cursor = page.NextCursor
+	for _, c := range d.UpdatedSamples {
+		dm.Updated = append(dm.Updated, DryRunChange{ID: c.ID, Before: c.Before, After: c.After})
 	}
-	if len(updated) > 0 {
-		ids := make([]string, len(updated))
-		for i, u := range updated {
-			ids[i] = u.ID
-		}
-		stored, err := s.base.RecordsList(ctx, &store.RecordsListParams{Stream: st, IDs: ids, Limit: store.MaxListIDs})
-		if err != nil {
-			return nil, fmt.Errorf("reading the stored records: %w", err)
-		}
-		for i := range updated {
-			for _, r := range stored.Records {
-				if r.ID == updated[i].ID {
-					updated[i].Before = r.Data
-				}
-			}
-		}
-		dm.Updated = updated
+	for _, r := range d.DeletedSamples {
+		dm.Deleted = append(dm.Deleted, DryRunRecord{ID: r.ID, Data: r.Data})
 	}
-	if sw := ds.sweep; sw != nil {
-		if sw.refused {
-			dm.RefusedDeletes = sw.unseen
-		} else {
-			dm.WouldDelete += sw.unseen
-			for _, r := range sw.samples {
-				if len(dm.Deleted) < samples {
-					dm.Deleted = append(dm.Deleted, DryRunRecord{ID: r.ID, Data: r.Data})
-				}
-			}
-		}
-	}
-	return dm, nil
+	return dm
 }
 
 // dryRecorder collects a dry run's requests and reports its progress.

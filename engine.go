@@ -57,11 +57,23 @@ type Config struct {
 	// InstanceID names this engine as the owner of its leases. Defaults to the host name, the
 	// process id and a random suffix.
 	InstanceID string
+	// ReloadInterval is how often a running engine reloads connections and schedules from the
+	// store, for the changes other engines sharing it made: those come at once as signals when
+	// the store implements store.Signaler, and this catches up on a lost one. Defaults to 30
+	// seconds.
+	ReloadInterval time.Duration
 	// MeterProvider receives the engine's OpenTelemetry metrics. Defaults to a no-op provider.
 	MeterProvider metric.MeterProvider
 	// Webhooks configures the signed webhooks sent to your backend after runs, through a
 	// durable outbox (see WebhookConfig). Nil sends none.
 	Webhooks *WebhookConfig
+	// EncryptionKeys encrypt connection credentials at rest with AES-256-GCM, in any store:
+	// each key is EncryptionKeySize (32) random bytes. The first key encrypts; every key
+	// decrypts, since each stored value names its key: to rotate, put a new key first, run
+	// Engine.ReencryptCredentials, then drop the old one. Credentials stored in the clear
+	// before a key was set stay readable. Nil stores credentials unencrypted, and Run logs a
+	// warning once.
+	EncryptionKeys [][]byte
 }
 
 // RetryPolicy retries failed runs: the n-th retry waits InitialBackoff * 2^(n-1) with jitter,
@@ -131,6 +143,9 @@ type Engine struct {
 	http httpState // provider HTTP state per connection (httpclient.go); ready at its zero value
 
 	progress progressRuns // runs in progress (progress.go); ready at its zero value
+
+	sealer          *sealer   // encryption at rest (crypt.go)
+	unencryptedOnce sync.Once // the warning that credentials are stored in the clear
 }
 
 // NewEngine returns an engine over st. The engine does not own st: close it after the engine is
@@ -183,6 +198,9 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 		active:       map[store.SyncKey]struct{}{},
 		metrics:      m,
 	}
+	if e.sealer, err = newSealer(c.EncryptionKeys); err != nil {
+		return nil, err
+	}
 	e.sched = newScheduler(e)
 	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {
 		return nil, err
@@ -201,6 +219,7 @@ func (c *Config) applySchedulingDefaults() error {
 		{"min frequency", &c.MinFrequency, MinFrequency},
 		{"shutdown timeout", &c.ShutdownTimeout, 30 * time.Second},
 		{"lease TTL", &c.LeaseTTL, 30 * time.Second},
+		{"reload interval", &c.ReloadInterval, 30 * time.Second},
 	}
 	for _, d := range defaults {
 		switch {
@@ -248,7 +267,7 @@ func (e *Engine) RegisterIntegration(in Integration) error {
 	for i := range in.Syncs {
 		sc := &in.Syncs[i]
 		if err := sc.validate(e.cfg.MinFrequency); err != nil {
-			return fmt.Errorf("integration %q: %w", in.Key, err)
+			return within(err, "integration %q", in.Key)
 		}
 		if names[sc.Name] {
 			return configError("integration %q has two syncs named %q", in.Key, sc.Name)
@@ -356,6 +375,7 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	if err := e.store.ConnectionPut(ctx, sc); err != nil {
 		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
 	}
+	defer e.signal(ctx, store.Signal{Kind: store.SignalConnection, Integration: c.Integration, Connection: c.ID})
 	if e.sched.Running() {
 		in, err := e.integration(c.Integration)
 		if err != nil {
@@ -379,6 +399,7 @@ func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) e
 		return fmt.Errorf("nango: deleting connection %q: %w", id, err)
 	}
 	e.http.forget(integration, id)
+	e.signal(ctx, store.Signal{Kind: store.SignalConnection, Integration: integration, Connection: id})
 	return nil
 }
 

@@ -318,7 +318,7 @@ func TestResponseTooLarge(t *testing.T) {
 	f := newHTTPFix(t, nango.Integration{BaseURL: srv.URL, HTTP: &nango.HTTPConfig{MaxResponseBytes: 99}})
 	f.addConn(t, "c1", nil)
 	_, err := f.do(t, &nango.Request{Path: "/big"})
-	require.EqualError(t, err, "nango: GET "+srv.URL+"/big: nango: the response is larger than HTTPConfig.MaxResponseBytes (99 bytes)")
+	require.EqualError(t, err, "nango: GET "+srv.URL+"/big: the response is larger than HTTPConfig.MaxResponseBytes (99 bytes)")
 	require.Equal(t, 1, calls.get("/big"), "not retried")
 }
 

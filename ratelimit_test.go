@@ -165,7 +165,7 @@ func TestRetryAfterBeyondMaxWaitFailsAtOnce(t *testing.T) {
 	require.Equal(t, 1, apiErr.Attempts)
 	require.Equal(t, time.Hour, apiErr.RetryAfter)
 	require.EqualError(t, err, "nango: GET "+srv.URL+"/items: 429 Too Many Requests (retry after 1h0m0s): "+
-		"nango: rate limited by the provider: the provider asks to wait 1h0m0s, more than HTTPRetry.MaxWait (10m0s): "+
+		"rate limited by the provider: the provider asks to wait 1h0m0s, more than HTTPRetry.MaxWait (10m0s): "+
 		`{"message":"daily quota exhausted"}`)
 	require.Empty(t, f.clock.slept())
 

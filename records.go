@@ -3,6 +3,7 @@ package nango
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -113,8 +114,8 @@ type RecordsPage struct {
 
 // ListRecords reads one page of a stream's change feed in cursor order: each record at most
 // once, at its latest change. A record that changes again after being read shows up again
-// later in the feed. Errors: ErrUnknownIntegration, ErrUnknownModel, ErrInvalidCursor, or a
-// *ParamError for a limit or ids out of range.
+// later in the feed. Errors: ErrUnknownIntegration, ErrUnknownModel, ErrUnknownConnection,
+// ErrInvalidCursor, or a *ParamError for a limit or ids out of range.
 func (e *Engine) ListRecords(ctx context.Context, p ListRecordsParams) (*RecordsPage, error) {
 	if err := e.checkModel(p.Integration, p.Model); err != nil {
 		return nil, err
@@ -128,7 +129,16 @@ func (e *Engine) ListRecords(ctx context.Context, p ListRecordsParams) (*Records
 		Limit:         p.Limit,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("nango: listing records of %s/%s/%s: %w", p.Integration, p.Connection, p.Model, err)
+		return nil, within(err, "listing records of %s/%s/%s", p.Integration, p.Connection, p.Model)
+	}
+	if len(res.Records) == 0 {
+		// An empty page: say so when the connection does not exist (a connection's records go
+		// with it, so a page with records needs no check).
+		if _, err := e.store.ConnectionGet(ctx, p.Integration, p.Connection); errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, p.Connection, p.Integration)
+		} else if err != nil {
+			return nil, within(err, "listing records of %s/%s/%s", p.Integration, p.Connection, p.Model)
+		}
 	}
 	page := &RecordsPage{Records: make([]Record, len(res.Records)), NextCursor: res.NextCursor}
 	for i, r := range res.Records {

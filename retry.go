@@ -36,7 +36,7 @@ type HTTPRetry struct {
 	MaxWait time.Duration
 	// Statuses are the response statuses that are retried. Defaults to 429 and every 5xx.
 	// Network errors and attempts that time out are always retried, and so are responses that
-	// RateLimit identifies as rate limits.
+	// RateLimit identifies as rate limits; transport errors that match ErrPermanent never are.
 	Statuses []int
 }
 
@@ -120,7 +120,7 @@ func (e *APIError) Error() string {
 			fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
 		}
 		if e.Err != nil {
-			fmt.Fprintf(&b, ": %v", e.Err)
+			fmt.Fprintf(&b, ": %s", bareMessage(e.Err))
 		}
 		if e.Body != "" {
 			fmt.Fprintf(&b, ": %s", e.Body)
@@ -130,7 +130,7 @@ func (e *APIError) Error() string {
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, "after %d attempts: ", e.Attempts)
 	}
-	fmt.Fprintf(&b, "%v", e.Err)
+	b.WriteString(bareMessage(e.Err))
 	return b.String()
 }
 
@@ -210,11 +210,12 @@ func (c *connHTTP) failed(ctx, actx context.Context, err error) *provider.Attemp
 	if errors.As(err, &ue) {
 		err = ue.Err // its message holds the whole URL
 	}
+	permanent := errors.Is(err, ErrPermanent)
 	var re *provider.RedactedError
 	if errors.As(err, &re) {
-		return &provider.Attempt{Err: re}
+		return &provider.Attempt{Err: re, Permanent: permanent}
 	}
-	return &provider.Attempt{Err: &provider.RedactedError{Msg: c.secrets.Redact(err.Error()), Err: err}}
+	return &provider.Attempt{Err: &provider.RedactedError{Msg: c.secrets.Redact(err.Error()), Err: err}, Permanent: permanent}
 }
 
 func (c *connHTTP) logAttempt(ctx context.Context, logger *slog.Logger, method string, u *url.URL, res *provider.Attempt, attempt int, d time.Duration) {

@@ -3,6 +3,7 @@ package nango_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -160,6 +161,35 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 	require.NotContains(t, err.Error(), `Get "`, "the URL is not repeated by net/http's error")
 }
 
+type transportFunc func(*http.Request) (*http.Response, error)
+
+func (f transportFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// permanentError is a transport's error that no retry can cure.
+type permanentError struct{}
+
+func (permanentError) Error() string        { return "no answer for this request" }
+func (permanentError) Is(target error) bool { return target == nango.ErrPermanent }
+
+func TestPermanentTransportErrorsAreNotRetried(t *testing.T) {
+	t.Parallel()
+	var calls counter
+	rt := transportFunc(func(r *http.Request) (*http.Response, error) {
+		calls.inc(r.URL.Path)
+		return nil, fmt.Errorf("transport: %w", permanentError{})
+	})
+	f := newHTTPFix(t, nango.Integration{BaseURL: "https://api.example.test", HTTP: &nango.HTTPConfig{Transport: rt}})
+	f.addConn(t, "c1", nil)
+	_, err := f.do(t, &nango.Request{Path: "/x"})
+	var apiErr *nango.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, 1, apiErr.Attempts, "sent once")
+	require.Equal(t, 1, calls.get("/x"))
+	require.ErrorIs(t, err, nango.ErrPermanent)
+	require.ErrorAs(t, err, new(permanentError))
+	require.Equal(t, "nango: GET https://api.example.test/x: transport: no answer for this request", err.Error())
+}
+
 func TestHangingProviderTimesOut(t *testing.T) {
 	t.Parallel()
 	var calls counter
@@ -189,7 +219,7 @@ func TestHangingProviderTimesOut(t *testing.T) {
 		require.ErrorIs(t, err, nango.ErrTimeout, path)
 		require.False(t, errors.Is(err, context.DeadlineExceeded), "a slow provider is not a run timeout")
 		require.Equal(t, nango.RunFailed, res.State, path)
-		require.EqualError(t, err, "nango: GET "+srv.URL+path+": after 2 attempts: nango: the provider did not answer in time (HTTPConfig.Timeout is 50ms)")
+		require.EqualError(t, err, "nango: GET "+srv.URL+path+": after 2 attempts: the provider did not answer in time (HTTPConfig.Timeout is 50ms)")
 		require.Equal(t, 2, calls.get(path))
 	}
 }

@@ -21,8 +21,10 @@ import (
 func (e *Engine) Run(ctx context.Context) error {
 	err := e.sched.Run(ctx, e.schedIntegrations, func(runCtx context.Context) func() {
 		stop := e.hooks.start(runCtx) // the webhook delivery worker (webhook_delivery.go)
+		unwatch := e.watch(runCtx)    // the other engines sharing the store (replicas.go)
 		e.logger.Info("engine started", "schedules", e.sched.Len(), "instance", e.cfg.InstanceID)
-		return stop
+		e.warnUnencrypted()
+		return func() { unwatch(); stop() }
 	})
 	switch {
 	case errors.Is(err, scheduler.ErrRunning):
@@ -80,25 +82,46 @@ func schedIntegration(in *Integration) scheduler.Integration {
 // schedRunner runs the scheduler's runs on the engine.
 type schedRunner struct{ e *Engine }
 
-func (r schedRunner) Run(ctx context.Context, key store.SyncKey, job scheduler.Job) scheduler.Outcome {
+func (r schedRunner) Run(ctx context.Context, key store.SyncKey, job scheduler.Job) scheduler.Result {
 	e := r.e
+	o := RunOptions{Trigger: job.Trigger, Reset: job.Reset, EmptyCache: job.EmptyCache}
 	if job.Trigger == TriggerSchedule {
-		e.metrics.scheduleLag(ctx, key.Integration, e.cfg.Clock.Now().Sub(job.Due))
+		o.slot = job.Due
 	}
-	res, err := e.runOnce(ctx, key, RunOptions{Trigger: job.Trigger, Reset: job.Reset, EmptyCache: job.EmptyCache})
+	res, err := e.runOnce(ctx, key, o)
+	var held *store.LeaseHeld
 	switch {
-	case res == nil:
-		if !errors.Is(err, ErrRunActive) {
-			e.logger.Error("scheduled run could not start", "integration", key.Integration, "sync", key.Sync,
-				"connection_id", key.Connection, "error", err)
-		}
-		return scheduler.NotStarted
-	case res.State == RunSucceeded:
-		return scheduler.Succeeded
-	case res.State == RunCancelled:
-		return scheduler.Cancelled
+	case res != nil:
+	case errors.As(err, &held):
+		// Running on another engine sharing the store: losing the race is no failure.
+		e.logger.Debug("sync is running on another engine", "integration", key.Integration, "sync", key.Sync,
+			"connection_id", key.Connection, "owner", held.Owner, "lease_expires_at", held.Until)
+		return scheduler.Result{Outcome: scheduler.Busy, RetryAt: held.Until}
+	case errors.Is(err, store.ErrLeaseHeld):
+		return scheduler.Result{Outcome: scheduler.Busy, RetryAt: e.cfg.Clock.Now().Add(e.cfg.LeaseTTL)}
+	case errors.Is(err, errSlotTaken):
+		return scheduler.Result{Outcome: scheduler.Skipped}
+	case ctx.Err() != nil:
+		return scheduler.Result{Outcome: scheduler.Cancelled} // shutting down: due again at the next start
+	case errors.Is(err, ErrRunActive):
+		e.logger.Info("scheduled run skipped: the sync is running in this process (RunSync)", "integration", key.Integration,
+			"sync", key.Sync, "connection_id", key.Connection, "trigger", job.Trigger)
+		return scheduler.Result{Outcome: scheduler.NotStarted}
+	default:
+		e.logger.Error("scheduled run could not start", "integration", key.Integration, "sync", key.Sync,
+			"connection_id", key.Connection, "trigger", job.Trigger, "error", err)
+		return scheduler.Result{Outcome: scheduler.NotStarted}
 	}
-	return scheduler.Failed
+	if job.Trigger == TriggerSchedule && !job.Due.IsZero() {
+		e.metrics.scheduleLag(context.WithoutCancel(ctx), key.Integration, res.StartedAt.Sub(job.Due))
+	}
+	switch res.State {
+	case RunSucceeded:
+		return scheduler.Result{Outcome: scheduler.Succeeded}
+	case RunCancelled:
+		return scheduler.Result{Outcome: scheduler.Cancelled}
+	}
+	return scheduler.Result{Outcome: scheduler.Failed}
 }
 
 // frequency resolves the frequency of a sync for a connection.

@@ -90,7 +90,9 @@ type Model struct {
 	typ reflect.Type
 }
 
-// ModelOf declares a model whose records must decode into T.
+// ModelOf declares a model whose records must decode into T. A struct T needs a field that
+// encodes as the JSON member "id" (tagged `json:"id"`), a string or an integer:
+// RegisterIntegration refuses the model otherwise.
 func ModelOf[T any](name string) Model {
 	return Model{Name: name, typ: reflect.TypeFor[T]()}
 }
@@ -130,6 +132,11 @@ func (c *SyncConfig) validate(minFrequency time.Duration) error {
 		if seen[m.Name] {
 			return configError("sync %q declares model %q twice", c.Name, m.Name)
 		}
+		if m.typ != nil {
+			if p := idProblem(m.typ); p != "" {
+				return configError("sync %q: model %q: %s", c.Name, m.Name, p)
+			}
+		}
 		seen[m.Name] = true
 	}
 	if c.Version == "" {
@@ -143,7 +150,7 @@ func (c *SyncConfig) validate(minFrequency time.Duration) error {
 	}
 	if c.DeleteGuard != nil {
 		if err := c.DeleteGuard.validate(); err != nil {
-			return fmt.Errorf("sync %q: %w", c.Name, err)
+			return within(err, "sync %q", c.Name)
 		}
 	}
 	return nil

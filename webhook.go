@@ -134,7 +134,8 @@ func VerifyWebhookSignature(body []byte, signature string, keys ...[]byte) bool 
 
 // WebhookPayloads returns the success webhooks of a successful run: one per model that changed
 // (every model when always is true). modifiedAfter is the run's start: reading the change feed
-// from there misses nothing the run wrote. A failed run yields nothing.
+// from there misses nothing the run wrote. A failed run yields nothing. (The engine widens the
+// webhooks it sends to cover earlier runs that announced nothing: see WebhookConfig.)
 func WebhookPayloads(res *RunResult, always bool) []WebhookPayload {
 	if res == nil || res.State != RunSucceeded {
 		return nil

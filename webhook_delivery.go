@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +36,11 @@ import (
 // MaxAttempts attempts or MaxAge, is kept as dead with its last error: see
 // Engine.WebhookDeliveries and Engine.RedeliverWebhook. The delivered ones are pruned after
 // Retention.
+//
+// Every committed change is announced by some webhook: the changes of runs that sent no
+// success webhook (failed, cancelled, or killed with their process) are covered by the next
+// successful run, whose modifiedAfter reaches back to the start of the earliest such run, with
+// a webhook for every model whose stream changed since then.
 type WebhookConfig struct {
 	// URLs receive every webhook, each its own delivery (Nango's primary and secondary URLs).
 	// A connection's Connection.WebhookURLs replace them for that connection. Absolute http or
@@ -64,7 +71,9 @@ type WebhookConfig struct {
 	MaxBackoff     time.Duration
 	// Timeout bounds one attempt. Defaults to 20 seconds (Nango's).
 	Timeout time.Duration
-	// MaxConcurrencyPerEndpoint bounds the attempts in flight to one URL. Defaults to 4.
+	// MaxConcurrencyPerEndpoint bounds the attempts in flight to one URL. The worker passes over
+	// a URL at its limit, so a slow or silent receiver delays only its own webhooks. Defaults
+	// to 4.
 	MaxConcurrencyPerEndpoint int
 	// Client sends the webhooks. Defaults to a client that does not follow redirects (a
 	// redirect is a final answer, as in Nango).
@@ -220,7 +229,7 @@ func newDeliveryID(t time.Time) string {
 }
 
 // entries returns the outbox entries of a finished run.
-func (o *outgoing) entries(n *Nango, res *RunResult) []*store.OutboxEntry {
+func (o *outgoing) entries(ctx context.Context, n *Nango, res *RunResult) []*store.OutboxEntry {
 	if o.cfg == nil {
 		return nil
 	}
@@ -232,6 +241,9 @@ func (o *outgoing) entries(n *Nango, res *RunResult) []*store.OutboxEntry {
 		return nil
 	}
 	payloads := WebhookPayloads(res, o.cfg.AlwaysSend)
+	if res.State == RunSucceeded {
+		payloads = n.coverGap(ctx, res, payloads)
+	}
 	if o.cfg.OnFailure {
 		if p := FailureWebhookPayload(res); p != nil {
 			payloads = append(payloads, *p)
@@ -253,6 +265,63 @@ func (o *outgoing) entries(n *Nango, res *RunResult) []*store.OutboxEntry {
 		}
 	}
 	return out
+}
+
+// maxGapRuns bounds how many earlier runs a success webhook looks back over.
+const maxGapRuns = 100
+
+// coverGap extends the success webhooks of a run to the changes that no success webhook
+// announced: those committed by the runs since the last successful one that failed, were
+// cancelled or died with their process. Their modifiedAfter moves back to the start of the
+// earliest such run, and a model this run did not change gets a webhook too when its stream
+// changed since then. Without such runs the payloads are returned as they are.
+func (n *Nango) coverGap(ctx context.Context, res *RunResult, payloads []WebhookPayload) []WebhookPayload {
+	e := n.engine
+	runs, err := e.store.RunList(ctx, &store.RunListParams{Key: n.run.Key, Before: res.RunID, Limit: maxGapRuns})
+	if err != nil {
+		n.logger.Warn("webhooks cover only this run: listing the earlier runs failed", "error", err)
+		return payloads
+	}
+	from := res.StartedAt
+	for _, r := range runs {
+		if r.State == store.RunSucceeded {
+			break
+		}
+		if r.StartedAt.Before(from) {
+			from = r.StartedAt
+		}
+	}
+	if !from.Before(res.StartedAt) {
+		return payloads
+	}
+	stamp := from.UTC().Format(time.RFC3339Nano)
+	have := map[string]bool{}
+	for i := range payloads {
+		payloads[i].ModifiedAfter, payloads[i].QueryTimeStamp = stamp, stamp
+		have[payloads[i].Model] = true
+	}
+	for _, m := range n.sync.Models {
+		if have[m.Name] {
+			continue
+		}
+		page, err := e.store.RecordsList(ctx, &store.RecordsListParams{Stream: n.stream(m.Name), ModifiedAfter: from, Limit: 1})
+		if err != nil {
+			n.logger.Warn("webhooks may miss changes of an earlier run: reading the change feed failed", "model", m.Name, "error", err)
+			continue
+		}
+		if len(page.Records) == 0 {
+			continue
+		}
+		one := WebhookPayloads(&RunResult{
+			State: RunSucceeded, Integration: res.Integration, Sync: res.Sync, Connection: res.Connection,
+			Trigger: res.Trigger, Initial: res.Initial, StartedAt: from,
+			CheckpointFrom: res.CheckpointFrom, CheckpointTo: res.CheckpointTo,
+			Models: map[string]ModelResult{m.Name: {}},
+		}, true)
+		payloads = append(payloads, one...)
+	}
+	slices.SortFunc(payloads, func(a, b WebhookPayload) int { return strings.Compare(a.Model, b.Model) })
+	return payloads
 }
 
 // DeliveryReport counts what one round of delivery did.
@@ -282,7 +351,8 @@ func (e *Engine) DeliverWebhooks(ctx context.Context) (*DeliveryReport, error) {
 	return out, err
 }
 
-// WebhookState is where a webhook delivery stands.
+// WebhookState is where a webhook delivery stands, a string: "pending" (waiting for its next
+// attempt), "delivered" or "dead" (out of attempts; Engine.RedeliverWebhook sends it again).
 type WebhookState = store.OutboxState
 
 // The webhook delivery states.
@@ -292,7 +362,12 @@ const (
 	WebhookDead      = store.OutboxDead
 )
 
-// WebhookStats counts the outbox's deliveries per state, with the next due time.
+// WebhookStats counts the outbox's deliveries per state. Its fields:
+//
+//	Pending       int        deliveries waiting for an attempt
+//	Delivered     int        deliveries the endpoint accepted (until pruned)
+//	Dead          int        deliveries out of attempts
+//	NextAttemptAt time.Time  the earliest due time of the pending ones; zero when none
 type WebhookStats = store.OutboxStats
 
 // WebhookDelivery is one webhook to one URL, as the outbox holds it.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/nangotest"
+	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
 	"github.com/gonango/nango/store/memory"
 )
@@ -627,4 +628,76 @@ func TestWebhookReceiver(t *testing.T) {
 	require.Len(t, got, 1, "none of those reached Handle")
 	fail = true
 	require.Equal(t, http.StatusInternalServerError, send(http.MethodPost, body, hmacHex(key, body)), "the sender will retry")
+}
+
+// Changes committed by runs that never announced them (a failed run, a run whose process died)
+// are covered by the next successful run's webhooks: modifiedAfter reaches back to the start
+// of the earliest such run, and a model the successful run did not change gets a webhook too.
+func TestWebhooksCoverRunsThatDidNotAnnounce(t *testing.T) {
+	t.Parallel()
+	clock := nangotest.NewClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+	hooks := newHookServer(t)
+	st := memory.New()
+	f := newFixture(t, st, nango.SyncConfig{}, &nango.Config{Clock: clock, Webhooks: &nango.WebhookConfig{
+		URLs: []string{hooks.url()}, SigningKeys: [][]byte{[]byte("k")},
+	}})
+	payloads := func(res *nango.RunResult) map[string]*nango.WebhookPayload {
+		out := map[string]*nango.WebhookPayload{}
+		for _, id := range res.Webhooks {
+			d, err := f.eng.WebhookDelivery(t.Context(), id)
+			require.NoError(t, err)
+			p, err := d.Payload()
+			require.NoError(t, err)
+			out[p.Model] = p
+		}
+		return out
+	}
+	res, err := f.run(t, saveAll(contacts(2, "a")), nil)
+	require.NoError(t, err)
+	require.Len(t, payloads(res), 1)
+
+	// A run saves, then fails: no webhook (OnFailure is off).
+	clock.Advance(time.Minute)
+	failed, err := f.run(t, func(ctx context.Context, n *nango.Nango) error {
+		if err := n.BatchSave(ctx, contacts(3, "b"), "Contact"); err != nil {
+			return err
+		}
+		return errors.New("the provider went away")
+	}, nil)
+	require.Error(t, err)
+	require.Empty(t, failed.Webhooks)
+
+	// The next run changes nothing, and still announces what the failed run wrote.
+	clock.Advance(time.Minute)
+	res, err = f.run(t, func(context.Context, *nango.Nango) error { return nil }, nil)
+	require.NoError(t, err)
+	got := payloads(res)
+	require.Contains(t, got, "Contact")
+	require.Equal(t, failed.StartedAt.UTC().Format(time.RFC3339Nano), got["Contact"].ModifiedAfter)
+	require.Equal(t, &nango.WebhookResults{}, got["Contact"].ResponseResults, "the counts are this run's")
+	page, err := f.eng.ListRecords(t.Context(), nango.ListRecordsParams{Integration: "crm", Connection: "conn-1", Model: "Contact",
+		ModifiedAfter: failed.StartedAt})
+	require.NoError(t, err)
+	require.Len(t, page.Records, 3, "reading from modifiedAfter finds the failed run's changes")
+
+	// Once announced, the window is the run's own again.
+	clock.Advance(time.Minute)
+	res, err = f.run(t, saveAll(contacts(1, "c")), nil)
+	require.NoError(t, err)
+	require.Equal(t, res.StartedAt.UTC().Format(time.RFC3339Nano), payloads(res)["Contact"].ModifiedAfter)
+
+	// A run whose process died stays RUNNING in the history; the next success covers it.
+	clock.Advance(time.Minute)
+	ghost := &store.Run{ID: "run_000000000000ghost", Key: store.SyncKey{Integration: "crm", Sync: "contacts", Connection: "conn-1"},
+		State: store.RunRunning, StartedAt: store.Timestamp(clock.Now())}
+	require.NoError(t, st.RunInsert(t.Context(), ghost))
+	_, err = st.RecordsWrite(t.Context(), &store.RecordsWriteParams{
+		Stream: store.Stream{Integration: "crm", Connection: "conn-1", Model: "Contact"}, Now: clock.Now(),
+		Records: []store.RecordInput{{ID: "ghost-1", Data: []byte(`{"id":"ghost-1","name":"g"}`)}},
+	})
+	require.NoError(t, err)
+	clock.Advance(time.Minute)
+	res, err = f.run(t, func(context.Context, *nango.Nango) error { return nil }, nil)
+	require.NoError(t, err)
+	require.Equal(t, ghost.StartedAt.UTC().Format(time.RFC3339Nano), payloads(res)["Contact"].ModifiedAfter)
 }

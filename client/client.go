@@ -92,7 +92,7 @@ type FieldError struct {
 
 // Error implements error.
 func (e *Error) Error() string {
-	msg := e.Message
+	msg := strings.TrimPrefix(e.Message, "api: ") // the client's prefix says where it comes from
 	if msg == "" && len(e.Errors) > 0 {
 		parts := make([]string, len(e.Errors))
 		for i, fe := range e.Errors {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -310,7 +311,7 @@ func TestErrors(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, http.StatusUnauthorized, e.StatusCode)
 	require.Equal(t, "unknown_account", e.Code)
-	require.ErrorContains(t, err, "client: HTTP 401 unknown_account: api: authentication failed")
+	require.ErrorContains(t, err, "client: HTTP 401 unknown_account: authentication failed")
 
 	c := newClient(t, s, "")
 	p := params()
@@ -319,6 +320,15 @@ func TestErrors(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, "invalid_query_params", e.Code)
 	require.Equal(t, []client.FieldError{{Code: "too_big", Message: "must be at most 10000", Path: []any{"limit"}}}, e.Errors)
+	// One prefix, the facts once, however many layers the error went through.
+	p = params()
+	p.Cursor = "not-a-cursor"
+	_, err = c.ListRecords(t.Context(), p)
+	require.True(t, client.IsCode(err, "invalid_cursor"), err)
+	require.True(t, strings.HasPrefix(err.Error(), "client: HTTP 400 invalid_cursor: listing records of "), err.Error())
+	for _, prefix := range []string{"api: ", "nango: ", "store: "} {
+		require.NotContains(t, err.Error(), prefix)
+	}
 	p = params()
 	p.ConnectionID = "conn-9"
 	_, err = c.ListRecords(t.Context(), p)

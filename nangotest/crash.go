@@ -9,12 +9,14 @@ import (
 )
 
 // CheckCrashRecovery proves that a sync loses nothing and duplicates nothing when its process
-// dies, or its store fails, after any of its BatchSave calls.
+// dies, or its store fails, at any commit of a run.
 //
-// It runs the sync once on a harness from newHarness to learn the outcome and how many
-// BatchSave calls the run makes. Then, for each of those calls, on a fresh harness, it runs
-// the sync with CrashAfterBatchSave(n) and once more without failpoints (the restarted process
-// resumes from the checkpoint), and the same with FailBatchSave(n). After each pair of runs:
+// It runs the sync once on a harness from newHarness to learn the outcome and the commits the
+// run makes (Result.Commits: its start, every BatchSave, BatchUpdate, BatchDelete,
+// SaveCheckpoint and ClearCheckpoint, the TrackDeletes sweeps, its end). Then, for each
+// commit n, on a fresh harness, it runs the sync with CrashAfterCommit(n) and once more
+// without failpoints (the restarted process resumes from the checkpoint), and the same with
+// FailCommit(n). After each pair of runs:
 //
 //   - the store must hold exactly the records of the clean run, with the same payloads, live
 //     or deleted alike: nothing lost, nothing extra;
@@ -22,35 +24,36 @@ import (
 //     no update or deletion the clean run did not make, so a backend reading the change feed
 //     sees nothing twice.
 //
-// Every discrepancy is reported with tb.Errorf. newHarness must return a harness on a new
-// store with the same fixtures each time; opts apply to every run. The fixtures must also
-// answer the requests of the runs that recover: after a crash that follows the last commit,
-// that is the next incremental run (give it an answer with nothing new). Runs may leave
-// fixtures unused.
+// Every discrepancy is reported with tb.Errorf, naming the commit. newHarness must return a
+// harness on a new store, each time the same; opts apply to every run. The runs that recover
+// send requests the clean run did not: an incremental sync resumes from its checkpoint, and
+// after a crash that follows the last commit the next run is the next incremental run. A
+// stateful fake of the provider (Options.Provider, a new one for each harness) answers them
+// as the real API would; fixtures must be written for each. Runs may leave fixtures unused.
+//
+// To check an incremental run rather than the initial one, let newHarness make the initial
+// run (h.Run()) and change the fake's data before it returns the harness.
 func CheckCrashRecovery(tb testing.TB, newHarness func(tb testing.TB) *Harness, opts ...RunOption) {
 	tb.Helper()
 	opts = append(slices.Clone(opts), AllowUnusedFixtures())
 	clean := newHarness(tb)
 	want := clean.Run(opts...)
 	wantState := clean.state()
-	if want.Saves == 0 {
-		tb.Logf("nangotest: the sync made no BatchSave call: nothing to crash after")
-		return
-	}
-	for n := 1; n <= want.Saves; n++ {
-		for _, fp := range []Failpoint{CrashAfterBatchSave(n), FailBatchSave(n)} {
+	for n := 1; n <= len(want.Commits); n++ {
+		for _, fp := range []Failpoint{CrashAfterCommit(n), FailCommit(n)} {
+			what := fmt.Sprintf("%s (%s)", fp, want.Commits[n-1])
 			h := newHarness(tb)
 			first := h.run(append(slices.Clone(opts), WithFailpoints(fp)))
 			if first.Err == nil {
-				tb.Errorf("nangotest: %s: the run succeeded; the sync ignores the error BatchSave returned", fp)
+				tb.Errorf("nangotest: %s: the run succeeded; the sync ignores the error the write returned", what)
 				continue
 			}
 			second := h.run(opts)
 			if second.Err != nil {
-				tb.Errorf("nangotest: %s: the next run failed: %v\n%s", fp, second.Err, second.describe())
+				tb.Errorf("nangotest: %s: the next run failed: %s\n%s", what, second.errText(), second.describe())
 				continue
 			}
-			compareRecovery(tb, fp, want, wantState, []*Result{first, second}, h.state())
+			compareRecovery(tb, what, want, wantState, []*Result{first, second}, h.state())
 		}
 	}
 }
@@ -75,7 +78,7 @@ func (h *Harness) state() map[string]map[string]recordState {
 	return out
 }
 
-func compareRecovery(tb testing.TB, fp Failpoint, want *Result, wantState map[string]map[string]recordState, runs []*Result, got map[string]map[string]recordState) {
+func compareRecovery(tb testing.TB, what string, want *Result, wantState map[string]map[string]recordState, runs []*Result, got map[string]map[string]recordState) {
 	tb.Helper()
 	const maxReports = 10
 	for _, m := range want.h.sync.Models {
@@ -104,15 +107,19 @@ func compareRecovery(tb testing.TB, fp Failpoint, want *Result, wantState map[st
 		}
 		wc := want.changes[m.Name]
 		if added != len(wc.added) || updated != len(wc.updated) || deleted != len(wc.deleted) {
-			problems = append(problems, fmt.Sprintf("the two runs made %d additions, %d updates and %d deletions; a clean run makes %d, %d and %d (the change feed shows records twice)",
-				added, updated, deleted, len(wc.added), len(wc.updated), len(wc.deleted)))
+			why := "changes are missing"
+			if added > len(wc.added) || updated > len(wc.updated) || deleted > len(wc.deleted) {
+				why = "the change feed shows records twice"
+			}
+			problems = append(problems, fmt.Sprintf("the two runs made %d additions, %d updates and %d deletions; a clean run makes %d, %d and %d (%s)",
+				added, updated, deleted, len(wc.added), len(wc.updated), len(wc.deleted), why))
 		}
 		for i, p := range problems {
 			if i == maxReports {
-				tb.Errorf("nangotest: %s, then a run to recover: model %s: %d more problems", fp, m.Name, len(problems)-maxReports)
+				tb.Errorf("nangotest: %s, then a run to recover: model %s: %d more problems", what, m.Name, len(problems)-maxReports)
 				break
 			}
-			tb.Errorf("nangotest: %s, then a run to recover: model %s: %s", fp, m.Name, p)
+			tb.Errorf("nangotest: %s, then a run to recover: model %s: %s", what, m.Name, p)
 		}
 	}
 }

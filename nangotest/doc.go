@@ -1,8 +1,8 @@
 // Package nangotest tests syncs in go test, in milliseconds: a Harness runs a sync through the
 // real engine (nango.NewEngine over the memory store, which passes the same conformance suite
 // as the durable stores) with fake edges: a fake clock, the provider's API answered from
-// recorded fixtures, and failpoints. Its helpers take a testing.TB and do not depend on any
-// assertion library.
+// recorded fixtures or a fake provider, and failpoints. Its helpers take a testing.TB and do
+// not depend on any assertion library.
 //
 // # Running a sync
 //
@@ -27,12 +27,21 @@
 // A fixture file is JSON that a person can read and edit (see Fixture): one interaction, or
 // an "interactions" array; a directory holds one file per interaction. A request matches a
 // fixture on method, path, query and body; each fixture answers once, in order. A request no
-// fixture answers fails the test with the fixtures that came closest and how they differ, and
+// fixture answers fails at once, without retries (its error matches nango.ErrPermanent), and
+// fails the test with the fixtures that came closest and how they differ, and
 // a successful run that leaves fixtures unused fails it too. Fixtures answer the requests the
 // sync sends through its handle (Nango.Get, Request, Paginate, HTTPClient), not those of an
 // http.Client of its own. Small fixtures can be written in
 // Go with JSONFixture and WithInteractions. In replay, requests carry no credentials: the
 // integration's Auth is not used.
+//
+// # Fake providers
+//
+// Options.Provider is an http.Handler that answers the runs' requests in place of the real
+// API: a fake that keeps state, whose data the test changes between runs. Without fixtures it
+// answers every request, also those of a run that resumes from its checkpoint after a crash,
+// which is what CheckCrashRecovery needs for an incremental sync. With Options.Fixtures it
+// stands in for the real API when recording, and the runs replay the fixtures otherwise.
 //
 // # Recording
 //
@@ -49,11 +58,14 @@
 // # Failpoints
 //
 // WithFailpoints makes the n-th request of a run fail (FailRequest, FailRequestNetwork,
-// RateLimitRequest with Retry-After) or the n-th BatchSave (FailBatchSave), or makes the
-// process "crash" right after the n-th BatchSave commits (CrashAfterBatchSave). The fake clock
-// makes retries and waits instant. The next Run resumes as production would, in a restarted
-// process after a crash, so a test can assert that it loses nothing and duplicates nothing.
-// CheckCrashRecovery does that for every BatchSave of a run at once.
+// RateLimitRequest with Retry-After) or its n-th commit (FailCommit), or makes the process
+// "crash" right after the n-th commit (CrashAfterCommit). A run's commits are its start, each
+// BatchSave, BatchUpdate and BatchDelete, SaveCheckpoint, ClearCheckpoint, the TrackDeletes
+// sweeps and its end (Result.Commits lists them); FailBatchSave and CrashAfterBatchSave count
+// BatchSave calls only. The fake clock makes retries and waits instant. The next Run resumes
+// as production would, in a restarted process after a crash, so a test can assert that it
+// loses nothing and duplicates nothing. CheckCrashRecovery does that for every commit of a
+// run at once.
 //
 // # Validation
 //

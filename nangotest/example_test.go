@@ -92,9 +92,9 @@ func ExampleCrashAfterBatchSave() {
 	// stored: 5
 }
 
-// CheckCrashRecovery crashes the sync after each of its BatchSave calls in turn, and makes
-// each BatchSave fail in turn, and checks that the next run always ends where a clean run
-// does, without showing anything twice.
+// CheckCrashRecovery crashes the sync after each of its commits in turn (its start, each
+// BatchSave, its end), and makes each commit fail in turn, and checks that the next run always
+// ends where a clean run does, without showing anything twice.
 func ExampleCheckCrashRecovery() {
 	t := newT()
 	defer t.done()
@@ -144,4 +144,40 @@ func ExampleHarness_Engine() {
 	}
 	fmt.Println(st[0].Status, st[0].RecordCounts["Contact"], st[0].LatestRun.StartedAt)
 	// Output: SUCCESS 5 2025-01-01 00:00:00 +0000 UTC
+}
+
+// A stateful fake of the provider's API (an http.Handler: here a fake CRM whose contacts the
+// test changes) answers every request of the runs, also those of a run that resumes from its
+// checkpoint after a crash, which no recorded fixture would answer. CheckCrashRecovery then
+// checks an incremental run: newHarness makes the initial run and changes the fake's data
+// before it hands the harness over, so every run it crashes is incremental.
+func ExampleOptions_provider() {
+	t := newT()
+	defer t.done()
+
+	newHarness := func(tb testing.TB) *nangotest.Harness {
+		api := newStatefulCRM(5)
+		h := nangotest.New(tb, crm(syncContacts), &nangotest.Options{Provider: api})
+		h.Run() // the initial run
+		api.put(apiContact{ID: "c2", Name: "Bob Moog", Email: "bob@moog.example"})
+		api.put(apiContact{ID: "c6", Name: "Eve Arden", Email: "eve@example.com"})
+		api.put(apiContact{ID: "c7", Name: "Fay Wray", Email: "fay@example.com"})
+		return h
+	}
+	h := newHarness(t)
+	res := h.Run()
+	fmt.Println("added:", res.AddedIDs("Contact"), "updated:", res.UpdatedIDs("Contact"))
+	for _, r := range res.Requests {
+		fmt.Println(r)
+	}
+	fmt.Println("commits:", len(res.Commits))
+
+	nangotest.CheckCrashRecovery(t, newHarness)
+	fmt.Println("no failure reported")
+	// Output:
+	// added: [c6 c7] updated: [c2]
+	// GET /v1/contacts?limit=2&updated_since=2025-01-01T10%3A05%3A00Z -> 200
+	// GET /v1/contacts?cursor=2&limit=2&updated_since=2025-01-01T10%3A05%3A00Z -> 200
+	// commits: 4
+	// no failure reported
 }

@@ -160,9 +160,11 @@ func TestCheckCrashRecoveryFindsLostRecords(t *testing.T) {
 		})
 	})
 	out := ft.all()
-	require.Contains(t, out, `BatchSave 1 fails, then a run to recover: model Contact: record "c1" is lost`)
-	require.Contains(t, out, `BatchSave 2 fails, then a run to recover: model Contact: record "c3" is lost`)
-	require.NotContains(t, out, "crashes after", "a crash after a BatchSave loses nothing here")
+	require.Contains(t, out, `the process crashes after commit 2 (SaveCheckpoint), then a run to recover: model Contact: record "c1" is lost`,
+		"a crash between the checkpoint and the records it covers loses them")
+	require.Contains(t, out, `commit 3 fails (BatchSave of Contact), then a run to recover: model Contact: record "c1" is lost`)
+	require.Contains(t, out, `commit 5 fails (BatchSave of Contact), then a run to recover: model Contact: record "c3" is lost`)
+	require.NotContains(t, out, "crashes after commit 3", "a crash after a BatchSave loses nothing here")
 
 	ft = newFakeTB(t)
 	ft.run(func() {
@@ -170,11 +172,113 @@ func TestCheckCrashRecoveryFindsLostRecords(t *testing.T) {
 			return nangotest.New(tb, crm(swallowErrors), &nangotest.Options{Fixtures: "testdata/contacts/initial.json"})
 		})
 	})
-	require.Contains(t, ft.all(), "BatchSave 1 fails: the run succeeded; the sync ignores the error BatchSave returned")
+	require.Contains(t, ft.all(), "commit 2 fails (BatchSave of Contact with the checkpoint): the run succeeded; the sync ignores the error the write returned")
+}
+
+// deletionsFirst applies a page of deletions with the checkpoint that covers the whole page,
+// and then saves the page's records: a crash between the two loses the records. Only a crash
+// at the BatchDelete finds it.
+func deletionsFirst(ctx context.Context, n *nango.Nango) error {
+	var cp contactsCheckpoint
+	if _, err := n.GetCheckpoint(ctx, &cp); err != nil {
+		return err
+	}
+	if cp.Since != "" {
+		return nil
+	}
+	resp, err := n.Get(ctx, &nango.Request{Path: "/v1/changes"})
+	if err != nil {
+		return err
+	}
+	var page struct {
+		Deleted []string  `json:"deleted"`
+		Changed []Contact `json:"changed"`
+	}
+	if err := resp.Decode(&page); err != nil {
+		return err
+	}
+	if err := n.BatchDelete(ctx, page.Deleted, "Contact", nango.WithCheckpoint(contactsCheckpoint{Since: "done"})); err != nil {
+		return err
+	}
+	return n.BatchSave(ctx, page.Changed, "Contact")
+}
+
+func TestEveryCommitIsACrashPoint(t *testing.T) {
+	t.Parallel()
+	changes := nangotest.JSONFixture("GET", "/v1/changes", 200, map[string]any{
+		"deleted": []string{"gone"}, "changed": []Contact{{ID: "c1", Name: "Ada"}},
+	})
+	h := nangotest.New(t, crm(deletionsFirst), nil)
+	res := h.Run(nangotest.WithInteractions(changes))
+	require.Equal(t, []string{"the run's start", "BatchDelete of Contact with the checkpoint", "BatchSave of Contact", "the run's end with its webhooks"}, res.Commits)
+	require.Equal(t, 1, res.Saves)
+
+	ft := newFakeTB(t)
+	ft.run(func() {
+		nangotest.CheckCrashRecovery(ft, func(tb testing.TB) *nangotest.Harness {
+			return nangotest.New(tb, crm(deletionsFirst), nil)
+		}, nangotest.WithInteractions(changes))
+	})
+	out := ft.all()
+	require.Contains(t, out, `the process crashes after commit 2 (BatchDelete of Contact with the checkpoint), then a run to recover: model Contact: record "c1" is lost`)
+	require.Contains(t, out, "the two runs made 0 additions, 0 updates and 0 deletions; a clean run makes 1, 0 and 0 (changes are missing)")
+	require.NotContains(t, out, "commit 1", "a crash or a failure at the run's start loses nothing")
+	require.NotContains(t, out, "commit 4", "nor at its end")
+
+	// The TrackDeletes sweep and a reset are commits too.
+	in := crm(func(ctx context.Context, n *nango.Nango) error {
+		return n.BatchSave(ctx, []Contact{{ID: "c1", Name: "Ada"}}, "Contact")
+	})
+	in.Syncs[0].TrackDeletes = true
+	h = nangotest.New(t, in, nil)
+	res = h.Run(nangotest.WithRunOptions(nango.RunOptions{Reset: true, EmptyCache: true}))
+	require.Equal(t, []string{"the reset of the checkpoint", "the reset of deletion tracking of Contact", "EmptyCache of Contact",
+		"the run's start", "BatchSave of Contact", "the TrackDeletes sweep of Contact", "the run's end with its webhooks"}, res.Commits)
+
+	// A failure before the run starts is a failed run, and the next one starts afresh.
+	res = h.RunFailing(nangotest.WithFailpoints(nangotest.FailCommit(1)))
+	require.ErrorIs(t, res.Err, nangotest.ErrFailpoint)
+	require.Equal(t, nango.RunFailed, res.State)
+	res = h.RunFailing(nangotest.WithFailpoints(nangotest.CrashAfterCommit(1)))
+	require.True(t, res.Crashed)
+	require.ErrorContains(t, res.Err, "after commit 1, the run's start")
+	h.Run()
 }
 
 func TestCheckCrashRecoveryPassesAGoodSync(t *testing.T) {
 	t.Parallel()
 	nothingNew := nangotest.JSONFixture("GET", "/v1/contacts?limit=2&updated_since=2025-01-01T10:30:00Z", 200, map[string]any{"contacts": []any{}})
 	nangotest.CheckCrashRecovery(t, initial, nangotest.WithInteractions(nothingNew))
+}
+
+func TestProviderAnswersTheRunsThatRecover(t *testing.T) {
+	t.Parallel()
+	// The resumed run asks for a cursor the clean run never sent with these parameters; the
+	// fake answers it, and the check finds the records the checkpoint-first sync loses.
+	ft := newFakeTB(t)
+	ft.run(func() {
+		nangotest.CheckCrashRecovery(ft, func(tb testing.TB) *nangotest.Harness {
+			return nangotest.New(tb, crm(checkpointFirst), &nangotest.Options{Provider: newStatefulCRM(5), NoValidate: true})
+		})
+	})
+	out := ft.all()
+	require.Contains(t, out, `the process crashes after commit 2 (SaveCheckpoint), then a run to recover: model Contact: record "c1" is lost`)
+	require.NotContains(t, out, "no fixture")
+	require.NotContains(t, out, "next run failed")
+}
+
+func TestRecordFromProviderThenReplay(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	api := newStatefulCRM(3)
+	h := nangotest.New(t, crm(syncContacts), &nangotest.Options{Provider: api, Fixtures: dir + "/initial.json", Record: true})
+	recorded := h.Run()
+	require.Equal(t, []string{"c1", "c2", "c3"}, recorded.AddedIDs("Contact"))
+
+	// Without Record, the fixtures are replayed and the provider is not called.
+	h = nangotest.New(t, crm(syncContacts), &nangotest.Options{Provider: http.NotFoundHandler(), Fixtures: dir + "/initial.json"})
+	replayed := h.Run()
+	require.Equal(t, []string{"c1", "c2", "c3"}, replayed.AddedIDs("Contact"))
+	require.Len(t, replayed.Requests, 2)
+	require.Equal(t, dir+"/initial.json interaction 1", replayed.Requests[0].Fixture)
 }

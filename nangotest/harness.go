@@ -49,6 +49,15 @@ type Options struct {
 	// Setting the environment variable NANGO_RECORD=1 turns it on for every harness with
 	// Fixtures (and not Live); the others keep replaying what their runs give them.
 	Record bool
+	// Provider is a fake of the provider's API that keeps state (records that change between
+	// runs, deletions), in place of the real API. Without Fixtures it answers every request, so
+	// that an incremental sync that resumes from its checkpoint after a crash gets the answers a
+	// real API would give (see CheckCrashRecovery). With Fixtures it stands in for the real API
+	// when recording (Record, NANGO_RECORD=1): the runs write what it answered as fixtures, and
+	// otherwise replay them. The handler is called in the test's process, without a network; the
+	// request's URL keeps the integration's host (BaseURL defaults to DefaultBaseURL). Requests
+	// carry the integration's Auth only when Options.Credentials is set.
+	Provider http.Handler
 	// Live sends the requests to the integration's BaseURL through its HTTPConfig.Transport
 	// and Auth with Credentials, as in production, without fixtures: for tests with a fake
 	// provider (an httptest.Server).
@@ -124,7 +133,7 @@ func New(tb testing.TB, in nango.Integration, opts *Options) *Harness {
 	switch {
 	case o.Record || (recordFromEnv() && o.Fixtures != "" && !o.Live):
 		h.mode = modeRecord
-	case o.Live:
+	case o.Live || (o.Provider != nil && o.Fixtures == ""):
 		h.mode = modeLive
 	}
 	if h.conn == "" {
@@ -183,6 +192,15 @@ func New(tb testing.TB, in nango.Integration, opts *Options) *Harness {
 	next := hc.Transport
 	if next == nil {
 		next = http.DefaultTransport
+	}
+	if o.Provider != nil {
+		next = handlerTransport{o.Provider}
+		if in.BaseURL == "" {
+			in.BaseURL = DefaultBaseURL
+		}
+		if o.Credentials == nil {
+			in.Auth = nil
+		}
 	}
 	switch h.mode {
 	case modeReplay:
@@ -308,7 +326,8 @@ func WithInteractions(fixtures ...Fixture) RunOption {
 	return func(c *runConfig) { c.interactions = append(c.interactions, fixtures...) }
 }
 
-// WithFailpoints makes requests or BatchSave calls of this run fail.
+// WithFailpoints makes requests or commits of this run fail, or the process crash after a
+// commit.
 func WithFailpoints(fps ...Failpoint) RunOption {
 	return func(c *runConfig) { c.failpoints = append(c.failpoints, fps...) }
 }
@@ -330,7 +349,7 @@ func (h *Harness) Run(opts ...RunOption) *Result {
 	h.tb.Helper()
 	res := h.run(opts)
 	if res.Err != nil {
-		h.tb.Fatalf("nangotest: run %d of sync %s failed: %v\n%s", res.Number, h.sync.Name, res.Err, res.describe())
+		h.tb.Fatalf("nangotest: run %d of sync %s failed: %s\n%s", res.Number, h.sync.Name, res.errText(), res.describe())
 	}
 	return res
 }
@@ -404,20 +423,25 @@ func (h *Harness) run(opts []RunOption) *Result {
 	logStart := h.logs.len()
 
 	rr, err := h.eng.RunSync(ctx, h.in.Key, h.sync.Name, h.conn, &rc.opts)
+	fs := h.faults.state()
 	if rr == nil {
-		h.tb.Fatalf("nangotest: the run could not start: %v", err)
+		if !fs.failed && !fs.crashed {
+			h.tb.Fatalf("nangotest: the run could not start: %v", err)
+		}
+		// A failpoint struck before the run began (its start, or a reset).
+		rr = &nango.RunResult{Integration: h.in.Key, Sync: h.sync.Name, Connection: h.conn, State: nango.RunFailed, Err: err,
+			StartedAt: h.clock.Now(), EndedAt: h.clock.Now(), Models: map[string]nango.ModelResult{}}
 	}
 	h.runs++
-	saves, crashed := h.faults.state()
 	h.faults.arm(nil, nil)
-	h.crashed = crashed
-	res := &Result{RunResult: rr, Number: h.runs, Err: rr.Err, Crashed: crashed, Saves: saves, h: h}
+	h.crashed = fs.crashed
+	res := &Result{RunResult: rr, Number: h.runs, Err: rr.Err, Crashed: fs.crashed, Saves: fs.saves, Commits: fs.commits, h: h}
 	var unmatched []*UnmatchedRequestError
 	res.Requests, unmatched = h.tracker.results()
 	h.tracker.arm(h.live, nil, nil)
 	res.Logs = h.logs.since(logStart)
-	if crashed {
-		res.Err = fmt.Errorf("%w after BatchSave %d (the run's own error: %v)", ErrCrashed, saves, rr.Err)
+	if fs.crashed {
+		res.Err = fmt.Errorf("%w after commit %d, %s (the run's own error: %v)", ErrCrashed, fs.crashAt, fs.commits[fs.crashAt-1], rr.Err)
 	}
 	if cp, err := h.st.CheckpointGet(h.tb.Context(), h.checkpointKey()); err == nil {
 		res.Checkpoint = cp.Data
@@ -427,6 +451,7 @@ func (h *Harness) run(opts []RunOption) *Result {
 	res.changes = h.changes(before)
 	res.Webhooks = nango.WebhookPayloads(rr, false)
 
+	res.unmatched = len(unmatched) > 0
 	seen := map[string]bool{}
 	for _, u := range unmatched {
 		if !seen[u.Request] {

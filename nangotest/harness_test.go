@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,15 +56,35 @@ func TestInitialThenIncremental(t *testing.T) {
 func TestUnmatchedRequestShowsClosestFixtures(t *testing.T) {
 	t.Parallel()
 	ft := newFakeTB(t)
+	var h *nangotest.Harness
 	ft.run(func() {
-		h := nangotest.New(ft, crm(syncContacts), &nangotest.Options{Fixtures: "testdata/contacts/incremental.json"})
+		h = nangotest.New(ft, crm(syncContacts), &nangotest.Options{Fixtures: "testdata/contacts/incremental.json"})
 		h.Run()
 	})
 	out := ft.all()
 	require.Contains(t, out, "no fixture matches the request GET /v1/contacts?limit=2")
 	require.Contains(t, out, "closest fixtures:")
-	require.Contains(t, out, "testdata/contacts/incremental.json (GET /v1/contacts): query has no updated_since, the fixture's has updated_since=2025-01-01T10:30:00Z")
-	require.Contains(t, out, "run 1 of sync contacts failed")
+	closest := "testdata/contacts/incremental.json (GET /v1/contacts): query has no updated_since, the fixture's has updated_since=2025-01-01T10:30:00Z"
+	require.Contains(t, out, closest)
+	require.Equal(t, 1, strings.Count(out, closest), "the closest fixtures are listed once:\n%s", out)
+	require.Contains(t, out, "run 1 of sync contacts failed: nango: GET https://api.crm.example/v1/contacts?limit=2: nangotest: no fixture matches")
+	require.Equal(t, 1, strings.Count(out, "1. GET /v1/contacts?limit=2"), "the request was sent once, not retried")
+	require.NotContains(t, out, "2. GET")
+	require.Empty(t, h.Clock().Slept(), "no backoff")
+
+	// The sync sees an error that says it is permanent.
+	var got error
+	in := crm(func(ctx context.Context, n *nango.Nango) error {
+		_, got = n.Get(ctx, &nango.Request{Path: "/v1/nothing"})
+		return nil
+	})
+	ft = newFakeTB(t)
+	ft.run(func() { nangotest.New(ft, in, nil).Run() })
+	require.Contains(t, ft.all(), "no fixture matches the request GET /v1/nothing")
+	require.ErrorIs(t, got, nango.ErrPermanent)
+	var ue *nangotest.UnmatchedRequestError
+	require.ErrorAs(t, got, &ue)
+	require.Equal(t, "GET /v1/nothing", ue.Request)
 }
 
 func TestFixturesAnswerOnceAndMustAllBeUsed(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/gonango/nango"
 )
 
 // sentRequest is a request as a transport of the harness sees it.
@@ -250,8 +252,9 @@ func newPlayer(fixtures []Fixture) *player {
 	return &player{fixtures: fixtures, used: make([]int, len(fixtures))}
 }
 
-// UnmatchedRequestError is the error a sync gets for a request that no fixture answers. The
-// harness also fails the test with it, showing the closest fixtures.
+// UnmatchedRequestError is the error a sync gets for a request that no fixture answers, at
+// once: it matches nango.ErrPermanent, so the request is not retried. The harness also fails
+// the test with it, showing the closest fixtures.
 type UnmatchedRequestError struct {
 	// Request describes the request: method, path, query and body.
 	Request string
@@ -283,6 +286,10 @@ func (e *UnmatchedRequestError) Error() string {
 	}
 	return b.String()
 }
+
+// Is reports that the error matches nango.ErrPermanent: the engine does not retry a request
+// no fixture answers, and the run fails at once.
+func (e *UnmatchedRequestError) Is(target error) bool { return target == nango.ErrPermanent }
 
 // answer finds the fixture for request number n.
 func (p *player) answer(r *sentRequest, n int) (*Fixture, error) {

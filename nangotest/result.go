@@ -18,10 +18,15 @@ type Result struct {
 	// Err is why the run failed (nil on success): the run's error, or one wrapping ErrCrashed
 	// when a failpoint crashed the process.
 	Err error
-	// Crashed is set when the run ended in a CrashAfterBatchSave failpoint.
+	// Crashed is set when the run ended in a CrashAfterCommit or CrashAfterBatchSave
+	// failpoint.
 	Crashed bool
 	// Saves counts the run's BatchSave calls (each committed chunk of a very large one).
 	Saves int
+	// Commits describes the run's commits in order ("the run's start", "BatchSave of Contact
+	// with the checkpoint", "the TrackDeletes sweep of Contact", ...): commit n is where
+	// CrashAfterCommit(n) and FailCommit(n) strike.
+	Commits []string
 	// Requests are the provider requests the run sent, retries and failpoints included.
 	Requests []Request
 	// Logs are the lines the engine and the sync logged during the run (info and above), as
@@ -32,8 +37,26 @@ type Result struct {
 	// Webhooks are the webhooks the run's changes would send (nango.WebhookPayloads).
 	Webhooks []nango.WebhookPayload
 
-	h       *Harness
-	changes map[string]*modelChanges
+	h         *Harness
+	changes   map[string]*modelChanges
+	unmatched bool // the test was told of requests no fixture answers
+}
+
+// errText is the run's error for a failure message: its first line when the harness has
+// already reported the unmatched request with its closest fixtures.
+func (r *Result) errText() string {
+	s := r.Err.Error()
+	if r.unmatched {
+		s = firstLine(s) + " (closest fixtures above)"
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
 }
 
 // modelChanges are the records a run changed in one model, in the change feed's order, each at
@@ -173,7 +196,7 @@ func (r *Result) describe() string {
 	if len(r.Logs) > 0 {
 		b.WriteString("log:\n")
 		for _, l := range r.Logs {
-			b.WriteString("  " + l + "\n")
+			b.WriteString("  " + firstLine(l) + "\n")
 		}
 	}
 	return b.String()

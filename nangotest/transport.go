@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -158,4 +159,26 @@ func (t *tracker) send(req *http.Request, sr *sentRequest, n int, fp *Failpoint,
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	return next.RoundTrip(out)
+}
+
+// handlerTransport sends requests to an http.Handler in the same process: Options.Provider.
+type handlerTransport struct {
+	h http.Handler
+}
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	in := req.Clone(req.Context())
+	in.RequestURI = req.URL.RequestURI()
+	in.RemoteAddr = "192.0.2.1:1234"
+	if in.Host == "" {
+		in.Host = req.URL.Host
+	}
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	w := httptest.NewRecorder()
+	t.h.ServeHTTP(w, in)
+	resp := w.Result()
+	resp.Request = req
+	return resp, nil
 }

@@ -4,6 +4,35 @@
 // conformance suite that is the executable form of the contract below; every implementation
 // runs it.
 //
+// # Implementing the contract
+//
+// Store is composed of role interfaces, one per concern; Reader gathers the read-only half of
+// every role (and Close), for wrappers that must not write:
+//
+//	role         read (Reader)                          write
+//	Records      RecordsList StreamStats StreamCursor   RecordsWrite RecordsSweep
+//	                                                    RecordsSweepReset StreamDelete
+//	Checkpoints  CheckpointGet                          CheckpointPut CheckpointDelete
+//	Runs         RunGet RunList RunLastSuccess          RunInsert RunUpdate RunFinish
+//	Outbox       OutboxGet OutboxList OutboxStats       OutboxClaim OutboxSettle OutboxRequeue
+//	                                                    OutboxPrune
+//	Consumers    ConsumerCursorGet ConsumerCursorList   ConsumerCursorPut ConsumerDelete
+//	Connections  ConnectionGet ConnectionList           ConnectionPut ConnectionDelete
+//	Leases       -                                      LeaseAcquire LeaseRenew LeaseRelease
+//	Schedules    ScheduleGet ScheduleList               SchedulePut
+//
+// Anyone may implement Store: the stores of this module (bolt, memory, postgres) and third
+// parties alike. An implementation is correct when it passes storetest.Run. It should build on
+// the helpers of this package rather than restate them: PrepareWrite validates a write,
+// canonicalises its payloads and drops duplicates; PreparedWrite.Classify decides, from what
+// the stream holds for an id (a Held), what the write does to the record (a Decision: the
+// verdict, the payload and hash to keep, whether the id joins the deletion-tracking window);
+// RecordsWriteResult.Tally counts it. A store reads what the classifier needs and persists what
+// it decided, so that stores differ only in how they persist. What a store cannot do (reopen
+// itself durably, serve several processes at once) it declares in storetest.Features, and the
+// tests that need it skip with the reason. A store must implement every method; a wrapper that
+// changes only some roles embeds the Store (or Reader) it wraps and overrides those.
+//
 // # Streams and records
 //
 // Records live in streams keyed by (integration, connection, model); nothing is shared between
@@ -17,7 +46,8 @@
 //
 // RecordsWrite applies one batch in one transaction. Within a batch the last record with an id
 // wins; the others are counted as duplicates. A batch with an invalid record (a *RecordError
-// naming its index and id) or a checkpoint version conflict writes nothing. For each record:
+// naming its index and id) or a checkpoint version conflict writes nothing. For each record
+// (the table PreparedWrite.Classify implements, in classify.go):
 //
 //	save, id unknown                    -> ADDED
 //	save, id live, same payload         -> unchanged: nothing is written, the cursor stays
@@ -43,7 +73,7 @@
 // did not see. Limit defaults to 100 and may not exceed 10,000; ModifiedAfter is inclusive;
 // Filter keeps records whose last action is one of those chosen; IDs (at most 100) keeps those
 // ids. NextCursor is empty on the last page. Cursors are opaque, URL-safe strings; a malformed,
-// altered or foreign cursor is a *CursorError, and one taken before StreamDelete is
+// corrupt or foreign cursor is a *CursorError, and one taken before StreamDelete is
 // ErrCursorStale.
 //
 // # Deletion tracking

@@ -1,133 +1,6 @@
 package store
 
-import (
-	"context"
-	"time"
-)
-
-// Store keeps records, checkpoints, runs and connections. Implementations must be safe for
-// concurrent use by multiple goroutines. Every method that takes a context returns promptly with
-// the context's error once it is cancelled, writing nothing it had not committed.
-//
-// The behaviour every implementation must have is specified in prose in this package's
-// documentation and checked by the conformance suite in package storetest.
-type Store interface {
-	// RecordsWrite applies a batch of saves, merges or deletes to one stream in one transaction,
-	// together with an optional checkpoint write. A batch that fails validation writes nothing.
-	RecordsWrite(ctx context.Context, params *RecordsWriteParams) (*RecordsWriteResult, error)
-
-	// RecordsList reads one page of a stream's change feed in cursor order.
-	RecordsList(ctx context.Context, params *RecordsListParams) (*RecordsListResult, error)
-
-	// RecordsSweep marks DELETED every live record of a stream that was not written within the
-	// sync's current deletion-tracking window, unless the deletion guard refuses, and then closes
-	// the window.
-	RecordsSweep(ctx context.Context, params *RecordsSweepParams) (*RecordsSweepResult, error)
-
-	// RecordsSweepReset discards a sync's deletion-tracking window for a stream without deleting.
-	RecordsSweepReset(ctx context.Context, params *RecordsSweepResetParams) error
-
-	// StreamStats reports the number of live and deleted records of a stream.
-	StreamStats(ctx context.Context, stream Stream) (*StreamStats, error)
-
-	// StreamDelete removes a stream's records for good. Cursors taken from it before are
-	// rejected afterwards with ErrCursorStale.
-	StreamDelete(ctx context.Context, stream Stream) error
-
-	// CheckpointGet returns ErrNotFound when the key has no checkpoint.
-	CheckpointGet(ctx context.Context, key CheckpointKey) (*Checkpoint, error)
-	// CheckpointPut writes a checkpoint if its current version is params.ExpectedVersion
-	// (0: absent), else returns ErrVersionConflict.
-	CheckpointPut(ctx context.Context, params *CheckpointPutParams) (*Checkpoint, error)
-	// CheckpointDelete deletes a checkpoint if its current version is params.ExpectedVersion,
-	// or whatever it is when params.ExpectedVersion is AnyVersion.
-	CheckpointDelete(ctx context.Context, params *CheckpointDeleteParams) error
-
-	// RunInsert records the start of a run; RunUpdate replaces it by ID.
-	RunInsert(ctx context.Context, run *Run) error
-	RunUpdate(ctx context.Context, run *Run) error
-	// RunGet returns ErrNotFound for an unknown id.
-	RunGet(ctx context.Context, id string) (*Run, error)
-	// RunList returns a sync's runs on a connection, newest first.
-	RunList(ctx context.Context, params *RunListParams) ([]*Run, error)
-	// RunLastSuccess returns the newest run in state RunSucceeded, or ErrNotFound.
-	RunLastSuccess(ctx context.Context, key SyncKey) (*Run, error)
-	// RunFinish replaces a run by ID, as RunUpdate does, and adds params.Outbox to the outbox
-	// in the same transaction: a run's webhooks are in the outbox if and only if its end is
-	// recorded. A bad entry or an unknown run writes nothing.
-	RunFinish(ctx context.Context, params *RunFinishParams) error
-
-	// StreamCursor returns the cursor of a stream's newest change, or "" when the stream has
-	// none: listing from it returns only later changes, and it is the snapshot that
-	// RecordsWriteParams.IgnoreModifiedAfter takes.
-	StreamCursor(ctx context.Context, stream Stream) (string, error)
-
-	// OutboxClaim claims up to params.Limit pending entries due at params.Now, earliest
-	// NextAttemptAt first (then by ID): each gets a new ClaimToken and is not due again before
-	// params.Now+params.TTL, so that a worker that dies does not lose it.
-	OutboxClaim(ctx context.Context, params *OutboxClaimParams) ([]*OutboxEntry, error)
-	// OutboxSettle records the outcome of an attempt on a claimed entry: it counts the attempt
-	// and moves the entry to params.State. It returns ErrClaimLost when params.ClaimToken is not
-	// the entry's current one or the entry is not pending, and ErrNotFound for an unknown ID.
-	OutboxSettle(ctx context.Context, params *OutboxSettleParams) (*OutboxEntry, error)
-	// OutboxRequeue makes an entry, in any state, pending and due at params.Now with a fresh
-	// round of attempts (Attempts 0, QueuedAt now, a new ClaimToken). ErrNotFound for an
-	// unknown ID.
-	OutboxRequeue(ctx context.Context, params *OutboxRequeueParams) (*OutboxEntry, error)
-	// OutboxGet returns ErrNotFound for an unknown ID.
-	OutboxGet(ctx context.Context, id string) (*OutboxEntry, error)
-	// OutboxList returns entries in ID order.
-	OutboxList(ctx context.Context, params *OutboxListParams) ([]*OutboxEntry, error)
-	// OutboxStats counts the entries per state and reports the next due time.
-	OutboxStats(ctx context.Context) (*OutboxStats, error)
-	// OutboxPrune removes delivered and dead entries older than the params say, and returns how
-	// many it removed. Pending entries are never pruned.
-	OutboxPrune(ctx context.Context, params *OutboxPruneParams) (int, error)
-
-	// ConsumerCursorGet returns a durable consumer's cursor in a stream, or ErrNotFound.
-	ConsumerCursorGet(ctx context.Context, key ConsumerKey) (*ConsumerCursor, error)
-	// ConsumerCursorPut moves a consumer's cursor if it is still params.Expected, else returns
-	// ErrConsumerConflict.
-	ConsumerCursorPut(ctx context.Context, params *ConsumerCursorPutParams) (*ConsumerCursor, error)
-	// ConsumerCursorList returns a consumer's cursors ordered by stream (integration,
-	// connection, model).
-	ConsumerCursorList(ctx context.Context, consumer string) ([]*ConsumerCursor, error)
-	// ConsumerDelete removes a consumer's cursors.
-	ConsumerDelete(ctx context.Context, consumer string) error
-
-	// ConnectionPut inserts or replaces a connection.
-	ConnectionPut(ctx context.Context, conn *Connection) error
-	// ConnectionGet returns ErrNotFound for an unknown connection.
-	ConnectionGet(ctx context.Context, integration, id string) (*Connection, error)
-	// ConnectionList returns an integration's connections ordered by id, or every connection
-	// when integration is empty.
-	ConnectionList(ctx context.Context, integration string) ([]*Connection, error)
-	// ConnectionDelete removes a connection with its records, checkpoints, runs, windows and
-	// the consumer cursors of its streams (its outbox entries stay). It returns ErrNotFound for
-	// an unknown connection.
-	ConnectionDelete(ctx context.Context, integration, id string) error
-
-	// LeaseAcquire takes the lease of a sync key for params.Owner, unless another owner holds it
-	// and it has not expired (ErrLeaseHeld). Every acquisition gets a fencing token greater than
-	// any the key had before.
-	LeaseAcquire(ctx context.Context, params *LeaseAcquireParams) (*Lease, error)
-	// LeaseRenew extends a lease whose token is still the key's current one, expired or not;
-	// otherwise it returns ErrLeaseLost.
-	LeaseRenew(ctx context.Context, params *LeaseRenewParams) (*Lease, error)
-	// LeaseRelease gives a lease up. Releasing a lease that was lost is not an error.
-	LeaseRelease(ctx context.Context, lease *Lease) error
-
-	// SchedulePut inserts or replaces the schedule of a sync for a connection.
-	SchedulePut(ctx context.Context, sched *Schedule) error
-	// ScheduleGet returns ErrNotFound when the key has no schedule.
-	ScheduleGet(ctx context.Context, key SyncKey) (*Schedule, error)
-	// ScheduleList returns an integration's schedules, or all when integration is empty,
-	// ordered by integration, sync and connection.
-	ScheduleList(ctx context.Context, integration string) ([]*Schedule, error)
-
-	// Close releases the store. Calls after Close return an error.
-	Close() error
-}
+import "time"
 
 // Stream names the records of one model for one connection of one integration.
 type Stream struct {
@@ -461,7 +334,8 @@ type Connection struct {
 	// Metadata is the user's JSON value for the connection, or nil.
 	Metadata []byte
 	// Credentials are the connection's secrets (tokens, keys) as the nango package encodes
-	// them, or nil. Stores keep them as they are, in the clear: never log or expose them.
+	// them (encrypted when the engine has Config.EncryptionKeys), or nil. Stores keep them as
+	// they are: never log or expose them.
 	Credentials []byte
 	// WebhookURLs, when not empty, replace the engine's webhook endpoints for this connection.
 	WebhookURLs []string `json:",omitempty"`

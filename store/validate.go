@@ -95,9 +95,9 @@ type PreparedWrite struct {
 // maxDuplicateIDs bounds RecordsWriteResult.DuplicateIDs.
 const maxDuplicateIDs = 10
 
-// PrepareWrite validates a write, canonicalises the payloads, and drops earlier duplicates (the
-// last record with an id wins). It is shared by the implementations in this module; the returned
-// error is a *ParamError or a *RecordError.
+// PrepareWrite validates a write (its checkpoint included, as PrepareCheckpoint does),
+// canonicalises the payloads, and drops earlier duplicates (the last record with an id wins).
+// Every store calls it first; the returned error is a *ParamError or a *RecordError.
 func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 	if p == nil {
 		return nil, &ParamError{Param: "params", Reason: "nil"}
@@ -173,6 +173,11 @@ func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 		}
 	}
 	pw.Records = recs
+	if p.Checkpoint != nil {
+		if err := PrepareCheckpoint(p.Checkpoint); err != nil {
+			return nil, err
+		}
+	}
 	if p.TrackSeen != "" && p.Mode != WriteDelete {
 		pw.SeenIDs = make([]string, len(recs))
 		for i, r := range recs {
@@ -212,6 +217,37 @@ func PrepareList(p *RecordsListParams) (RecordsListParams, error) {
 	q.ModifiedAfter = Timestamp(q.ModifiedAfter)
 	return q, nil
 }
+
+// ListQuery is a validated RecordsListParams with its cursor decoded, as a store runs it.
+type ListQuery struct {
+	RecordsListParams
+	// Codec encodes the cursors of the stream's records.
+	Codec CursorCodec
+	// After is the sequence the listing starts after (0: from the beginning), and Epoch the
+	// stream's epoch when the cursor was taken.
+	After uint64
+	Epoch uint32
+}
+
+// PrepareListQuery validates a listing, applies its defaults and decodes its cursor (a
+// *CursorError when it is malformed or another stream's).
+func PrepareListQuery(p *RecordsListParams) (*ListQuery, error) {
+	q, err := PrepareList(p)
+	if err != nil {
+		return nil, err
+	}
+	lq := &ListQuery{RecordsListParams: q, Codec: NewCursorCodec(q.Stream)}
+	if q.Cursor != "" {
+		if lq.After, lq.Epoch, err = lq.Codec.Decode(q.Cursor); err != nil {
+			return nil, err
+		}
+	}
+	return lq, nil
+}
+
+// Stale reports whether the query's cursor was taken before the stream, now at epoch, was
+// emptied (ErrCursorStale).
+func (q *ListQuery) Stale(epoch uint32) bool { return q.Cursor != "" && q.Epoch != epoch }
 
 // PrepareCheckpoint validates a checkpoint write.
 func PrepareCheckpoint(p *CheckpointPutParams) error {
@@ -340,11 +376,27 @@ func ValidateSchedule(s *Schedule) error {
 	return s.Key.Validate()
 }
 
-// LeaseHeldError formats ErrLeaseHeld with who holds the lease and until when.
+// LeaseHeldError returns ErrLeaseHeld with who holds the lease and until when, as a
+// *LeaseHeld.
 func LeaseHeldError(key SyncKey, owner string, until time.Time) error {
-	return fmt.Errorf("%w: sync %q for connection %q is leased to %q until %s",
-		ErrLeaseHeld, key.Sync, key.Connection, owner, until.Format(time.RFC3339Nano))
+	return &LeaseHeld{Key: key, Owner: owner, Until: until}
 }
+
+// LeaseHeld is ErrLeaseHeld with who holds the lease and until when: an engine that finds a
+// sync running elsewhere looks again once the lease would expire.
+type LeaseHeld struct {
+	Key   SyncKey
+	Owner string
+	Until time.Time
+}
+
+func (e *LeaseHeld) Error() string {
+	return fmt.Sprintf("%v: sync %q for connection %q is leased to %q until %s",
+		ErrLeaseHeld, e.Key.Sync, e.Key.Connection, e.Owner, e.Until.Format(time.RFC3339Nano))
+}
+
+// Unwrap makes errors.Is(err, ErrLeaseHeld) true.
+func (e *LeaseHeld) Unwrap() error { return ErrLeaseHeld }
 
 // LeaseLostError formats ErrLeaseLost for a lease.
 func LeaseLostError(l *Lease) error {

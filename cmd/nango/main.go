@@ -1,15 +1,18 @@
 // Command nango inspects the store of a service built with github.com/gonango/nango: it lists
 // records from the change feed, shows the status and run history of syncs, and shows or
-// clears checkpoints, on a bbolt file, without the service's code.
+// clears checkpoints, on a bbolt file or a PostgreSQL database, without the service's code.
 //
 //	nango -store syncs.db records -integration crm -connection acme -model Contact -filter added,updated
+//	nango -db postgres://user@host/db -schema nango status                 # every integration
 //	nango -store syncs.db history -integration crm -sync contacts -connection acme -log
 //	nango -store syncs.db checkpoint clear -integration crm -sync contacts -connection acme -yes
 //
 // Running syncs (trigger, dry-run) needs their code: mount package cli in the service's
-// binary for those. The store is named by -store or NANGO_STORE: a file path or bolt://path.
+// binary for those. The store is named by -store or NANGO_STORE (a file path or bolt://path),
+// or -db (a postgres:// URL, with -schema when the service uses another schema than "nango").
 // bbolt lets one process open a file at a time, so stop the service (or use its mounted
-// commands) first; the inspection commands never write records, checkpoints or runs.
+// commands) first; a PostgreSQL store can be inspected while the service runs. The inspection
+// commands never write records, checkpoints or runs.
 package main
 
 import (
@@ -20,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/gonango/nango/cli"
@@ -37,10 +41,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nango", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := os.Getenv("NANGO_STORE")
-	target := fs.String("store", def, "the store: a bbolt file path or bolt://path (postgres:// once the PostgreSQL store exists); defaults to $NANGO_STORE")
-	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for a store file that another process holds")
+	target := fs.String("store", def, "the store: a bbolt file path, bolt://path or postgres://...; defaults to $NANGO_STORE")
+	db := fs.String("db", "", "a PostgreSQL database URL (postgres://user@host:port/db), instead of -store")
+	schema := fs.String("schema", "", "the PostgreSQL schema of the store (default \"nango\")")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for a store file that another process holds, or to connect to a database")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nango [-store PATH] [-timeout D] <command> [flags]\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: nango [-store PATH | -db URL [-schema S]] [-timeout D] <command> [flags]\n\nflags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr)
 		_ = cli.Run(ctx, &cli.Config{Stdout: stdout, Stderr: stderr, Name: "nango"}, []string{"help"})
@@ -63,12 +69,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nango: %s: %v\n", cmd[0], cli.ErrNeedsEngine)
 		return 1
 	}
+	if *db != "" {
+		storeSet := false
+		fs.Visit(func(f *flag.Flag) { storeSet = storeSet || f.Name == "store" })
+		if storeSet {
+			fmt.Fprintln(stderr, "nango: -store and -db both name the store: give one")
+			return 2
+		}
+		if !strings.HasPrefix(*db, "postgres://") && !strings.HasPrefix(*db, "postgresql://") {
+			fmt.Fprintf(stderr, "nango: -db %q: want a postgres:// URL (a bbolt file goes to -store)\n", *db)
+			return 2
+		}
+		*target = *db
+	}
 	if *target == "" {
-		fmt.Fprintln(stderr, "nango: name the store with -store or NANGO_STORE")
+		fmt.Fprintln(stderr, "nango: name the store with -store, -db or NANGO_STORE")
 		return 2
 	}
 	writes := len(cmd) > 2 && cmd[0] == "checkpoint" && cmd[1] == "clear"
-	st, err := openStore(*target, &openOptions{Timeout: *timeout, Write: writes})
+	st, err := openStore(*target, &openOptions{Timeout: *timeout, Write: writes, Schema: *schema})
 	if err != nil {
 		fmt.Fprintf(stderr, "nango: %v\n", err)
 		return 1

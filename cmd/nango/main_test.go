@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/gonango/nango"
@@ -86,31 +87,38 @@ func TestStoreOpening(t *testing.T) {
 	_, err := os.Stat(missing)
 	require.ErrorIs(t, err, os.ErrNotExist, "a missing file is not created")
 
-	_, errOut, code = runCmd(t, "-store", "postgres://127.0.0.1/test", "status", "-i", "crm")
+	_, errOut, code = runCmd(t, "-timeout", "2s", "-db", "postgres://nobody@127.0.0.1:1/test", "status", "-i", "crm")
 	require.Equal(t, 1, code)
-	require.Contains(t, errOut, "the PostgreSQL store is not part of this build yet")
+	require.Contains(t, errOut, "postgres: connecting")
+	_, errOut, code = runCmd(t, "-db", missing, "status", "-i", "crm")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "want a postgres:// URL")
+	_, errOut, code = runCmd(t, "-store", missing, "-db", "postgres://127.0.0.1/test", "status", "-i", "crm")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "both name the store")
 	_, errOut, code = runCmd(t, "-store", "mysql://x", "status", "-i", "crm")
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, `unknown store "mysql://"`)
 
 	_, errOut, code = runCmd(t, "status", "-i", "crm")
 	require.Equal(t, 2, code)
-	require.Contains(t, errOut, "name the store with -store or NANGO_STORE")
+	require.Contains(t, errOut, "name the store with -store, -db or NANGO_STORE")
 	_, errOut, code = runCmd(t, "-store", "x.db", "trigger", "-i", "crm")
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "mount package cli in your service's binary")
 	_, errOut, code = runCmd(t)
 	require.Equal(t, 2, code)
-	require.Contains(t, errOut, "usage: nango [-store PATH]")
+	require.Contains(t, errOut, "usage: nango [-store PATH | -db URL")
 	require.Contains(t, errOut, "records     list records")
 	_, _, code = runCmd(t, "help")
 	require.Equal(t, 0, code)
 
-	// A store held by another process.
+	// A store held by another process: its lock on a descriptor of its own.
 	path := newStoreFile(t)
-	held, err := bolt.Open(path, nil)
+	held, err := os.Open(path)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = held.Close() })
+	require.NoError(t, syscall.Flock(int(held.Fd()), syscall.LOCK_EX|syscall.LOCK_NB))
 	_, errOut, code = runCmd(t, "-store", path, "-timeout", "1ms", "status", "-i", "crm")
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "the service has it open")

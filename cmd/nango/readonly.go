@@ -10,9 +10,11 @@ import (
 // errReadOnly is returned by the writes of a store opened for inspection.
 var errReadOnly = errors.New("the store is open read-only for this command")
 
-// readOnly is a store that rejects every write, so that the inspection commands cannot change
-// what they look at.
-type readOnly struct{ store.Store }
+// readOnly is a store that refuses every write, so that the inspection commands cannot change
+// what they look at. It embeds only the store's Reader: every write method is written out
+// below, so a write method added to store.Store later makes this type stop compiling as a
+// store.Store until it is refused here too.
+type readOnly struct{ store.Reader }
 
 var _ store.Store = readOnly{}
 
@@ -41,6 +43,30 @@ func (readOnly) CheckpointDelete(context.Context, *store.CheckpointDeleteParams)
 func (readOnly) RunInsert(context.Context, *store.Run) error { return errReadOnly }
 
 func (readOnly) RunUpdate(context.Context, *store.Run) error { return errReadOnly }
+
+func (readOnly) RunFinish(context.Context, *store.RunFinishParams) error { return errReadOnly }
+
+func (readOnly) OutboxClaim(context.Context, *store.OutboxClaimParams) ([]*store.OutboxEntry, error) {
+	return nil, errReadOnly
+}
+
+func (readOnly) OutboxSettle(context.Context, *store.OutboxSettleParams) (*store.OutboxEntry, error) {
+	return nil, errReadOnly
+}
+
+func (readOnly) OutboxRequeue(context.Context, *store.OutboxRequeueParams) (*store.OutboxEntry, error) {
+	return nil, errReadOnly
+}
+
+func (readOnly) OutboxPrune(context.Context, *store.OutboxPruneParams) (int, error) {
+	return 0, errReadOnly
+}
+
+func (readOnly) ConsumerCursorPut(context.Context, *store.ConsumerCursorPutParams) (*store.ConsumerCursor, error) {
+	return nil, errReadOnly
+}
+
+func (readOnly) ConsumerDelete(context.Context, string) error { return errReadOnly }
 
 func (readOnly) ConnectionPut(context.Context, *store.Connection) error { return errReadOnly }
 

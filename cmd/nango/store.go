@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
+	"github.com/gonango/nango/store/postgres"
 )
 
 // openOptions say how to open a store.
@@ -17,37 +19,38 @@ type openOptions struct {
 	Timeout time.Duration
 	// Write allows the writes of checkpoint clear; without it the store rejects every write.
 	Write bool
+	// Schema is the PostgreSQL schema of the store; empty means the store's default.
+	Schema string
 }
 
-// opener opens a store from the part of its name after the scheme.
-type opener func(target string, o *openOptions) (store.Store, error)
+// opener opens a store from its name: the part after the scheme for files, the whole URL for
+// PostgreSQL.
+type opener func(name string, o *openOptions) (store.Store, error)
 
-// openers maps the schemes of -store to the stores. The PostgreSQL store registers here once
-// it exists (store/postgres): "postgres" and "postgresql" then open a connection URL.
+// openers maps the schemes of -store and -db to the stores.
 var openers = map[string]opener{
-	"bolt": openBolt,
-	"file": openBolt,
-	"postgres": func(string, *openOptions) (store.Store, error) {
-		return nil, errNoPostgres
-	},
-	"postgresql": func(string, *openOptions) (store.Store, error) {
-		return nil, errNoPostgres
-	},
+	"bolt":       func(name string, o *openOptions) (store.Store, error) { return openBolt(afterScheme(name), o) },
+	"file":       func(name string, o *openOptions) (store.Store, error) { return openBolt(afterScheme(name), o) },
+	"postgres":   openPostgres,
+	"postgresql": openPostgres,
 }
 
-var errNoPostgres = errors.New("the PostgreSQL store is not part of this build yet (store/postgres); use a bbolt file")
+func afterScheme(name string) string {
+	_, target, _ := strings.Cut(name, "://")
+	return target
+}
 
 // openStore opens the store that name designates: scheme://target, or a bbolt file path.
 func openStore(name string, o *openOptions) (store.Store, error) {
-	scheme, target, ok := strings.Cut(name, "://")
+	scheme, _, ok := strings.Cut(name, "://")
 	if !ok {
-		scheme, target = "bolt", name
+		scheme, name = "bolt", "bolt://"+name
 	}
 	open, ok := openers[strings.ToLower(scheme)]
 	if !ok {
 		return nil, fmt.Errorf("unknown store %q: want a file path, bolt://PATH or postgres://HOST/DB", scheme+"://")
 	}
-	st, err := open(target, o)
+	st, err := open(name, o)
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +58,18 @@ func openStore(name string, o *openOptions) (store.Store, error) {
 		st = readOnly{st}
 	}
 	return st, nil
+}
+
+// openPostgres opens the store in a PostgreSQL database: read-only (the schema must exist and
+// be migrated) unless the command writes; only writes migrate a schema.
+func openPostgres(url string, o *openOptions) (store.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
+	defer cancel()
+	st, err := postgres.Open(ctx, url, &postgres.Options{Schema: o.Schema, ReadOnly: !o.Write})
+	if errors.Is(err, postgres.ErrSchemaMissing) {
+		return nil, fmt.Errorf("%w: is -schema the one the service uses (default %q)?", err, postgres.DefaultSchema)
+	}
+	return st, err
 }
 
 // openBolt opens an existing bbolt store file; it never creates one.

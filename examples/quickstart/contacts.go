@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -40,10 +36,38 @@ type fetchStats struct {
 	Deleted  int
 }
 
-// contactsSync is an incremental sync of the CRM's contacts.
+// apiKey is the key the fake CRM accepts. A real one comes from the connection's owner and is
+// stored with the connection, never in code.
+const apiKey = "crm_demo_key"
+
+// integration is the fake CRM's integration as the service registers it: where its API is, how
+// requests authenticate (the connection's API key, as a bearer token), how fast a connection
+// may go, and the contacts sync.
+func integration(baseURL string, contacts *contactsSync) nango.Integration {
+	return nango.Integration{
+		Key:     integrationKey,
+		BaseURL: baseURL,
+		Auth:    nango.APIKey{}, // Authorization: Bearer <the connection's APIKey>
+		HTTP: &nango.HTTPConfig{
+			// At most 20 requests a second per connection, 5 at once; 429s and 5xx are
+			// retried with backoff, and Retry-After is honoured, by default.
+			RateLimit: &nango.RateLimit{Limit: 20, Burst: 5},
+		},
+		Syncs: []nango.SyncConfig{{
+			Name:        syncName,
+			Description: "Contacts of the fake CRM, incrementally",
+			Frequency:   "every hour",
+			Models:      []nango.Model{nango.ModelOf[Contact](modelName)},
+			Sync:        contacts,
+		}},
+	}
+}
+
+// contactsSync is an incremental sync of the CRM's contacts. Its requests go through the
+// handle (n.Paginate, n.Get): authenticated with the connection's key, rate limited, retried,
+// and answered by fixtures in tests.
 type contactsSync struct {
-	client *http.Client
-	last   fetchStats // of the latest run; read after RunSync returns
+	last fetchStats // of the latest run; read after RunSync returns
 }
 
 func (s *contactsSync) Exec(ctx context.Context, n *nango.Nango) error {
@@ -56,44 +80,45 @@ func (s *contactsSync) Exec(ctx context.Context, n *nango.Nango) error {
 	// Contacts changed since the watermark, oldest change first, page by page. Each page is
 	// saved together with the checkpoint that covers it, so a run that fails halfway resumes
 	// after the last page it saved.
-	q := url.Values{"limit": {"10"}}
+	req := &nango.Request{Path: "/contacts", Query: url.Values{}}
 	if !cp.UpdatedAfter.IsZero() {
-		q.Set("updated_after", cp.UpdatedAfter.Format(time.RFC3339Nano))
+		req.Query.Set("updated_after", cp.UpdatedAfter.Format(time.RFC3339Nano))
 	}
-	for {
-		var page struct {
-			Contacts   []crmContact `json:"contacts"`
-			NextCursor string       `json:"next_cursor"`
+	pages := nango.CursorPagination{CursorPath: "next_cursor", ResultsPath: "contacts", Limit: 10}
+	for page, err := range n.Paginate(ctx, req, pages) {
+		if err != nil {
+			return err
 		}
-		if err := s.get(ctx, n.BaseURL()+"/contacts?"+q.Encode(), &page); err != nil {
+		var contacts []crmContact
+		if err := page.DecodeItems(&contacts); err != nil {
 			return err
 		}
 		stats.Pages++
-		stats.Contacts += len(page.Contacts)
-		records := make([]Contact, len(page.Contacts))
-		for i, c := range page.Contacts {
+		stats.Contacts += len(contacts)
+		records := make([]Contact, len(contacts))
+		for i, c := range contacts {
 			records[i] = Contact{ID: c.ID, FirstName: c.FirstName, LastName: c.LastName, Email: c.Email, Company: c.Company}
 			cp.UpdatedAfter = c.UpdatedAt
 		}
-		if err := n.BatchSave(ctx, records, "Contact", nango.WithCheckpoint(cp)); err != nil {
+		if err := n.BatchSave(ctx, records, modelName, nango.WithCheckpoint(cp)); err != nil {
 			return err
 		}
-		if page.NextCursor == "" {
-			break
-		}
-		q.Set("cursor", page.NextCursor)
 	}
 
 	// Deletions: the CRM keeps tombstones. Ids the store does not hold, or holds as deleted
 	// already, are ignored by BatchDelete.
-	dq := url.Values{}
+	dreq := &nango.Request{Path: "/contacts/deleted"}
 	if !cp.DeletedSince.IsZero() {
-		dq.Set("since", cp.DeletedSince.Format(time.RFC3339Nano))
+		dreq.Query = url.Values{"since": {cp.DeletedSince.Format(time.RFC3339Nano)}}
+	}
+	resp, err := n.Get(ctx, dreq)
+	if err != nil {
+		return err
 	}
 	var tombstones struct {
 		Deleted []crmDeletion `json:"deleted"`
 	}
-	if err := s.get(ctx, n.BaseURL()+"/contacts/deleted?"+dq.Encode(), &tombstones); err != nil {
+	if err := resp.Decode(&tombstones); err != nil {
 		return err
 	}
 	stats.Deleted = len(tombstones.Deleted)
@@ -105,31 +130,10 @@ func (s *contactsSync) Exec(ctx context.Context, n *nango.Nango) error {
 				cp.DeletedSince = d.DeletedAt
 			}
 		}
-		if err := n.BatchDelete(ctx, ids, "Contact", nango.WithCheckpoint(cp)); err != nil {
+		if err := n.BatchDelete(ctx, ids, modelName, nango.WithCheckpoint(cp)); err != nil {
 			return err
 		}
 	}
 	s.last = stats
-	return nil
-}
-
-// get fetches a JSON document from the provider's API.
-func (s *contactsSync) get(ctx context.Context, u string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("GET %s: %s: %s", req.URL.Path, resp.Status, body)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return fmt.Errorf("GET %s: decoding response: %w", req.URL.Path, err)
-	}
 	return nil
 }

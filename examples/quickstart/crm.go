@@ -32,7 +32,7 @@ type crmDeletion struct {
 // crm is a small fake CRM. Its clock is fake too: every change moves it one minute forward, so
 // the quickstart's output does not depend on when it runs.
 //
-// It serves:
+// It serves, to requests with the API key as a bearer token:
 //
 //	GET /contacts?updated_after=RFC3339&cursor=X&limit=N
 //	    contacts updated at or after updated_after, oldest change first (ties by id), N a page
@@ -106,11 +106,20 @@ func (c *crm) remove(id string) {
 	c.deleted = append(c.deleted, crmDeletion{ID: id, DeletedAt: c.tick()})
 }
 
+// handler serves the API to requests with the key apiKey as a bearer token.
 func (c *crm) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /contacts", c.listContacts)
 	mux.HandleFunc("GET /contacts/deleted", c.listDeleted)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+apiKey {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"invalid API key"}`))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func (c *crm) listContacts(w http.ResponseWriter, r *http.Request) {

@@ -1,9 +1,11 @@
 // Command quickstart runs a contacts sync end to end, in one process and in about a second.
 //
 // It starts a fake CRM API on loopback, registers an incremental contacts sync with an engine
-// over a bbolt file, and runs the sync three times, changing the CRM's data in between. After
-// each run it reads the change feed from the cursor it kept, as your backend would, and prints
-// what changed.
+// over a bbolt file, adds a connection with its API key, and runs the sync three times,
+// changing the CRM's data in between. The sync calls the API through its handle (n.Paginate,
+// n.Get): authenticated, rate limited and retried by the engine. After each run the program
+// reads the change feed from the cursor it kept, as your backend would, and prints what
+// changed. sync_test.go tests the sync with nangotest.
 //
 //	go run ./examples/quickstart              # store in a temporary directory, removed at exit
 //	go run ./examples/quickstart -db sync.db  # keep the store file (which must not exist yet)
@@ -82,22 +84,13 @@ func run(ctx context.Context, out io.Writer, dbPath string) error {
 	if err != nil {
 		return err
 	}
-	contacts := &contactsSync{client: srv.Client()}
-	err = eng.RegisterIntegration(nango.Integration{
-		Key:     integrationKey,
-		BaseURL: srv.URL,
-		Syncs: []nango.SyncConfig{{
-			Name:        syncName,
-			Description: "Contacts of the fake CRM, incrementally",
-			Frequency:   "every hour",
-			Models:      []nango.Model{nango.ModelOf[Contact](modelName)},
-			Sync:        contacts,
-		}},
-	})
-	if err != nil {
+	contacts := &contactsSync{}
+	if err := eng.RegisterIntegration(integration(srv.URL, contacts)); err != nil {
 		return err
 	}
-	if err := eng.AddConnection(ctx, nango.Connection{Integration: integrationKey, ID: connectionID}); err != nil {
+	// The connection is the customer's account at the CRM, with its API key.
+	err = eng.AddConnection(ctx, nango.Connection{Integration: integrationKey, ID: connectionID, Credentials: &nango.Credentials{APIKey: apiKey}})
+	if err != nil {
 		return err
 	}
 

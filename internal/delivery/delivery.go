@@ -140,9 +140,10 @@ func (w *Worker) Round(ctx context.Context) (Report, error) {
 		var wg sync.WaitGroup
 		for _, en := range claimed {
 			wg.Add(1)
+			sem := w.sem(en.Endpoint)
 			go func() {
 				defer wg.Done()
-				state := w.deliver(ctx, en)
+				state := w.deliver(ctx, en, sem)
 				mu.Lock()
 				defer mu.Unlock()
 				rep.Attempted++
@@ -188,9 +189,22 @@ func (w *Worker) release(endpoint string, s *endpointSem) {
 	}
 }
 
-// deliver makes one attempt on a claimed entry and records its outcome.
-func (w *Worker) deliver(ctx context.Context, en *store.OutboxEntry) store.OutboxState {
-	sem := w.sem(en.Endpoint)
+// fullEndpoints returns the endpoints with as many attempts in flight or waiting as allowed.
+func (w *Worker) fullEndpoints() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for endpoint, s := range w.sems {
+		if s.refs >= w.cfg.MaxConcurrencyPerEndpoint && len(out) < store.MaxClaimLimit {
+			out = append(out, endpoint)
+		}
+	}
+	return out
+}
+
+// deliver makes one attempt on a claimed entry, once it gets a place in its endpoint's
+// semaphore (sem, from w.sem, which deliver releases), and records the outcome.
+func (w *Worker) deliver(ctx context.Context, en *store.OutboxEntry, sem *endpointSem) store.OutboxState {
 	select {
 	case sem.ch <- struct{}{}:
 	case <-ctx.Done():
@@ -303,27 +317,72 @@ func (w *Worker) Start(ctx context.Context) (wait func()) {
 	return func() { <-done }
 }
 
+// loop claims and attempts due entries until ctx is done. Unlike Round it does not wait for
+// the attempts it starts: it claims again as soon as one ends, passing over the endpoints that
+// have as many attempts in flight as they may, so that a slow or silent endpoint holds up only
+// its own webhooks.
 func (w *Worker) loop(ctx context.Context) {
-	var wait time.Duration // the first round starts at once
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ended := make(chan struct{}, 1) // an attempt ended: an endpoint may have room again
+	var wait time.Duration          // the first claim is made at once
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.clock.After(wait):
 		case <-w.wake:
+		case <-ended:
 		}
 		wait = maxIdle
-		if _, err := w.Round(ctx); err != nil {
+		n, skipped, err := w.dispatch(ctx, &wg, ended)
+		batch, _ := w.claimBatch()
+		switch {
+		case err != nil:
 			if ctx.Err() != nil {
 				return
 			}
 			w.logger.Warn("delivering webhooks failed", "error", err)
 			wait = 5 * time.Second
-		} else if st, err := w.store.OutboxStats(ctx); err == nil && st.Pending > 0 {
-			wait = min(wait, max(st.NextAttemptAt.Sub(w.now()), 0))
+		case n == batch:
+			wait = 0 // more may be due
+		default:
+			if st, err := w.store.OutboxStats(ctx); err == nil && st.Pending > 0 {
+				// With endpoints skipped, what is due now may be theirs: the end of one of their
+				// attempts wakes the loop. Otherwise sleep until the next entry is due.
+				if next := max(st.NextAttemptAt.Sub(w.now()), 0); next > 0 || !skipped {
+					wait = min(wait, next)
+				}
+			}
 		}
 		w.prune(ctx)
 	}
+}
+
+// dispatch claims the due entries of the endpoints with room and starts their attempts. It
+// returns how many it claimed and whether it passed over endpoints.
+func (w *Worker) dispatch(ctx context.Context, wg *sync.WaitGroup, ended chan<- struct{}) (int, bool, error) {
+	batch, ttl := w.claimBatch()
+	full := w.fullEndpoints()
+	claimed, err := w.store.OutboxClaim(ctx, &store.OutboxClaimParams{
+		Owner: w.cfg.Owner, Now: w.now(), Limit: batch, TTL: ttl, SkipEndpoints: full,
+	})
+	if err != nil {
+		return 0, len(full) > 0, fmt.Errorf("claiming webhooks to deliver: %w", err)
+	}
+	for _, en := range claimed {
+		sem := w.sem(en.Endpoint) // counted before the next claim looks at the endpoints
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.deliver(ctx, en, sem)
+			select {
+			case ended <- struct{}{}:
+			default:
+			}
+		}()
+	}
+	return len(claimed), len(full) > 0, nil
 }
 
 // prune removes old finished entries, at most once per pruneEvery.

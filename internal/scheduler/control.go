@@ -3,7 +3,11 @@ package scheduler
 import (
 	"container/heap"
 	"context"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/gonango/nango/store"
 )
 
 // Trigger queues a run of each key now, paused or not. Keys whose sync is running or queued
@@ -43,7 +47,9 @@ func (s *Scheduler) SetPaused(ctx context.Context, key Key, paused bool) (bool, 
 		case paused:
 			s.unschedule(en)
 		case en.state == entryIdle:
-			en.due = s.cfg.Clock.Now() // starting runs it now
+			// Starting runs it now: a slot that the other engines sharing the store get too,
+			// so that one of them runs it.
+			s.reslot(en, store.Timestamp(s.cfg.Clock.Now()))
 			s.push(en)
 		case en.state == entryRunning:
 			en.startNow = true // run again as soon as this run is done
@@ -66,7 +72,7 @@ func (s *Scheduler) SetFrequency(ctx context.Context, key Key, freq time.Duratio
 	if en != nil {
 		en.freq, en.override = freq, override
 		if en.state == entryIdle && !en.paused {
-			en.due = NextSlot(key, freq, s.cfg.Clock.Now())
+			s.reslot(en, NextSlot(key, freq, s.cfg.Clock.Now()))
 			s.push(en)
 			s.signal()
 		}
@@ -133,6 +139,16 @@ func (s *Scheduler) State(key Key) (State, bool) {
 	return st, true
 }
 
+// reslot moves an idle entry to a new due time set by a control call. A scheduled slot it was
+// to look at again (its sync ran elsewhere) is dropped: the new due time is the slot now; a
+// pending trigger (manual, reset, webhook) is kept. Callers hold s.mu.
+func (s *Scheduler) reslot(en *entry, due time.Time) {
+	en.due = due
+	if en.retryJob != nil && en.retryJob.Trigger == TriggerSchedule {
+		en.retryJob = nil
+	}
+}
+
 // push (re)places an idle entry in the heap. Callers hold s.mu.
 func (s *Scheduler) push(en *entry) {
 	if en.heapIdx >= 0 {
@@ -140,4 +156,144 @@ func (s *Scheduler) push(en *entry) {
 		return
 	}
 	heap.Push(&s.heap, en)
+}
+
+// Reload applies the schedules of an integration's syncs as the store has them (another
+// engine sharing the store paused, started or re-timed them): the pause, the frequency override
+// and, for an idle entry that is not paused, the next run (zero: now). An empty connection or
+// sync means all of them. Keys without an entry or without a saved schedule are left alone.
+func (s *Scheduler) Reload(ctx context.Context, integration, connection, sync string) error {
+	var scheds []*store.Schedule
+	if connection != "" && sync != "" {
+		saved, err := s.cfg.Store.ScheduleGet(ctx, Key{Integration: integration, Sync: sync, Connection: connection})
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("loading schedule of %s for %q: %w", sync, connection, err)
+		}
+		scheds = []*store.Schedule{saved}
+	} else {
+		all, err := s.cfg.Store.ScheduleList(ctx, integration)
+		if err != nil {
+			return fmt.Errorf("loading schedules of %s: %w", integration, err)
+		}
+		for _, sc := range all {
+			if (connection == "" || sc.Key.Connection == connection) && (sync == "" || sc.Key.Sync == sync) {
+				scheds = append(scheds, sc)
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, saved := range scheds {
+		if en := s.entries[saved.Key]; en != nil {
+			s.apply(en, saved, true)
+		}
+	}
+	return nil
+}
+
+// apply brings an entry in line with its saved schedule. With next, or when the pause or the
+// frequency changed, an idle entry that is not paused takes the saved next run. Callers hold
+// s.mu.
+func (s *Scheduler) apply(en *entry, saved *store.Schedule, next bool) {
+	changed := false
+	if saved.Frequency != en.override {
+		freq, err := s.frequency(en.sync, saved.Frequency)
+		if err != nil {
+			s.cfg.Logger.Warn("ignoring a saved frequency override", "integration", en.key.Integration, "sync", en.key.Sync,
+				"connection_id", en.key.Connection, "error", err)
+		} else {
+			en.freq, en.override, changed = freq, saved.Frequency, true
+		}
+	}
+	if saved.Paused != en.paused {
+		en.paused, changed = saved.Paused, true
+		if en.paused {
+			s.unschedule(en)
+		}
+	}
+	if (!changed && !next) || en.paused || en.state != entryIdle {
+		return
+	}
+	// A past due time is kept: the run is due at once, for the same slot as on the engine
+	// that saved it, so that only one engine runs it.
+	due := saved.NextRunAt
+	if due.IsZero() {
+		due = s.cfg.Clock.Now()
+	}
+	s.reslot(en, due)
+	s.push(en)
+	s.signal()
+}
+
+// Resync brings the entries of integrations in line with the store: it adds the connections
+// added since, drops the deleted ones, and applies changed pauses and frequency overrides.
+// Engines sharing a store call it at a slow interval, in case a signal was lost.
+func (s *Scheduler) Resync(ctx context.Context, integrations []Integration) error {
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		return ErrNotRunning
+	}
+	gen := s.gen // entries added from now on may be missing from the lists below
+	s.mu.Unlock()
+	for _, in := range integrations {
+		conns, err := s.cfg.Store.ConnectionList(ctx, in.Key)
+		if err != nil {
+			return fmt.Errorf("loading connections of %s: %w", in.Key, err)
+		}
+		scheds, err := s.cfg.Store.ScheduleList(ctx, in.Key)
+		if err != nil {
+			return fmt.Errorf("loading schedules of %s: %w", in.Key, err)
+		}
+		live := make(map[string]bool, len(conns))
+		for _, c := range conns {
+			live[c.ID] = true
+		}
+		byKey := make(map[Key]*store.Schedule, len(scheds))
+		for _, sc := range scheds {
+			byKey[sc.Key] = sc
+		}
+		s.mu.Lock()
+		gone := map[string]bool{}
+		for key, en := range s.entries {
+			if key.Integration != in.Key {
+				continue
+			}
+			if !live[key.Connection] {
+				if en.gen <= gen {
+					gone[key.Connection] = true
+				}
+				continue
+			}
+			if saved := byKey[key]; saved != nil {
+				s.apply(en, saved, false)
+			}
+		}
+		var missing []Key
+		for _, c := range conns {
+			for _, sc := range in.Syncs {
+				key := Key{Integration: in.Key, Sync: sc.Name, Connection: c.ID}
+				if s.entries[key] == nil {
+					missing = append(missing, key)
+				}
+			}
+		}
+		s.mu.Unlock()
+		for id := range gone {
+			s.RemoveConnection(in.Key, id)()
+		}
+		for _, key := range missing {
+			for _, sc := range in.Syncs {
+				if sc.Name == key.Sync {
+					if err := s.addEntry(ctx, key, sc, byKey[key]); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -52,7 +52,9 @@ type Job struct {
 	Trigger    string
 	Reset      bool
 	EmptyCache bool
-	// Due is when a scheduled run was due (zero for the other triggers), for the lag metric.
+	// Due is the slot a scheduled run is for: the run does not start when a run of the sync
+	// started at or after it (another engine sharing the store ran it). Zero for the other
+	// triggers, and for a scheduled run asked for now (Start), which runs in any case.
 	Due time.Time
 }
 
@@ -61,16 +63,31 @@ type Outcome int
 
 // The outcomes.
 const (
-	// NotStarted: the run could not start (its sync was running elsewhere, say).
+	// NotStarted: the run could not start (an error, or a RunSync of the same sync in this
+	// process).
 	NotStarted Outcome = iota
 	Succeeded
 	Cancelled
 	Failed
+	// Busy: another engine sharing the store holds the sync's lease until Result.RetryAt. A
+	// scheduled job looks again then (the owner may have died, leaving its run interrupted),
+	// or at its next slot if that comes first; it is not a failure.
+	Busy
+	// Skipped: another engine already ran the job's slot (Job.Due); the entry moves on to its
+	// next slot.
+	Skipped
 )
+
+// Result is what the Runner reports of one job.
+type Result struct {
+	Outcome Outcome
+	// RetryAt is when a Busy sync's lease expires (zero: unknown).
+	RetryAt time.Time
+}
 
 // Runner runs the syncs. Run must return when ctx is done.
 type Runner interface {
-	Run(ctx context.Context, key Key, job Job) Outcome
+	Run(ctx context.Context, key Key, job Job) Result
 }
 
 // Sync is what the scheduler needs of a sync's configuration.
@@ -140,6 +157,7 @@ type entry struct {
 	cancel   context.CancelFunc // of the running run
 	// followUp: provider webhook events came while the entry ran; one more run follows.
 	followUp bool
+	gen      uint64 // when it was added, for Resync
 }
 
 // Scheduler keeps one timer for a heap of due times, not a goroutine per schedule; due entries
@@ -161,6 +179,7 @@ type Scheduler struct {
 	wake     chan struct{}
 	runCtx   context.Context
 	wg       sync.WaitGroup
+	gen      uint64 // entries added so far
 }
 
 // New returns a scheduler; it does nothing until Run.
@@ -283,7 +302,10 @@ func (s *Scheduler) addEntry(ctx context.Context, key Key, sc Sync, saved *store
 	if saved != nil {
 		en.paused, en.override, en.due = saved.Paused, saved.Frequency, saved.NextRunAt
 	} else {
-		if err := s.cfg.Store.SchedulePut(ctx, &store.Schedule{Key: key, Paused: en.paused, UpdatedAt: store.Timestamp(now)}); err != nil {
+		// New: due now. The time is saved so that every engine sharing the store runs the
+		// same first slot, and only one of them runs it.
+		en.due = store.Timestamp(now)
+		if err := s.cfg.Store.SchedulePut(ctx, &store.Schedule{Key: key, Paused: en.paused, NextRunAt: en.due, UpdatedAt: en.due}); err != nil {
 			return fmt.Errorf("saving schedule of %s: %w", sc.Name, err)
 		}
 	}
@@ -292,10 +314,12 @@ func (s *Scheduler) addEntry(ctx context.Context, key Key, sc Sync, saved *store
 		return err
 	}
 	en.freq = freq
-	if en.due.IsZero() || en.due.Before(now) {
-		// New, or missed while the engine was down: run once soon, then back to the grid.
+	if en.due.IsZero() {
 		en.due = now
 	}
+	// A due time in the past (missed while the engines were down, or a run cut short) is kept:
+	// the entry runs at once, for that slot, and an engine that finds the slot run already
+	// by another moves on to the next.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.running {
@@ -306,6 +330,8 @@ func (s *Scheduler) addEntry(ctx context.Context, key Key, sc Sync, saved *store
 		old.sync = sc
 		return nil
 	}
+	s.gen++
+	en.gen = s.gen
 	s.entries[key] = en
 	if _, ok := s.queues[key.Integration]; !ok {
 		s.queues[key.Integration] = nil
@@ -451,30 +477,48 @@ func (s *Scheduler) start(en *entry) {
 }
 
 // run calls the Runner; a panic there fails the run instead of the process.
-func (s *Scheduler) run(ctx context.Context, key Key, job Job) (out Outcome) {
+func (s *Scheduler) run(ctx context.Context, key Key, job Job) (res Result) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.cfg.Logger.Error("scheduled run panicked", "integration", key.Integration, "sync", key.Sync,
 				"connection_id", key.Connection, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			out = Failed
+			res = Result{Outcome: Failed}
 		}
 	}()
 	return s.cfg.Runner.Run(ctx, key, job)
 }
 
 // finished puts an entry back on the grid after its run.
-func (s *Scheduler) finished(en *entry, out Outcome) {
+func (s *Scheduler) finished(en *entry, res Result) {
+	out := res.Outcome
 	s.mu.Lock()
 	s.active--
 	s.activeBy[en.key.Integration]--
 	en.state, en.cancel = entryIdle, nil
 	now := s.cfg.Clock.Now()
 	retry := s.cfg.Retry
+	ran := out == Succeeded || out == Failed || out == Cancelled
 	switch {
+	case out == Busy && en.job.Trigger == TriggerSchedule:
+		// Running on another engine: look again when its lease expires, for the same slot (if
+		// the owner died its run is interrupted and this engine takes over), unless the next
+		// slot comes first.
+		en.due = NextSlot(en.key, en.freq, now)
+		if at := res.RetryAt; !at.IsZero() && at.Before(en.due) && !en.job.Due.IsZero() {
+			en.due = at
+			job := en.job
+			en.retryJob = &job
+		}
+	case out == Skipped:
+		en.due = NextSlot(en.key, en.freq, now)
+	case out == Cancelled && s.runCtx.Err() != nil:
+		// Cut short by the shutdown: due again as soon as an engine runs (this one, restarted,
+		// or another sharing the store).
+		en.due = now
 	case out == Failed && retry != nil && en.failures < retry.MaxRetries:
 		en.failures++
 		en.due = now.Add(retry.Backoff.Delay(en.failures))
-	case out == NotStarted && en.job.Trigger != TriggerSchedule:
+	case (out == NotStarted || out == Busy) && en.job.Trigger != TriggerSchedule:
 		// A triggered run that could not start (RunSync held the sync): try again shortly
 		// rather than drop what was asked for.
 		en.due = now.Add(triggerRetryDelay)
@@ -488,6 +532,9 @@ func (s *Scheduler) finished(en *entry, out Outcome) {
 		// Started while it ran: starting means running now.
 		en.startNow = false
 		en.due = now
+		if en.retryJob == nil {
+			en.retryJob = &Job{Trigger: TriggerSchedule}
+		}
 	}
 	if en.followUp {
 		en.followUp = false
@@ -505,8 +552,9 @@ func (s *Scheduler) finished(en *entry, out Outcome) {
 	}
 	s.signal()
 	s.mu.Unlock()
-	if live {
-		if err := s.persist(context.Background(), en.key); err != nil {
+	if live && ran {
+		// Only the engine that ran it moves the saved schedule: the others follow the same grid.
+		if err := s.persistNext(context.Background(), en.key); err != nil {
 			s.cfg.Logger.Error("saving schedule failed", "integration", en.key.Integration, "sync", en.key.Sync,
 				"connection_id", en.key.Connection, "error", err)
 		}
@@ -518,19 +566,49 @@ func (s *Scheduler) finished(en *entry, out Outcome) {
 func (s *Scheduler) persist(ctx context.Context, key Key) error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
+	return s.persistLocked(ctx, key)
+}
+
+// persistLocked is persist with s.saveMu held.
+func (s *Scheduler) persistLocked(ctx context.Context, key Key) error {
 	s.mu.Lock()
 	en := s.entries[key]
 	if en == nil {
 		s.mu.Unlock()
 		return nil
 	}
+	// A queued or running entry keeps the due time of its run: due at once after a restart.
 	sc := &store.Schedule{Key: key, Paused: en.paused, Frequency: en.override, NextRunAt: en.due,
 		UpdatedAt: store.Timestamp(s.cfg.Clock.Now())}
-	if en.state != entryIdle {
-		sc.NextRunAt = time.Time{} // due now: it is queued or running
-	}
 	s.mu.Unlock()
 	if err := s.cfg.Store.SchedulePut(ctx, sc); err != nil {
+		return fmt.Errorf("saving schedule of %s for %q: %w", key.Sync, key.Connection, err)
+	}
+	return nil
+}
+
+// persistNext saves when a scheduled entry runs next after its run, keeping the pause and the
+// frequency override as the store has them: those belong to the control calls, which another
+// engine sharing the store may have made while the run went on.
+func (s *Scheduler) persistNext(ctx context.Context, key Key) error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	saved, err := s.cfg.Store.ScheduleGet(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return s.persistLocked(ctx, key)
+	case err != nil:
+		return fmt.Errorf("loading schedule of %s for %q: %w", key.Sync, key.Connection, err)
+	}
+	s.mu.Lock()
+	en := s.entries[key]
+	if en == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	saved.NextRunAt, saved.UpdatedAt = en.due, store.Timestamp(s.cfg.Clock.Now())
+	s.mu.Unlock()
+	if err := s.cfg.Store.SchedulePut(ctx, saved); err != nil {
 		return fmt.Errorf("saving schedule of %s for %q: %w", key.Sync, key.Connection, err)
 	}
 	return nil

@@ -24,7 +24,8 @@
 //	outboxstats  "pending", "delivered", "dead" -> count(8)
 //	consumers    consumer\x00integration\x00connection\x00model -> updated_at(8) cursor
 //
-// Times are microseconds since the Unix epoch, big-endian; zero means unset.
+// Times are microseconds since the Unix epoch, big-endian; zero means unset. The byte offsets of
+// these values appear only in their encode and decode functions, in encoding.go.
 //
 // One record is one index entry and one log entry. The log is keyed by a per-stream sequence that
 // bbolt hands out in commit order, so appending to it touches only the last page, and a listing is
@@ -32,6 +33,20 @@
 // Deletion tracking appends one sorted chunk of ids per write instead of touching every record,
 // and the sweep merges the chunks against the index in key order, holding only a position per
 // chunk in memory.
+//
+// # Damaged files
+//
+// Open reads the file's meta pages and every page reachable from them before bbolt maps it
+// (verify.go): a file cut short or with a bad page is a *CorruptError, never a crash. Inside
+// transactions, every nested bucket and entry the store reads is checked (structure.go); a
+// fault on the mapped file (cut while open) or a panic on a bad page is recovered into a
+// *CorruptError too. Listings skip a damaged entry and go on; Store.Damage and Options.Logger
+// report what was skipped. The remedy for damage is a backup: tx.WriteTo through Store.DB makes
+// one while the store is open.
+//
+// A file is open in one Store per process: a second Open of the same file fails at once with
+// ErrOpenInProcess (several read-only Stores may share one); another process gets ErrLocked
+// after Options.Timeout.
 package bolt
 
 import (
@@ -39,6 +54,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"time"
@@ -89,6 +105,9 @@ type Options struct {
 	// processes may open it at once, but not while a process has it open for writing (bbolt's
 	// file lock). Writes fail with ErrReadOnly. Defaults to false.
 	ReadOnly bool
+	// Logger receives the damage the store meets in the file (see Store.Damage). Defaults to
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // ErrReadOnly is returned by writes to a store opened with Options.ReadOnly.
@@ -102,12 +121,17 @@ var ErrNotStore = errors.New("bolt: not a valid store file")
 
 // Store is a store.Store on one bbolt file.
 type Store struct {
-	db *bbolt.DB
+	db      *bbolt.DB
+	path    string
+	logger  *slog.Logger
+	damage  damageLog
+	release func() // forgets the file in openFiles
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens or creates the store file at path.
+// Open opens or creates the store file at path. Before bbolt maps the file, Open checks its
+// pages (see verify.go) and returns a *CorruptError for a damaged file.
 func Open(path string, opts *Options) (*Store, error) {
 	o := Options{Timeout: 5 * time.Second, FileMode: 0o600}
 	if opts != nil {
@@ -119,6 +143,10 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 		o.NoSync = opts.NoSync
 		o.ReadOnly = opts.ReadOnly
+		o.Logger = opts.Logger
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	if o.ReadOnly {
 		// bbolt would create a missing file even read-only; a reader must not.
@@ -126,14 +154,16 @@ func Open(path string, opts *Options) (*Store, error) {
 			return nil, fmt.Errorf("bolt: opening %s read-only: %w", path, err)
 		}
 	}
-	db, err := bbolt.Open(path, o.FileMode, &bbolt.Options{
-		Timeout:        o.Timeout,
-		NoFreelistSync: true,
-		FreelistType:   bbolt.FreelistMapType,
-		NoSync:         o.NoSync,
-		ReadOnly:       o.ReadOnly,
-	})
+	f, release, err := openChecked(path, o)
 	if err != nil {
+		return nil, err
+	}
+	db, err := openBolt(path, &f, o)
+	if f != nil {
+		_ = f.Close()
+	}
+	if err != nil {
+		release()
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):
 			return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, o.Timeout)
@@ -160,9 +190,28 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if err != nil {
 		_ = db.Close()
+		release()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, path: path, logger: o.Logger, release: release}, nil
+}
+
+// openBolt is bbolt.Open on the verified, locked file f, with a panic of bbolt turned into an
+// error.
+func openBolt(path string, f **os.File, o Options) (db *bbolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CorruptError{Path: path, Problem: fmt.Sprintf("bbolt failed to open it: %v", r), atOpen: true}
+		}
+	}()
+	return bbolt.Open(path, o.FileMode, &bbolt.Options{
+		Timeout:        o.Timeout,
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+		NoSync:         o.NoSync,
+		ReadOnly:       o.ReadOnly,
+		OpenFile:       handOver(f),
+	})
 }
 
 // checkFormat verifies that the file is a store of this format (or, when writable, empty).
@@ -201,20 +250,24 @@ func checkFormat(tx *bbolt.Tx, path string, readOnly bool) error {
 func (s *Store) DB() *bbolt.DB { return s.db }
 
 // Close implements store.Store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	s.release()
+	return err
+}
 
 func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return mapClosed(s.db.View(fn))
+	return s.guard(func() error { return mapClosed(s.db.View(fn)) })
 }
 
 func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return mapClosed(s.db.Update(fn))
+	return s.guard(func() error { return mapClosed(s.db.Update(fn)) })
 }
 
 func mapClosed(err error) error {
@@ -315,36 +368,6 @@ func newEpoch() uint32 {
 	}
 }
 
-// streamState is the "m" value of a stream bucket.
-type streamState struct {
-	epoch    uint32
-	lastTime uint64
-	live     uint64
-	deleted  uint64
-}
-
-func readState(b *bbolt.Bucket) streamState {
-	v := b.Get(keyState)
-	if len(v) != 28 {
-		return streamState{}
-	}
-	return streamState{
-		epoch:    binary.BigEndian.Uint32(v[0:4]),
-		lastTime: binary.BigEndian.Uint64(v[4:12]),
-		live:     binary.BigEndian.Uint64(v[12:20]),
-		deleted:  binary.BigEndian.Uint64(v[20:28]),
-	}
-}
-
-func (st streamState) put(b *bbolt.Bucket) error {
-	v := make([]byte, 28)
-	binary.BigEndian.PutUint32(v[0:4], st.epoch)
-	binary.BigEndian.PutUint64(v[4:12], st.lastTime)
-	binary.BigEndian.PutUint64(v[12:20], st.live)
-	binary.BigEndian.PutUint64(v[20:28], st.deleted)
-	return b.Put(keyState, v)
-}
-
 // streamBuckets are the buckets of one stream inside one transaction.
 type streamBuckets struct {
 	root  *bbolt.Bucket
@@ -353,12 +376,18 @@ type streamBuckets struct {
 	state streamState
 }
 
+// openStream returns the buckets of stream s, or nil if it has none. A damaged stream bucket
+// (see checkStream) panics with a *CorruptError, which the transaction's guard returns.
 func openStream(tx *bbolt.Tx, s store.Stream) *streamBuckets {
-	root := tx.Bucket(bucketStreams).Bucket(streamKey(s))
+	root, err := nestedBucket(tx.Bucket(bucketStreams), streamKey(s), "stream "+s.String())
+	if err != nil {
+		panic(err)
+	}
 	if root == nil {
 		return nil
 	}
-	sb := &streamBuckets{root: root, index: root.Bucket(bucketIndex), log: root.Bucket(bucketLog), state: readState(root)}
+	sb := &streamBuckets{root: root}
+	sb.index, sb.log, sb.state = checkStream(root, s)
 	sb.log.FillPercent = 1.0
 	return sb
 }
@@ -381,113 +410,4 @@ func createStream(tx *bbolt.Tx, s store.Stream) (*streamBuckets, error) {
 	}
 	log.FillPercent = 1.0
 	return &streamBuckets{root: root, index: index, log: log, state: streamState{epoch: newEpoch()}}, nil
-}
-
-// Index entry: seq(8) hash(8) flags(1).
-const (
-	indexLen    = 17
-	flagDeleted = 1
-)
-
-type indexEntry struct {
-	seq     uint64
-	hash    uint64
-	deleted bool
-}
-
-func decodeIndex(v []byte) indexEntry {
-	return indexEntry{seq: binary.BigEndian.Uint64(v[0:8]), hash: binary.BigEndian.Uint64(v[8:16]), deleted: v[16]&flagDeleted != 0}
-}
-
-func (e indexEntry) encode() []byte {
-	v := make([]byte, indexLen)
-	e.put(v)
-	return v
-}
-
-// put writes the entry to v, indexLen bytes long.
-func (e indexEntry) put(v []byte) {
-	binary.BigEndian.PutUint64(v[0:8], e.seq)
-	binary.BigEndian.PutUint64(v[8:16], e.hash)
-	if e.deleted {
-		v[16] = flagDeleted
-	} else {
-		v[16] = 0
-	}
-}
-
-// Log entry header.
-const (
-	logVersion   = 1
-	logHeaderLen = 35
-)
-
-type logHeader struct {
-	action       store.Action
-	firstSeen    uint64
-	lastModified uint64
-	deletedAt    uint64
-	prunedAt     uint64
-}
-
-var codeActions = [4]store.Action{"", store.ActionAdded, store.ActionUpdated, store.ActionDeleted}
-
-func encodeLog(h logHeader, id string, payload []byte) []byte {
-	v := make([]byte, logHeaderLen+len(id)+len(payload))
-	putLog(v, h, id, payload)
-	return v
-}
-
-// putLog writes a log entry to v, logHeaderLen+len(id)+len(payload) bytes long.
-func putLog(v []byte, h logHeader, id string, payload []byte) {
-	v[0] = logVersion
-	v[1] = actionCode(h.action)
-	binary.BigEndian.PutUint64(v[2:10], h.firstSeen)
-	binary.BigEndian.PutUint64(v[10:18], h.lastModified)
-	binary.BigEndian.PutUint64(v[18:26], h.deletedAt)
-	binary.BigEndian.PutUint64(v[26:34], h.prunedAt)
-	v[34] = byte(len(id))
-	copy(v[logHeaderLen:], id)
-	copy(v[logHeaderLen+len(id):], payload)
-}
-
-func actionCode(a store.Action) byte {
-	switch a {
-	case store.ActionAdded:
-		return 1
-	case store.ActionUpdated:
-		return 2
-	case store.ActionDeleted:
-		return 3
-	}
-	return 0
-}
-
-// decodeLog splits a log value; id and payload alias v.
-func decodeLog(v []byte) (h logHeader, id, payload []byte, err error) {
-	if len(v) < logHeaderLen || v[0] != logVersion || v[1] == 0 || v[1] > 3 {
-		return h, nil, nil, fmt.Errorf("bolt: corrupt log entry (%d bytes)", len(v))
-	}
-	n := int(v[34])
-	if len(v) < logHeaderLen+n {
-		return h, nil, nil, fmt.Errorf("bolt: corrupt log entry (%d bytes, id of %d)", len(v), n)
-	}
-	h = logHeader{
-		action:       codeActions[v[1]],
-		firstSeen:    binary.BigEndian.Uint64(v[2:10]),
-		lastModified: binary.BigEndian.Uint64(v[10:18]),
-		deletedAt:    binary.BigEndian.Uint64(v[18:26]),
-		prunedAt:     binary.BigEndian.Uint64(v[26:34]),
-	}
-	return h, v[logHeaderLen : logHeaderLen+n], v[logHeaderLen+n:], nil
-}
-
-func (h logHeader) metadata() store.Metadata {
-	return store.Metadata{
-		FirstSeenAt:    fromMicros(h.firstSeen),
-		LastModifiedAt: fromMicros(h.lastModified),
-		DeletedAt:      fromMicros(h.deletedAt),
-		PrunedAt:       fromMicros(h.prunedAt),
-		LastAction:     h.action,
-	}
 }

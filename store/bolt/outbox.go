@@ -14,13 +14,6 @@ import (
 // The outbox keeps each entry as JSON under its id, a due index of the pending entries
 // (next attempt micros, then id) so that claiming reads only what is due, and a count per state.
 
-func dueKey(e *store.OutboxEntry) []byte {
-	k := make([]byte, 8+len(e.ID))
-	binary.BigEndian.PutUint64(k, micros(e.NextAttemptAt))
-	copy(k[8:], e.ID)
-	return k
-}
-
 func getEntry(tx *bbolt.Tx, id string) (*store.OutboxEntry, error) {
 	v := tx.Bucket(bucketOutbox).Get([]byte(id))
 	if v == nil {
@@ -32,7 +25,7 @@ func getEntry(tx *bbolt.Tx, id string) (*store.OutboxEntry, error) {
 func decodeEntry(v []byte) (*store.OutboxEntry, error) {
 	var e store.OutboxEntry
 	if err := json.Unmarshal(v, &e); err != nil {
-		return nil, fmt.Errorf("bolt: corrupt outbox entry: %w", err)
+		return nil, damaged("outbox", "an entry does not decode: %v", err)
 	}
 	return &e, nil
 }
@@ -78,43 +71,6 @@ func count(tx *bbolt.Tx, state store.OutboxState, delta int64) error {
 	return b.Put([]byte(state), u64(uint64(max(n+delta, 0))))
 }
 
-// RunFinish implements store.Store.
-func (s *Store) RunFinish(ctx context.Context, p *store.RunFinishParams) error {
-	entries, err := store.PrepareRunFinish(p)
-	if err != nil {
-		return err
-	}
-	data, err := json.Marshal(p.Run)
-	if err != nil {
-		return fmt.Errorf("bolt: encoding run: %w", err)
-	}
-	return s.update(ctx, func(tx *bbolt.Tx) error {
-		run := p.Run
-		sk, seq, err := runLocation(tx, run.ID)
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(sk, syncKey(run.Key)) {
-			return &store.ParamError{Param: "run key", Reason: "a run cannot move to another sync or connection"}
-		}
-		if err := tx.Bucket(bucketRuns).Bucket(sk).Put(u64(seq), data); err != nil {
-			return err
-		}
-		if err := markLastOK(tx, run, sk, seq); err != nil {
-			return err
-		}
-		for _, e := range entries {
-			if tx.Bucket(bucketOutbox).Get([]byte(e.ID)) != nil {
-				return &store.ParamError{Param: "outbox entry id", Reason: fmt.Sprintf("%q already exists", e.ID)}
-			}
-			if err := putEntry(tx, nil, e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // OutboxClaim implements store.Store.
 func (s *Store) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]*store.OutboxEntry, error) {
 	limit, now, err := store.PrepareOutboxClaim(p)
@@ -126,20 +82,31 @@ func (s *Store) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]
 	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		out = out[:0]
 		var claimed []*store.OutboxEntry
-		c := tx.Bucket(bucketOutboxDue).Cursor()
+		var bad [][]byte
+		dueIndex := tx.Bucket(bucketOutboxDue)
+		c := dueIndex.Cursor()
 		end := micros(now)
 		scanned := 0
 		for k, _ := c.First(); k != nil && len(claimed) < limit && scanned < store.MaxClaimScan; k, _ = c.Next() {
-			if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > end {
+			if due, _, ok := decodeDueKey(k); ok && due > end {
 				break
 			}
 			scanned++
-			old, err := getEntry(tx, string(k[8:]))
+			old, err := dueEntry(tx, k)
 			if err != nil {
-				return err
+				// A due key without an entry that decodes would stop every delivery behind
+				// it: the key goes, reported, and the entry (if any) stays out of the index.
+				s.skip(fmt.Sprintf("outbox due index key %x", k), err)
+				bad = append(bad, bytes.Clone(k))
+				continue
 			}
 			if !skip(old.Endpoint) {
 				claimed = append(claimed, old)
+			}
+		}
+		for _, k := range bad {
+			if err := dueIndex.Delete(k); err != nil {
+				return err
 			}
 		}
 		for _, old := range claimed {
@@ -225,7 +192,8 @@ func (s *Store) OutboxList(ctx context.Context, p *store.OutboxListParams) ([]*s
 		for ; k != nil && len(out) < limit; k, v = c.Next() {
 			e, err := decodeEntry(v)
 			if err != nil {
-				return err
+				s.skip("outbox entry "+string(k), err)
+				continue
 			}
 			if p.Match(e) {
 				out = append(out, e)
@@ -248,8 +216,10 @@ func (s *Store) OutboxStats(ctx context.Context) (*store.OutboxStats, error) {
 			return 0
 		}
 		st.Pending, st.Delivered, st.Dead = get(store.OutboxPending), get(store.OutboxDelivered), get(store.OutboxDead)
-		if k, _ := tx.Bucket(bucketOutboxDue).Cursor().First(); len(k) >= 8 {
-			st.NextAttemptAt = fromMicros(binary.BigEndian.Uint64(k[:8]))
+		if k, _ := tx.Bucket(bucketOutboxDue).Cursor().First(); k != nil {
+			if due, _, ok := decodeDueKey(k); ok {
+				st.NextAttemptAt = fromMicros(due)
+			}
 		}
 		return nil
 	})
@@ -266,10 +236,11 @@ func (s *Store) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (in
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		n = 0
 		var doomed []*store.OutboxEntry
-		err := tx.Bucket(bucketOutbox).ForEach(func(_, v []byte) error {
+		err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			e, err := decodeEntry(v)
 			if err != nil {
-				return err
+				s.skip("outbox entry "+string(k), err)
+				return nil
 			}
 			if p.Prunes(e) {
 				doomed = append(doomed, e)
@@ -288,110 +259,4 @@ func (s *Store) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (in
 		return nil
 	})
 	return n, err
-}
-
-func consumerKey(k store.ConsumerKey) []byte {
-	return join(k.Consumer, k.Stream.Integration, k.Stream.Connection, k.Stream.Model)
-}
-
-func decodeConsumer(k, v []byte) (*store.ConsumerCursor, error) {
-	parts := bytes.Split(k, []byte{0})
-	if len(parts) != 4 || len(v) < 8 {
-		return nil, fmt.Errorf("bolt: corrupt consumer cursor %q", k)
-	}
-	return &store.ConsumerCursor{
-		Key: store.ConsumerKey{Consumer: string(parts[0]), Stream: store.Stream{
-			Integration: string(parts[1]), Connection: string(parts[2]), Model: string(parts[3]),
-		}},
-		UpdatedAt: fromMicros(binary.BigEndian.Uint64(v[:8])),
-		Cursor:    string(v[8:]),
-	}, nil
-}
-
-// ConsumerCursorGet implements store.Store.
-func (s *Store) ConsumerCursorGet(ctx context.Context, key store.ConsumerKey) (*store.ConsumerCursor, error) {
-	if err := key.Validate(); err != nil {
-		return nil, err
-	}
-	var out *store.ConsumerCursor
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		k := consumerKey(key)
-		v := tx.Bucket(bucketConsumers).Get(k)
-		if v == nil {
-			return fmt.Errorf("cursor of consumer %q in %s: %w", key.Consumer, key.Stream, store.ErrNotFound)
-		}
-		var err error
-		out, err = decodeConsumer(k, v)
-		return err
-	})
-	return out, err
-}
-
-// ConsumerCursorPut implements store.Store.
-func (s *Store) ConsumerCursorPut(ctx context.Context, p *store.ConsumerCursorPutParams) (*store.ConsumerCursor, error) {
-	if p == nil {
-		return nil, &store.ParamError{Param: "params", Reason: "nil"}
-	}
-	if err := p.Key.Validate(); err != nil {
-		return nil, err
-	}
-	out := &store.ConsumerCursor{Key: p.Key, Cursor: p.Cursor, UpdatedAt: store.Clock(p.Now)}
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketConsumers)
-		k := consumerKey(p.Key)
-		cur := ""
-		if v := b.Get(k); len(v) >= 8 {
-			cur = string(v[8:])
-		}
-		if cur != p.Expected {
-			return store.ConsumerConflictError(p.Key, cur, p.Expected)
-		}
-		v := make([]byte, 8+len(p.Cursor))
-		binary.BigEndian.PutUint64(v, micros(out.UpdatedAt))
-		copy(v[8:], p.Cursor)
-		return b.Put(k, v)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// ConsumerCursorList implements store.Store.
-func (s *Store) ConsumerCursorList(ctx context.Context, consumer string) ([]*store.ConsumerCursor, error) {
-	if err := store.ValidateName("consumer", consumer); err != nil {
-		return nil, err
-	}
-	out := []*store.ConsumerCursor{}
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		prefix := append([]byte(consumer), 0)
-		c := tx.Bucket(bucketConsumers).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			cc, err := decodeConsumer(k, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, cc)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// ConsumerDelete implements store.Store.
-func (s *Store) ConsumerDelete(ctx context.Context, consumer string) error {
-	if err := store.ValidateName("consumer", consumer); err != nil {
-		return err
-	}
-	return s.update(ctx, func(tx *bbolt.Tx) error {
-		return deleteKeys(tx.Bucket(bucketConsumers), append([]byte(consumer), 0), func([]byte) bool { return true }, false)
-	})
-}
-
-// deleteConsumerCursors removes every consumer's cursors in the streams of a connection.
-func deleteConsumerCursors(tx *bbolt.Tx, integration, id string) error {
-	return deleteKeys(tx.Bucket(bucketConsumers), nil, func(k []byte) bool {
-		parts := bytes.Split(k, []byte{0})
-		return len(parts) == 4 && string(parts[1]) == integration && string(parts[2]) == id
-	}, false)
 }

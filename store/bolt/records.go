@@ -12,19 +12,18 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// RecordsWrite implements store.Store.
+// RecordsWrite implements store.Store. Each record's fate is decided by store's classifier;
+// this store reads what the classifier needs and persists what it decided.
 func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (*store.RecordsWriteResult, error) {
 	pw, err := store.PrepareWrite(p)
 	if err != nil {
 		return nil, err
 	}
-	if p.Checkpoint != nil {
-		if err := store.PrepareCheckpoint(p.Checkpoint); err != nil {
+	var newer func(seq uint64, epoch uint32) bool
+	if p.IgnoreModifiedAfter != nil {
+		if newer, err = p.IgnoreModifiedAfter.ModifiedAfter(p.Stream); err != nil {
 			return nil, err
 		}
-	}
-	if p.IgnoreModifiedAfter != nil {
-		return s.recordsWriteGuarded(ctx, p, pw) // guard.go
 	}
 	var res *store.RecordsWriteResult
 	err = s.update(ctx, func(tx *bbolt.Tx) error {
@@ -37,7 +36,10 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 				return err
 			}
 		}
-		if err := writeRecords(tx, pw, res); err != nil {
+		if newer != nil {
+			res.PrevCursor = head(tx, p.Stream)
+		}
+		if err := writeRecords(tx, pw, newer, res); err != nil {
 			return err
 		}
 		if p.Checkpoint != nil {
@@ -47,6 +49,9 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 			}
 			res.Checkpoint = cp
 		}
+		if newer != nil {
+			res.Cursor = head(tx, p.Stream)
+		}
 		return nil
 	})
 	if err != nil {
@@ -55,119 +60,82 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 	return res, nil
 }
 
-func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, res *store.RecordsWriteResult) error {
-	if len(pw.Records) == 0 {
-		return nil
-	}
-	var sb *streamBuckets
-	var err error
-	if pw.Mode == store.WriteSave {
-		sb, err = createStream(tx, pw.Stream)
-		if err != nil {
-			return err
-		}
-	} else if sb = openStream(tx, pw.Stream); sb == nil {
-		res.Ignored = len(pw.Records)
-		return nil
-	}
-	now := micros(store.Clock(pw.Now))
-	if now < sb.state.lastTime {
-		now = sb.state.lastTime
-	}
-	changed := false
-	seen := pw.SeenIDs
-	if pw.Mode == store.WriteMerge {
-		seen = seen[:0:0]
-	}
+// writeRecords applies a prepared batch in tx. newer, when not nil, is the IgnoreModifiedAfter
+// check of the write.
+func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, newer func(uint64, uint32) bool, res *store.RecordsWriteResult) error {
 	recs := pw.Records
+	if len(recs) == 0 {
+		return nil
+	}
+	sb := openStream(tx, pw.Stream)
+	now := micros(store.Clock(pw.Now))
+	if sb != nil {
+		now = max(now, sb.state.lastTime)
+	}
 	// The index is read and written in id order, so that neighbouring ids share pages; the log
 	// is written in batch order, which is the order of the changes in the feed. Ids are unique in
 	// a prepared batch, so the order of the index operations does not matter otherwise.
 	order := idOrder(recs)
-	olds := make([]oldEntry, len(recs))
-	ic := sb.index.Cursor() // one cursor for all the lookups: no index write comes between
-	for _, i := range order {
-		iv := lookup(ic, idBytes(recs[i].ID))
-		switch {
-		case iv == nil:
-		case len(iv) != indexLen:
-			olds[i].corrupt = true
-		default:
-			olds[i] = oldEntry{indexEntry: decodeIndex(iv), exists: true}
+	held := make([]heldEntry, len(recs))
+	if sb != nil {
+		ic := sb.index.Cursor() // one cursor for all the lookups: no index write comes between
+		for _, i := range order {
+			iv := lookup(ic, idBytes(recs[i].ID))
+			switch {
+			case iv == nil:
+			case len(iv) != indexLen:
+				return fmt.Errorf("bolt: corrupt index entry for %q in %s", recs[i].ID, pw.Stream)
+			default:
+				e := decodeIndex(iv)
+				held[i] = heldEntry{seq: e.seq, Held: store.Held{Exists: true, Deleted: e.deleted, Hash: e.hash,
+					Newer: newer != nil && newer(e.seq, sb.state.epoch)}}
+			}
 		}
 	}
 	var ar arena
 	puts := make([][]byte, len(recs))
+	seen := make([]bool, len(recs))
+	changed := false
 	for i, r := range recs {
-		if olds[i].corrupt {
-			return fmt.Errorf("bolt: corrupt index entry for %q in %s", r.ID, pw.Stream)
+		h := &held[i]
+		var first uint64
+		if h.NeedsData(pw.Mode) {
+			prev, payload, err := readLog(sb, &ar, h.seq, r.ID)
+			if err != nil {
+				return err
+			}
+			h.Data, first = payload, prev.firstSeen
 		}
-		old, exists := olds[i].indexEntry, olds[i].exists
-		live := exists && !old.deleted
-		var h logHeader
-		payload := r.Data
-		hash := r.Hash
-		switch pw.Mode {
-		case store.WriteSave:
-			switch {
-			case !exists:
-				h = logHeader{action: store.ActionAdded, firstSeen: now}
-				sb.state.live++
-			case !live:
-				h = logHeader{action: store.ActionAdded, firstSeen: now}
-				sb.state.live++
-				sb.state.deleted--
-			case old.hash != r.Hash:
-				first, err := firstSeen(sb, &ar, old.seq, r.ID)
-				if err != nil {
+		d, err := pw.Classify(h.Held, r)
+		if err != nil {
+			return err
+		}
+		res.Tally(r.ID, d)
+		seen[i] = d.Seen
+		if !d.Verdict.Writes() {
+			continue
+		}
+		if sb == nil {
+			if sb, err = createStream(tx, pw.Stream); err != nil {
+				return err
+			}
+		}
+		hdr := logHeader{action: d.Verdict.Action(), firstSeen: now, lastModified: now}
+		if d.Verdict.KeepsFirstSeen() {
+			if !h.NeedsData(pw.Mode) {
+				if first, err = firstSeen(sb, &ar, h.seq, r.ID); err != nil {
 					return err
 				}
-				h = logHeader{action: store.ActionUpdated, firstSeen: first}
-			default:
-				res.Unchanged++
-				continue
 			}
-		case store.WriteMerge:
-			if !live {
-				res.Ignored++
-				continue
-			}
-			seen = append(seen, r.ID)
-			prev, oldPayload, err := readLog(sb, &ar, old.seq, r.ID)
-			if err != nil {
-				return err
-			}
-			merged, err := store.Merge(oldPayload, r.Data)
-			if err != nil {
-				return &store.RecordError{Model: pw.Stream.Model, Index: r.Index, ID: r.ID, Reason: err.Error(), Err: err}
-			}
-			if hash = store.Hash(merged); hash == old.hash {
-				res.Unchanged++
-				continue
-			}
-			payload = merged
-			h = logHeader{action: store.ActionUpdated, firstSeen: prev.firstSeen}
-		case store.WriteDelete:
-			if !live {
-				res.Ignored++
-				continue
-			}
-			prev, oldPayload, err := readLog(sb, &ar, old.seq, r.ID)
-			if err != nil {
-				return err
-			}
-			// payload aliases the old entry: the new entry copies it before the old one goes.
-			payload = oldPayload
-			hash = old.hash
-			h = logHeader{action: store.ActionDeleted, firstSeen: prev.firstSeen, deletedAt: now}
-			sb.state.live--
-			sb.state.deleted++
+			hdr.firstSeen = first
 		}
-		h.lastModified = now
-		// Encoded before the old entry is deleted, since payload may point into it.
-		entry := ar.log(h, r.ID, payload)
-		if exists {
-			if err := sb.log.Delete(ar.u64(old.seq)); err != nil {
+		if d.Verdict == store.VerdictDeleted {
+			hdr.deletedAt = now
+		}
+		// Encoded before the old entry is deleted, since d.Data may point into it.
+		entry := ar.log(hdr, r.ID, d.Data)
+		if h.Exists {
+			if err := sb.log.Delete(ar.u64(h.seq)); err != nil {
 				return err
 			}
 		}
@@ -178,16 +146,12 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, res *store.RecordsWrite
 		if err := sb.log.Put(ar.u64(seq), entry); err != nil {
 			return err
 		}
-		puts[i] = ar.index(indexEntry{seq: seq, hash: hash, deleted: h.action == store.ActionDeleted})
+		puts[i] = ar.index(indexEntry{seq: seq, hash: d.Hash, deleted: d.Verdict == store.VerdictDeleted})
+		live, deleted := d.Verdict.StatsDelta()
+		// Two's complement: adding a negative delta converted to uint64 subtracts.
+		sb.state.live += uint64(live)
+		sb.state.deleted += uint64(deleted)
 		changed = true
-		switch h.action {
-		case store.ActionAdded:
-			res.Added++
-		case store.ActionUpdated:
-			res.Updated++
-		case store.ActionDeleted:
-			res.Deleted++
-		}
 	}
 	if changed {
 		for _, i := range order {
@@ -202,12 +166,17 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, res *store.RecordsWrite
 			return err
 		}
 	}
-	if pw.TrackSeen != "" && len(seen) > 0 {
-		if pw.Mode == store.WriteMerge {
-			slices.Sort(seen) // pw.SeenIDs are sorted already
+	if pw.TrackSeen != "" {
+		ids := make([]string, 0, len(recs))
+		for _, i := range order {
+			if seen[i] {
+				ids = append(ids, recs[i].ID)
+			}
 		}
-		if err := appendWindow(tx, pw.Stream, pw.TrackSeen, seen); err != nil {
-			return err
+		if len(ids) > 0 {
+			if err := appendWindow(tx, pw.Stream, pw.TrackSeen, ids); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -222,11 +191,10 @@ func lookup(c *bbolt.Cursor, key []byte) []byte {
 	return v
 }
 
-// oldEntry is what the index held for a record before a write.
-type oldEntry struct {
-	indexEntry
-	exists  bool
-	corrupt bool
+// heldEntry is what the index held for a record before a write, and where its log entry is.
+type heldEntry struct {
+	store.Held
+	seq uint64
 }
 
 // idOrder returns the positions of recs sorted by id.
@@ -255,41 +223,35 @@ func readLog(sb *streamBuckets, ar *arena, seq uint64, id string) (logHeader, []
 }
 
 func firstSeen(sb *streamBuckets, ar *arena, seq uint64, id string) (uint64, error) {
-	v := sb.log.Get(ar.u64(seq))
-	if len(v) < logHeaderLen {
+	t, ok := logFirstSeen(sb.log.Get(ar.u64(seq)))
+	if !ok {
 		return 0, fmt.Errorf("bolt: index of %q points at missing log entry %d", id, seq)
 	}
-	return binary.BigEndian.Uint64(v[2:10]), nil
+	return t, nil
 }
 
 // RecordsList implements store.Store.
 func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*store.RecordsListResult, error) {
-	q, err := store.PrepareList(p)
+	q, err := store.PrepareListQuery(p)
 	if err != nil {
 		return nil, err
 	}
-	codec := store.NewCursorCodec(q.Stream)
-	var after uint64
-	var epoch uint32
-	if q.Cursor != "" {
-		if after, epoch, err = codec.Decode(q.Cursor); err != nil {
-			return nil, err
-		}
-	}
+	codec, after := q.Codec, q.After
 	res := &store.RecordsListResult{Records: []store.Record{}}
 	err = s.view(ctx, func(tx *bbolt.Tx) error {
 		sb := openStream(tx, q.Stream)
 		if sb == nil {
 			return nil
 		}
-		if q.Cursor != "" && epoch != sb.state.epoch {
+		if q.Stale(sb.state.epoch) {
 			return store.ErrCursorStale
 		}
 		minMod := micros(q.ModifiedAfter)
 		take := func(seq uint64, v []byte) (bool, error) {
 			h, id, payload, err := decodeLog(v)
 			if err != nil {
-				return false, err
+				s.skip(fmt.Sprintf("change log entry %d of %s", seq, q.Stream), err)
+				return false, nil
 			}
 			if !q.Filter.Match(h.action) || h.lastModified < minMod {
 				return false, nil
@@ -300,7 +262,7 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 			return true, nil
 		}
 		if len(q.IDs) > 0 {
-			return listIDs(sb, q, after, take)
+			return listIDs(sb, q.RecordsListParams, after, take)
 		}
 		c := sb.log.Cursor()
 		start := after + 1
@@ -324,6 +286,12 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 	return res, nil
 }
 
+// lastModifiedAtLeast reports whether the log value v was changed at or after minMod.
+func lastModifiedAtLeast(v []byte, minMod uint64) bool {
+	t, ok := logLastModified(v)
+	return ok && t >= minMod
+}
+
 // seekModified finds by bisection a start sequence at or after lo from which a scan skips no
 // change at or after minMod, relying on change times never decreasing in sequence order.
 func seekModified(c *bbolt.Cursor, lo, maxSeq, minMod uint64) uint64 {
@@ -334,7 +302,7 @@ func seekModified(c *bbolt.Cursor, lo, maxSeq, minMod uint64) uint64 {
 		switch {
 		case k == nil:
 			hi = mid
-		case len(v) >= logHeaderLen && binary.BigEndian.Uint64(v[10:18]) >= minMod:
+		case lastModifiedAtLeast(v, minMod):
 			hi = mid
 		default:
 			lo = binary.BigEndian.Uint64(k) + 1
@@ -363,7 +331,7 @@ func listIDs(sb *streamBuckets, q store.RecordsListParams, after uint64, take fu
 		}
 		v := sb.log.Get(u64(seq))
 		if v == nil {
-			return fmt.Errorf("bolt: index points at missing log entry %d in %s", seq, q.Stream)
+			return damaged("stream "+q.Stream.String(), "the index points at missing change log entry %d", seq)
 		}
 		ok, err := take(seq, v)
 		if err != nil {
@@ -383,10 +351,9 @@ func (s *Store) StreamStats(ctx context.Context, stream store.Stream) (*store.St
 	}
 	out := &store.StreamStats{}
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		if sb := openStream(tx, stream); sb != nil {
-			out.Live, out.Deleted = int(sb.state.live), int(sb.state.deleted)
-		}
-		return nil
+		st, err := readStats(tx, stream)
+		out.Live, out.Deleted = int(st.live), int(st.deleted)
+		return err
 	})
 	return out, err
 }
@@ -429,4 +396,30 @@ func emptyStream(root *bbolt.Bucket) error {
 		return err
 	}
 	return state.put(root)
+}
+
+// head is the cursor of a stream's newest change, or "".
+func head(tx *bbolt.Tx, s store.Stream) string {
+	sb := openStream(tx, s)
+	if sb == nil {
+		return ""
+	}
+	seq := sb.log.Sequence()
+	if seq == 0 {
+		return ""
+	}
+	return store.NewCursorCodec(s).Encode(seq, sb.state.epoch)
+}
+
+// StreamCursor implements store.Store.
+func (s *Store) StreamCursor(ctx context.Context, stream store.Stream) (string, error) {
+	if err := stream.Validate(); err != nil {
+		return "", err
+	}
+	var out string
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		out = head(tx, stream)
+		return nil
+	})
+	return out, err
 }

@@ -326,7 +326,7 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 		}
 		c := sb.index.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(v) != indexLen || v[16]&flagDeleted != 0 {
+			if !isLiveIndex(v) {
 				continue
 			}
 			ok, err := seen.contains(k)
@@ -381,7 +381,7 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 				}
 			}
 			for ; k != nil && len(ids) < batch; k, v = c.Next() {
-				if len(v) != indexLen || v[16]&flagDeleted != 0 {
+				if !isLiveIndex(v) {
 					continue
 				}
 				ok, err := seen.contains(k)

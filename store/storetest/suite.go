@@ -23,6 +23,11 @@ type Features struct {
 	// The suite closes the store it returns with t.Cleanup, and does not use or close s again.
 	// Nil for memory.
 	Reopen func(t *testing.T, s store.Store) store.Store
+	// MultiProcess, when set, opens a second handle on the same store as s while s stays open,
+	// as another process or replica of the engine would (for PostgreSQL, another connection
+	// pool on the same schema). The suite closes the handle it returns with t.Cleanup, before
+	// s. Nil when one process at a time owns the store (bolt's file lock).
+	MultiProcess func(t *testing.T, s store.Store) store.Store
 }
 
 // Run runs the whole suite as subtests. newStore returns a fresh, empty store; the suite closes
@@ -51,6 +56,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, f Features) {
 		{"Merging", mergingTests()},
 		{"Outbox", outboxTests()},
 		{"Consumers", consumerTests()},
+		{"MultiProcess", multiProcessTests()},
+		{"Signals", signalTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -114,6 +121,24 @@ func (su *suite) requireDurable(t *testing.T) {
 	if su.features.Reopen == nil {
 		t.Skip("store is not durable (Features.Reopen is nil)")
 	}
+}
+
+// openShared returns a fresh store and a second handle on it, or skips the test when the store
+// cannot be shared.
+func (su *suite) openShared(t *testing.T) (a, b store.Store) {
+	t.Helper()
+	if su.features.MultiProcess == nil {
+		t.Skip("store serves one process at a time (Features.MultiProcess is nil)")
+	}
+	a = su.open(t)
+	b = su.features.MultiProcess(t, a)
+	require.NotNil(t, b, "Features.MultiProcess returned nil")
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("closing the second handle: %v", err)
+		}
+	})
+	return a, b
 }
 
 // reopen closes the store and opens it again through Features.Reopen.

@@ -3,38 +3,10 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
-	"fmt"
 
 	"github.com/gonango/nango/store"
 	bbolt "go.etcd.io/bbolt"
 )
-
-// A lease value is token(8) expires_at(8) active(1) owner. The value stays after a release (not
-// active) so that tokens keep growing.
-func decodeLease(key store.SyncKey, v []byte) (store.Lease, bool, error) {
-	if len(v) < 17 {
-		return store.Lease{}, false, fmt.Errorf("bolt: corrupt lease of %s/%s/%s", key.Integration, key.Sync, key.Connection)
-	}
-	return store.Lease{
-		Key:       key,
-		Token:     binary.BigEndian.Uint64(v[0:8]),
-		ExpiresAt: fromMicros(binary.BigEndian.Uint64(v[8:16])),
-		Owner:     string(v[17:]),
-	}, v[16] == 1, nil
-}
-
-func encodeLease(l store.Lease, active bool) []byte {
-	v := make([]byte, 17+len(l.Owner))
-	binary.BigEndian.PutUint64(v[0:8], l.Token)
-	binary.BigEndian.PutUint64(v[8:16], micros(l.ExpiresAt))
-	if active {
-		v[16] = 1
-	}
-	copy(v[17:], l.Owner)
-	return v
-}
 
 // checkFence fails unless f (if any) is its key's current lease.
 func checkFence(tx *bbolt.Tx, f *store.Lease) error {
@@ -129,67 +101,6 @@ func (s *Store) LeaseRelease(ctx context.Context, l *store.Lease) error {
 	})
 }
 
-// SchedulePut implements store.Store.
-func (s *Store) SchedulePut(ctx context.Context, sched *store.Schedule) error {
-	if err := store.ValidateSchedule(sched); err != nil {
-		return err
-	}
-	data, err := json.Marshal(sched)
-	if err != nil {
-		return fmt.Errorf("bolt: encoding schedule: %w", err)
-	}
-	return s.update(ctx, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketSchedules).Put(syncKey(sched.Key), data)
-	})
-}
-
-func decodeSchedule(v []byte) (*store.Schedule, error) {
-	var sc store.Schedule
-	if err := json.Unmarshal(v, &sc); err != nil {
-		return nil, fmt.Errorf("bolt: corrupt schedule: %w", err)
-	}
-	return &sc, nil
-}
-
-// ScheduleGet implements store.Store.
-func (s *Store) ScheduleGet(ctx context.Context, key store.SyncKey) (*store.Schedule, error) {
-	if err := key.Validate(); err != nil {
-		return nil, err
-	}
-	var sc *store.Schedule
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketSchedules).Get(syncKey(key))
-		if v == nil {
-			return store.ErrNotFound
-		}
-		var err error
-		sc, err = decodeSchedule(v)
-		return err
-	})
-	return sc, err
-}
-
-// ScheduleList implements store.Store.
-func (s *Store) ScheduleList(ctx context.Context, integration string) ([]*store.Schedule, error) {
-	out := []*store.Schedule{}
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		var prefix []byte
-		if integration != "" {
-			prefix = append([]byte(integration), 0)
-		}
-		c := tx.Bucket(bucketSchedules).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			sc, err := decodeSchedule(v)
-			if err != nil {
-				return err
-			}
-			out = append(out, sc)
-		}
-		return nil
-	})
-	return out, err
-}
-
 // releaseLeases deactivates the leases whose keys match, keeping their tokens, so that runs
 // still holding them can no longer write.
 func releaseLeases(tx *bbolt.Tx, prefix []byte, match func([]byte) bool) error {
@@ -198,9 +109,10 @@ func releaseLeases(tx *bbolt.Tx, prefix []byte, match func([]byte) bool) error {
 	var doomed []kv
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if match(k) && len(v) >= 17 && v[16] == 1 {
-			nv := bytes.Clone(v)
-			nv[16] = 0
+		if !match(k) {
+			continue
+		}
+		if nv := deactivatedLease(v); nv != nil {
 			doomed = append(doomed, kv{bytes.Clone(k), nv})
 		}
 	}

@@ -1,0 +1,41 @@
+// Package postgres is the store.Store for several replicas: every replica of a service opens
+// the same PostgreSQL database, which holds the records, checkpoints, runs, connections,
+// leases, schedules, webhook outbox and consumer cursors, and coordinates the replicas.
+//
+// It owns its schema (Options.Schema, "nango" by default): embedded, versioned SQL migrations
+// that New applies under an advisory lock, so that replicas starting together migrate once, and
+// a schema_version table; a database migrated by a newer version is refused with a
+// *SchemaVersionError. It imports only the standard library, package store and pgx.
+//
+// # Commit order
+//
+// Every write to a stream locks the stream's row first and takes the next sequence numbers from
+// it, so that changes get their sequence numbers in commit order: a reader that has read up to a
+// cursor never later finds an older change it did not see, whatever the number of writers,
+// connections or processes.
+//
+// # Writes
+//
+// A batch is applied in chunks of 1,000 records, each in a few round trips: one lookup of the
+// existing rows by primary key (an array of ids), the classification in Go, a COPY of the
+// brand-new rows and one call that updates the changed ones from arrays. An unchanged record
+// costs no row write. The deletion-tracking sweep deletes in pages of 2,000 records in id
+// order, in one transaction, holding one page in memory.
+//
+// # Plans
+//
+// A table that was never analysed (the first load into an empty store) or whose statistics are
+// stale looks small to the planner, which then joins a batch of ids with the whole stream. Every
+// statement of a write is therefore written so that its only plan probes the primary key: the
+// lookup is a lateral subquery per id, the updates go through SQL functions that update one
+// record by key at a time, the window checks are subqueries per record; and write transactions
+// turn off sequential and bitmap scans, hash and merge joins and materialisation (SET LOCAL).
+// A test checks the plans on fresh tables, in custom and generic form.
+//
+// # Failures
+//
+// A transaction that fails with a transient error (connection lost, serialization failure,
+// deadlock, server shutting down) is run again from the start, up to Options.MaxRetries times;
+// what still fails is a *TransientError. When the connection is lost during COMMIT the outcome
+// is unknown: the error matches ErrCommitUnknown and the transaction is not run again.
+package postgres

@@ -1,0 +1,691 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gonango/nango/store"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Record actions as stored.
+const (
+	actAdded   int16 = 1
+	actUpdated int16 = 2
+	actDeleted int16 = 3
+)
+
+func actionOf(a int16) store.Action {
+	switch a {
+	case actAdded:
+		return store.ActionAdded
+	case actUpdated:
+		return store.ActionUpdated
+	}
+	return store.ActionDeleted
+}
+
+// chunkSize is the number of records looked up and written per statement.
+const chunkSize = 1000
+
+// sweepPage is the number of records a sweep deletes per statement.
+const sweepPage = 2000
+
+// streamRow is a stream's row, read under its lock.
+type streamRow struct {
+	id       int64
+	seq      uint64
+	epoch    uint32
+	lastTime time.Time
+	live     int64
+	deleted  int64
+}
+
+func newEpoch() uint32 {
+	for {
+		if e := rand.Uint32(); e != 0 {
+			return e
+		}
+	}
+}
+
+// planSettings keeps a write's statements on index lookups whatever the table's statistics say:
+// on a table that has never been analysed the planner takes a stream of millions of rows for a
+// few pages and can read all of it for a batch of 1,000 ids. Without sequential scans, and with
+// every statement restricting the records it touches to a chunk's ids, a join (hash or nested
+// loop) stays within the chunk.
+const planSettings = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+	set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('enable_material', 'off', true)`
+
+// lockStream locks a stream's row for the rest of the transaction and returns it; every write to
+// a stream calls it first, so that writers of one stream commit one after the other and take
+// sequence numbers in commit order. With create, a missing stream is created; without, a
+// missing stream is nil.
+func (s *Store) lockStream(ctx context.Context, tx pgx.Tx, st store.Stream, create bool) (*streamRow, error) {
+	lock := s.q(`SELECT id, seq, epoch, last_time, live, deleted FROM {s}.streams
+		WHERE integration = $1 AND connection = $2 AND model = $3 FOR UPDATE`)
+	b := &pgx.Batch{}
+	b.Queue(planSettings)
+	b.Queue(lock, st.Integration, st.Connection, st.Model)
+	br := tx.SendBatch(ctx, b)
+	_, err := br.Exec()
+	var row *streamRow
+	if err == nil {
+		row, err = scanStream(br.QueryRow())
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || row != nil || !create {
+		return row, err
+	}
+	if _, err := tx.Exec(ctx, s.q(`INSERT INTO {s}.streams (integration, connection, model, epoch) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (integration, connection, model) DO NOTHING`), st.Integration, st.Connection, st.Model, int64(newEpoch())); err != nil {
+		return nil, err
+	}
+	return scanStream(tx.QueryRow(ctx, lock, st.Integration, st.Connection, st.Model))
+}
+
+func scanStream(r pgx.Row) (*streamRow, error) {
+	var row streamRow
+	var seq, epoch int64
+	var last pgtype.Timestamptz
+	if err := r.Scan(&row.id, &seq, &epoch, &last, &row.live, &row.deleted); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	row.seq, row.epoch, row.lastTime = uint64(seq), uint32(epoch), utc(last)
+	return &row, nil
+}
+
+// saveStream writes back the counters of a locked stream.
+func (s *Store) saveStream(ctx context.Context, tx pgx.Tx, row *streamRow) error {
+	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.streams SET seq = $2, last_time = $3, live = $4, deleted = $5 WHERE id = $1`),
+		row.id, int64(row.seq), ts(row.lastTime), row.live, row.deleted)
+	return err
+}
+
+// head is the cursor of a stream's newest change, or "".
+func head(st store.Stream, row *streamRow) string {
+	if row == nil || row.seq == 0 {
+		return ""
+	}
+	return store.NewCursorCodec(st).Encode(row.seq, row.epoch)
+}
+
+// The statements of writes and sweeps, whose plans plan_test.go checks on tables without
+// statistics. Each touches the records by primary key, never the whole stream: lookups probe
+// the primary key once per id (a lateral subquery that OFFSET 0 keeps from becoming a join the
+// planner could turn around); updates go through functions (migrations) that update
+// one record by primary key at a time, since a join of an array with the records can be planned
+// as a scan of the stream; the window checks are subqueries that the OFFSET 0 keeps from
+// becoming a join, so that each is one index probe.
+const (
+	sqlLookup = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL FROM unnest($2::bytea[]) AS u(rid)
+		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
+	sqlLookupData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.data FROM unnest($2::bytea[]) AS u(rid)
+		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
+	sqlUpdate = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	unseen    = `r.stream_id = $1 AND r.deleted_at IS NULL AND NOT EXISTS
+		(SELECT 1 FROM {s}.windows w WHERE w.stream_id = $1 AND w.sync = $2 AND w.rid = r.rid OFFSET 0)`
+	// sqlSweepPage selects the next page of unseen records after rid $3.
+	sqlSweepPage = `SELECT r.rid FROM {s}.records r WHERE ` + unseen + ` AND r.rid > $3 ORDER BY r.rid LIMIT $4`
+	// sqlSweepDelete marks a page deleted, each record with its sequence number.
+	sqlSweepDelete = `SELECT {s}.records_delete($1, $2, $3, $4)`
+)
+
+// RecordsWrite implements store.Store.
+func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (*store.RecordsWriteResult, error) {
+	pw, err := store.PrepareWrite(p)
+	if err != nil {
+		return nil, err
+	}
+	if p.Checkpoint != nil {
+		if err := store.PrepareCheckpoint(p.Checkpoint); err != nil {
+			return nil, err
+		}
+	}
+	var newer func(seq uint64, epoch uint32) bool
+	if p.IgnoreModifiedAfter != nil {
+		if newer, err = p.IgnoreModifiedAfter.ModifiedAfter(p.Stream); err != nil {
+			return nil, err
+		}
+	}
+	var res *store.RecordsWriteResult
+	err = s.run(ctx, "records write", txWrite, func(ctx context.Context, tx pgx.Tx) error {
+		res = &store.RecordsWriteResult{Duplicates: pw.Duplicates, DuplicateIDs: pw.DuplicateIDs}
+		if err := s.checkFence(ctx, tx, p.Fence); err != nil {
+			return err
+		}
+		if err := s.writeRecords(ctx, tx, pw, newer, res); err != nil {
+			return err
+		}
+		if p.Checkpoint != nil {
+			cp, err := s.putCheckpoint(ctx, tx, p.Checkpoint)
+			if err != nil {
+				return err
+			}
+			res.Checkpoint = cp
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// writeRecords applies a prepared batch in chunks, with the stream locked.
+func (s *Store) writeRecords(ctx context.Context, tx pgx.Tx, pw *store.PreparedWrite, newer func(uint64, uint32) bool, res *store.RecordsWriteResult) error {
+	create := pw.Mode == store.WriteSave && len(pw.Records) > 0
+	row, err := s.lockStream(ctx, tx, pw.Stream, create)
+	if err != nil {
+		return err
+	}
+	if pw.IgnoreModifiedAfter != nil {
+		res.PrevCursor = head(pw.Stream, row)
+		defer func() { res.Cursor = head(pw.Stream, row) }()
+	}
+	if row == nil { // a merge or delete in a stream that does not exist
+		res.Ignored = len(pw.Records)
+		return nil
+	}
+	now := store.Clock(pw.Now)
+	if now.Before(row.lastTime) {
+		now = row.lastTime
+	}
+	var isNewer func(uint64) bool
+	if newer != nil {
+		epoch := row.epoch
+		isNewer = func(seq uint64) bool { return newer(seq, epoch) }
+	}
+	w := &chunkWriter{s: s, tx: tx, row: row, pw: pw, now: now, res: res, newer: isNewer}
+	for start := 0; start < len(pw.Records); start += chunkSize {
+		if err := w.chunk(ctx, pw.Records[start:min(start+chunkSize, len(pw.Records))]); err != nil {
+			return err
+		}
+	}
+	if w.changed {
+		row.lastTime = now
+		if err := s.saveStream(ctx, tx, row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunkWriter applies the chunks of one batch.
+type chunkWriter struct {
+	s       *Store
+	tx      pgx.Tx
+	row     *streamRow
+	pw      *store.PreparedWrite
+	now     time.Time
+	res     *store.RecordsWriteResult
+	newer   func(uint64) bool
+	changed bool
+
+	// Reused between chunks.
+	ids     [][]byte
+	olds    map[string]store.Held
+	inserts []insertRow
+	upd     updateArrays
+	window  [][]byte
+}
+
+type insertRow struct {
+	rid  []byte
+	seq  int64
+	hash int64
+	data []byte
+}
+
+type updateArrays struct {
+	rid       [][]byte
+	seq       []int64
+	hash      []int64
+	action    []int16
+	firstSeen []pgtype.Timestamptz
+	deletedAt []pgtype.Timestamptz
+	data      [][]byte
+}
+
+func (u *updateArrays) reset() {
+	u.rid, u.seq, u.hash, u.action = u.rid[:0], u.seq[:0], u.hash[:0], u.action[:0]
+	u.firstSeen, u.deletedAt, u.data = u.firstSeen[:0], u.deletedAt[:0], u.data[:0]
+}
+
+func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) error {
+	s, pw := w.s, w.pw
+	w.ids = w.ids[:0]
+	for i := range recs {
+		w.ids = append(w.ids, []byte(recs[i].ID))
+	}
+	if err := w.lookup(ctx); err != nil {
+		return err
+	}
+	w.inserts, w.window = w.inserts[:0], w.window[:0]
+	w.upd.reset()
+	nowTS := pgtype.Timestamptz{Time: w.now, Valid: true}
+	for i := range recs {
+		r := recs[i]
+		held := w.olds[r.ID]
+		d, err := pw.Classify(held, r)
+		if err != nil {
+			return err
+		}
+		if pw.TrackSeen != "" && d.Seen {
+			w.window = append(w.window, w.ids[i])
+		}
+		w.res.Tally(r.ID, d)
+		if !d.Verdict.Writes() {
+			continue
+		}
+		live, deleted := d.Verdict.StatsDelta()
+		w.row.live += int64(live)
+		w.row.deleted += int64(deleted)
+		w.row.seq++
+		w.changed = true
+		seq := int64(w.row.seq)
+		switch d.Verdict {
+		case store.VerdictAdded:
+			w.inserts = append(w.inserts, insertRow{rid: w.ids[i], seq: seq, hash: int64(d.Hash), data: d.Data})
+		case store.VerdictReadded:
+			w.upd.add(w.ids[i], seq, d.Hash, actAdded, nowTS, pgtype.Timestamptz{}, d.Data)
+		case store.VerdictUpdated:
+			w.upd.add(w.ids[i], seq, d.Hash, actUpdated, pgtype.Timestamptz{}, pgtype.Timestamptz{}, d.Data)
+		case store.VerdictDeleted:
+			// The row keeps its payload: no need to send it back.
+			w.upd.add(w.ids[i], seq, d.Hash, actDeleted, pgtype.Timestamptz{}, nowTS, nil)
+		}
+	}
+	if len(w.inserts) > 0 {
+		n, err := w.tx.CopyFrom(ctx, pgx.Identifier{s.name, "records"},
+			[]string{"stream_id", "rid", "seq", "hash", "action", "first_seen", "last_modified", "data"},
+			pgx.CopyFromSlice(len(w.inserts), func(i int) ([]any, error) {
+				r := &w.inserts[i]
+				return []any{w.row.id, r.rid, r.seq, r.hash, actAdded, w.now, w.now, r.data}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("postgres: copying new records into %s: %w", pw.Stream, err)
+		}
+		if int(n) != len(w.inserts) {
+			return fmt.Errorf("postgres: copied %d of %d new records into %s", n, len(w.inserts), pw.Stream)
+		}
+	}
+	if len(w.upd.rid) > 0 {
+		u := &w.upd
+		var n int
+		err := w.tx.QueryRow(ctx, s.q(sqlUpdate), w.row.id, w.now, u.rid, u.seq, u.hash, u.action, u.firstSeen, u.deletedAt, u.data).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("postgres: updating records of %s: %w", pw.Stream, err)
+		}
+		if n != len(u.rid) {
+			return fmt.Errorf("postgres: updated %d of %d records of %s", n, len(u.rid), pw.Stream)
+		}
+	}
+	if len(w.window) > 0 {
+		_, err := w.tx.CopyFrom(ctx, pgx.Identifier{s.name, "windows"}, []string{"stream_id", "sync", "rid"},
+			pgx.CopyFromSlice(len(w.window), func(i int) ([]any, error) {
+				return []any{w.row.id, pw.TrackSeen, w.window[i]}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("postgres: adding to the deletion-tracking window of %s: %w", pw.Stream, err)
+		}
+	}
+	return nil
+}
+
+func (u *updateArrays) add(rid []byte, seq int64, hash uint64, action int16, firstSeen, deletedAt pgtype.Timestamptz, data []byte) {
+	u.rid = append(u.rid, rid)
+	u.seq = append(u.seq, seq)
+	u.hash = append(u.hash, int64(hash))
+	u.action = append(u.action, action)
+	u.firstSeen = append(u.firstSeen, firstSeen)
+	u.deletedAt = append(u.deletedAt, deletedAt)
+	u.data = append(u.data, data)
+}
+
+// lookup reads what the stream holds for the ids of w.ids, by primary key; payloads only for
+// merges (a delete keeps the stored payload in place).
+func (w *chunkWriter) lookup(ctx context.Context) error {
+	merge := w.pw.Mode == store.WriteMerge
+	sql := sqlLookup
+	if merge {
+		sql = sqlLookupData
+	}
+	rows, err := w.tx.Query(ctx, w.s.q(sql), w.row.id, w.ids)
+	if err != nil {
+		return fmt.Errorf("postgres: reading records of %s: %w", w.pw.Stream, err)
+	}
+	defer rows.Close()
+	if w.olds == nil {
+		w.olds = make(map[string]store.Held, chunkSize)
+	}
+	clear(w.olds)
+	var rid []byte
+	var seq, hash int64
+	var live bool
+	for rows.Next() {
+		h := store.Held{Exists: true}
+		dest := []any{&rid, &seq, &hash, &live}
+		if merge {
+			dest = append(dest, &h.Data)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		h.Hash, h.Deleted = uint64(hash), !live
+		h.Newer = w.newer != nil && w.newer(uint64(seq))
+		w.olds[string(rid)] = h
+	}
+	return rows.Err()
+}
+
+// RecordsList implements store.Store.
+func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*store.RecordsListResult, error) {
+	q, err := store.PrepareList(p)
+	if err != nil {
+		return nil, err
+	}
+	codec := store.NewCursorCodec(q.Stream)
+	var after uint64
+	var epoch uint32
+	if q.Cursor != "" {
+		if after, epoch, err = codec.Decode(q.Cursor); err != nil {
+			return nil, err
+		}
+	}
+	sql, args := s.listSQL(&q, after)
+	res := &store.RecordsListResult{Records: []store.Record{}}
+	err = s.read(ctx, "records list", func(ctx context.Context, db dbtx) error {
+		res.Records = res.Records[:0]
+		rows, err := db.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var stEpoch int64
+		var seq pgtype.Int8
+		var rid []byte
+		var act pgtype.Int2
+		var first, last, deleted pgtype.Timestamptz
+		for rows.Next() {
+			var data []byte
+			if err := rows.Scan(&stEpoch, &seq, &rid, &act, &first, &last, &deleted, &data); err != nil {
+				return err
+			}
+			if q.Cursor != "" && uint32(stEpoch) != epoch {
+				return store.ErrCursorStale
+			}
+			if !seq.Valid {
+				continue // the stream has no record after the cursor
+			}
+			res.Records = append(res.Records, store.Record{ID: string(rid), Data: data, Metadata: store.Metadata{
+				FirstSeenAt: utc(first), LastModifiedAt: utc(last), DeletedAt: utc(deleted),
+				LastAction: actionOf(act.Int16), Cursor: codec.Encode(uint64(seq.Int64), uint32(stEpoch)),
+			}})
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Records) > q.Limit {
+		res.Records = res.Records[:q.Limit]
+		res.NextCursor = res.Records[q.Limit-1].Cursor
+	}
+	return res, nil
+}
+
+// listSQL returns the statement of a listing and its arguments: one statement, so one
+// snapshot, in which the stream's epoch and the page agree.
+func (s *Store) listSQL(q *store.RecordsListParams, after uint64) (string, []any) {
+	var cond strings.Builder
+	args := []any{q.Stream.Integration, q.Stream.Connection, q.Stream.Model, int64(after), q.Limit + 1}
+	if q.Filter != 0 {
+		var acts []int16
+		for _, a := range []struct {
+			f   store.Filter
+			act int16
+		}{{store.FilterAdded, actAdded}, {store.FilterUpdated, actUpdated}, {store.FilterDeleted, actDeleted}} {
+			if q.Filter&a.f != 0 {
+				acts = append(acts, a.act)
+			}
+		}
+		args = append(args, acts)
+		cond.WriteString(" AND r.action = ANY($" + strconv.Itoa(len(args)) + "::smallint[])")
+	}
+	if !q.ModifiedAfter.IsZero() {
+		args = append(args, q.ModifiedAfter)
+		cond.WriteString(" AND r.last_modified >= $" + strconv.Itoa(len(args)))
+	}
+	if len(q.IDs) > 0 {
+		ids := make([][]byte, len(q.IDs))
+		for i, id := range q.IDs {
+			ids[i] = []byte(id)
+		}
+		args = append(args, ids)
+		cond.WriteString(" AND r.rid = ANY($" + strconv.Itoa(len(args)) + "::bytea[])")
+	}
+	return s.q(`WITH st AS (SELECT id, epoch FROM {s}.streams WHERE integration = $1 AND connection = $2 AND model = $3)
+		SELECT st.epoch, r.seq, r.rid, r.action, r.first_seen, r.last_modified, r.deleted_at, r.data
+		FROM st LEFT JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = st.id AND r.seq > $4` + cond.String() + `
+			ORDER BY r.seq LIMIT $5) r ON true`), args
+}
+
+// RecordsSweep implements store.Store.
+func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (*store.RecordsSweepResult, error) {
+	if p == nil {
+		return nil, &store.ParamError{Param: "params", Reason: "nil"}
+	}
+	if err := validateSweep(p.Stream, p.Sync); err != nil {
+		return nil, err
+	}
+	var res *store.RecordsSweepResult
+	err := s.run(ctx, "records sweep", txWrite, func(ctx context.Context, tx pgx.Tx) error {
+		res = &store.RecordsSweepResult{}
+		if err := s.checkFence(ctx, tx, p.Fence); err != nil {
+			return err
+		}
+		row, err := s.lockStream(ctx, tx, p.Stream, false)
+		if err != nil || row == nil {
+			return err
+		}
+		closeWindow := func() error {
+			_, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.windows WHERE stream_id = $1 AND sync = $2`), row.id, p.Sync)
+			return err
+		}
+		res.Live = int(row.live)
+		// One pass deletes and counts; the rare sweep that the guard refuses is rolled back to
+		// a savepoint.
+		mayRefuse := !p.Force && p.Guard != nil && p.Guard.Refuses(res.Live, res.Live)
+		if mayRefuse {
+			if _, err := tx.Exec(ctx, `SAVEPOINT sweep`); err != nil {
+				return err
+			}
+		}
+		seqBefore := row.seq
+		now := store.Clock(p.Now)
+		if now.Before(row.lastTime) {
+			now = row.lastTime
+		}
+		// Pages in id order; the sequence numbers follow the same order.
+		page := s.q(sqlSweepPage)
+		last := []byte{} // not nil: NULL would compare with nothing
+		deleted := 0
+		rids := make([][]byte, 0, sweepPage)
+		seqs := make([]int64, 0, sweepPage)
+		for {
+			rows, err := tx.Query(ctx, page, row.id, p.Sync, last, sweepPage)
+			if err != nil {
+				return err
+			}
+			rids, seqs = rids[:0], seqs[:0]
+			for rows.Next() {
+				var rid []byte
+				if err := rows.Scan(&rid); err != nil {
+					rows.Close()
+					return err
+				}
+				row.seq++
+				rids = append(rids, rid)
+				seqs = append(seqs, int64(row.seq))
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(rids) == 0 {
+				break
+			}
+			var n int
+			err = tx.QueryRow(ctx, s.q(sqlSweepDelete), row.id, now, rids, seqs).Scan(&n)
+			if err != nil {
+				return err
+			}
+			if n != len(rids) {
+				return fmt.Errorf("postgres: sweep of %s deleted %d of %d records", p.Stream, n, len(rids))
+			}
+			deleted += len(rids)
+			last = rids[len(rids)-1]
+			if len(rids) < sweepPage {
+				break
+			}
+		}
+		res.Unseen = deleted
+		if mayRefuse && p.Guard.Refuses(res.Unseen, res.Live) {
+			if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT sweep`); err != nil {
+				return err
+			}
+			row.seq = seqBefore
+			res.Refused = true
+			return closeWindow()
+		}
+		res.Deleted = deleted
+		if deleted > 0 {
+			row.live -= int64(deleted)
+			row.deleted += int64(deleted)
+			row.lastTime = now
+			if err := s.saveStream(ctx, tx, row); err != nil {
+				return err
+			}
+		}
+		return closeWindow()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func validateSweep(st store.Stream, sync string) error {
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	return store.ValidateName("sync", sync)
+}
+
+// RecordsSweepReset implements store.Store.
+func (s *Store) RecordsSweepReset(ctx context.Context, p *store.RecordsSweepResetParams) error {
+	if p == nil {
+		return &store.ParamError{Param: "params", Reason: "nil"}
+	}
+	if err := validateSweep(p.Stream, p.Sync); err != nil {
+		return err
+	}
+	return s.run(ctx, "records sweep reset", txWrite, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.windows w USING {s}.streams st
+			WHERE st.integration = $1 AND st.connection = $2 AND st.model = $3 AND w.stream_id = st.id AND w.sync = $4`),
+			p.Stream.Integration, p.Stream.Connection, p.Stream.Model, p.Sync)
+		return err
+	})
+}
+
+// StreamStats implements store.Store.
+func (s *Store) StreamStats(ctx context.Context, st store.Stream) (*store.StreamStats, error) {
+	if err := st.Validate(); err != nil {
+		return nil, err
+	}
+	out := &store.StreamStats{}
+	err := s.read(ctx, "stream stats", func(ctx context.Context, db dbtx) error {
+		var live, deleted int64
+		err := db.QueryRow(ctx, s.q(`SELECT live, deleted FROM {s}.streams WHERE integration = $1 AND connection = $2 AND model = $3`),
+			st.Integration, st.Connection, st.Model).Scan(&live, &deleted)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		out.Live, out.Deleted = int(live), int(deleted)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// StreamCursor implements store.Store.
+func (s *Store) StreamCursor(ctx context.Context, st store.Stream) (string, error) {
+	if err := st.Validate(); err != nil {
+		return "", err
+	}
+	var out string
+	err := s.read(ctx, "stream cursor", func(ctx context.Context, db dbtx) error {
+		var seq, epoch int64
+		err := db.QueryRow(ctx, s.q(`SELECT seq, epoch FROM {s}.streams WHERE integration = $1 AND connection = $2 AND model = $3`),
+			st.Integration, st.Connection, st.Model).Scan(&seq, &epoch)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		out = head(st, &streamRow{seq: uint64(seq), epoch: uint32(epoch)})
+		return err
+	})
+	return out, err
+}
+
+// StreamDelete implements store.Store.
+func (s *Store) StreamDelete(ctx context.Context, st store.Stream) error {
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	return s.run(ctx, "stream delete", txWrite, func(ctx context.Context, tx pgx.Tx) error {
+		row, err := s.lockStream(ctx, tx, st, false)
+		if err != nil || row == nil {
+			return err
+		}
+		return s.emptyStream(ctx, tx, row.id)
+	})
+}
+
+// emptyStream removes a locked stream's records and windows and gives it a new epoch, keeping
+// its sequence and last change time so that new cursors and times keep growing.
+func (s *Store) emptyStream(ctx context.Context, tx pgx.Tx, id int64) error {
+	for _, q := range []string{`DELETE FROM {s}.records WHERE stream_id = $1`, `DELETE FROM {s}.windows WHERE stream_id = $1`} {
+		if _, err := tx.Exec(ctx, s.q(q), id); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.streams SET epoch = $2, live = 0, deleted = 0 WHERE id = $1`), id, int64(newEpoch()))
+	return err
+}
+
+// ts is t as a nullable timestamptz: NULL when zero.
+func ts(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+// utc is a nullable timestamptz as a UTC time, zero when NULL.
+func utc(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
