@@ -67,6 +67,9 @@ type Config struct {
 	// Webhooks configures the signed webhooks sent to your backend after runs, through a
 	// durable outbox (see WebhookConfig). Nil sends none.
 	Webhooks *WebhookConfig
+	// Retention prunes old record payloads and deletes idle streams in the background while
+	// the engine runs (see RetentionConfig). Nil means DefaultRetention.
+	Retention *RetentionConfig
 }
 
 // RetryPolicy retries failed runs: the n-th retry waits InitialBackoff * 2^(n-1) with jitter,
@@ -136,6 +139,8 @@ type Engine struct {
 	http httpState // provider HTTP state per connection (httpclient.go); ready at its zero value
 
 	progress progressRuns // runs in progress (progress.go); ready at its zero value
+
+	retention RetentionConfig // retention.go
 }
 
 // NewEngine returns an engine over st. The engine does not own st: close it after the engine is
@@ -176,6 +181,10 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 	if err := c.applySchedulingDefaults(); err != nil {
 		return nil, err
 	}
+	retention, err := c.Retention.withDefaults() // retention.go
+	if err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(c.MeterProvider)
 	if err != nil {
 		return nil, err
@@ -187,6 +196,7 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 		integrations: map[string]*Integration{},
 		active:       map[store.SyncKey]struct{}{},
 		metrics:      m,
+		retention:    retention,
 	}
 	e.sched = newScheduler(e)
 	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {

@@ -20,10 +20,11 @@ import (
 // delivers the webhooks left in the outbox.
 func (e *Engine) Run(ctx context.Context) error {
 	err := e.sched.Run(ctx, e.schedIntegrations, func(runCtx context.Context) func() {
-		stop := e.hooks.start(runCtx) // the webhook delivery worker (webhook_delivery.go)
-		unwatch := e.watch(runCtx)    // the other engines sharing the store (replicas.go)
+		stop := e.hooks.start(runCtx)       // the webhook delivery worker (webhook_delivery.go)
+		unwatch := e.watch(runCtx)          // the other engines sharing the store (replicas.go)
+		unprune := e.startRetention(runCtx) // retention.go
 		e.logger.Info("engine started", "schedules", e.sched.Len(), "instance", e.cfg.InstanceID)
-		return func() { unwatch(); stop() }
+		return func() { unprune(); unwatch(); stop() }
 	})
 	switch {
 	case errors.Is(err, scheduler.ErrRunning):

@@ -24,6 +24,7 @@ var (
 	otherWrites = []string{
 		"ConnectionPut", "ConnectionDelete", "LeaseAcquire", "LeaseRenew", "LeaseRelease", "SchedulePut",
 		"OutboxClaim", "OutboxSettle", "OutboxRequeue", "OutboxPrune", "ConsumerCursorPut", "ConsumerDelete",
+		"RecordsPrune",
 	}
 	// passThrough are reads, and Close: they reach the store even after a crash.
 	passThrough = []string{

@@ -58,6 +58,10 @@ func (readOnly) OutboxRequeue(context.Context, *store.OutboxRequeueParams) (*sto
 	return nil, errReadOnly
 }
 
+func (readOnly) RecordsPrune(context.Context, *store.RecordsPruneParams) (*store.RecordsPruneResult, error) {
+	return nil, errReadOnly
+}
+
 func (readOnly) OutboxPrune(context.Context, *store.OutboxPruneParams) (int, error) {
 	return 0, errReadOnly
 }

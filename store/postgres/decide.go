@@ -11,6 +11,7 @@ type prior struct {
 	seq    uint64
 	hash   uint64
 	data   []byte // read for merges only
+	pruned bool   // the payload was removed by RecordsPrune
 }
 
 // verdict is what a write does to one record.
@@ -18,6 +19,7 @@ type verdict uint8
 
 const (
 	vUnchanged verdict = iota // nothing written
+	vRestored                 // unchanged, and the pruned payload is put back in place
 	vIgnored                  // merge or delete of an unknown or deleted id
 	vSkipped                  // changed after the writer's snapshot by another writer
 	vAdded                    // a new row
@@ -42,18 +44,27 @@ func decide(mode store.WriteMode, model string, r *store.PreparedRecord, old *pr
 			return vReadded, r.Data, r.Hash, nil
 		case old.hash != r.Hash:
 			return vUpdated, r.Data, r.Hash, nil
+		case old.pruned:
+			return vRestored, r.Data, r.Hash, nil
 		}
 		return vUnchanged, nil, 0, nil
 	case store.WriteMerge:
 		if !old.live {
 			return vIgnored, nil, 0, nil
 		}
-		merged, err := store.Merge(old.data, r.Data)
+		base := old.data
+		if old.pruned {
+			base = []byte("{}")
+		}
+		merged, err := store.Merge(base, r.Data)
 		if err != nil {
 			return 0, nil, 0, &store.RecordError{Model: model, Index: r.Index, ID: r.ID, Reason: err.Error(), Err: err}
 		}
-		if h := store.Hash(merged); h != old.hash {
+		switch h := store.Hash(merged); {
+		case h != old.hash:
 			return vUpdated, merged, h, nil
+		case old.pruned:
+			return vRestored, merged, h, nil
 		}
 		return vUnchanged, nil, 0, nil
 	default: // store.WriteDelete

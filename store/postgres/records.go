@@ -132,11 +132,14 @@ func head(st store.Stream, row *streamRow) string {
 // as a scan of the stream; the window checks are subqueries that the OFFSET 0 keeps from
 // becoming a join, so that each is one index probe.
 const (
-	sqlLookup = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL FROM unnest($2::bytea[]) AS u(rid)
+	sqlLookup = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL FROM unnest($2::bytea[]) AS u(rid)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
-	sqlLookupData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.data FROM unnest($2::bytea[]) AS u(rid)
+	sqlLookupData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL, r.data FROM unnest($2::bytea[]) AS u(rid)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
-	sqlUpdate    = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	sqlUpdate  = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	sqlRestore = `SELECT {s}.records_restore($1, $2, $3)`
+	// sqlLowerMark lowers a stream's prune mark below a restored record.
+	sqlLowerMark = `UPDATE {s}.streams SET prune_mark = $2 WHERE id = $1 AND prune_mark > $2`
 	sqlWindowAdd = `INSERT INTO {s}.windows (stream_id, sync, rid) SELECT $1, $2, unnest($3::bytea[]) ON CONFLICT DO NOTHING`
 	unseen       = `r.stream_id = $1 AND r.deleted_at IS NULL AND NOT EXISTS
 		(SELECT 1 FROM {s}.windows w WHERE w.stream_id = $1 AND w.sync = $2 AND w.rid = r.rid OFFSET 0)`
@@ -244,6 +247,10 @@ type chunkWriter struct {
 	inserts []insertRow
 	upd     updateArrays
 	window  [][]byte
+	// restores are the pruned records whose payload an unchanged write puts back.
+	restoreIDs  [][]byte
+	restoreData [][]byte
+	restoreMin  uint64
 }
 
 type insertRow struct {
@@ -278,6 +285,7 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 		return err
 	}
 	w.inserts, w.window = w.inserts[:0], w.window[:0]
+	w.restoreIDs, w.restoreData, w.restoreMin = w.restoreIDs[:0], w.restoreData[:0], 0
 	w.upd.reset()
 	var absent prior
 	nowTS := pgtype.Timestamptz{Time: w.now, Valid: true}
@@ -297,6 +305,13 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 		switch v {
 		case vUnchanged:
 			w.res.Unchanged++
+			continue
+		case vRestored:
+			w.res.Unchanged++
+			w.restoreIDs, w.restoreData = append(w.restoreIDs, w.ids[i]), append(w.restoreData, data)
+			if w.restoreMin == 0 || old.seq < w.restoreMin {
+				w.restoreMin = old.seq
+			}
 			continue
 		case vIgnored:
 			w.res.Ignored++
@@ -357,6 +372,18 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 			return fmt.Errorf("postgres: updated %d of %d records of %s", n, len(u.rid), pw.Stream)
 		}
 	}
+	if len(w.restoreIDs) > 0 {
+		var n int
+		if err := w.tx.QueryRow(ctx, s.q(sqlRestore), w.row.id, w.restoreIDs, w.restoreData).Scan(&n); err != nil {
+			return fmt.Errorf("postgres: restoring pruned records of %s: %w", pw.Stream, err)
+		}
+		if n != len(w.restoreIDs) {
+			return fmt.Errorf("postgres: restored %d of %d pruned records of %s", n, len(w.restoreIDs), pw.Stream)
+		}
+		if _, err := w.tx.Exec(ctx, s.q(sqlLowerMark), w.row.id, int64(w.restoreMin-1)); err != nil {
+			return fmt.Errorf("postgres: lowering the prune mark of %s: %w", pw.Stream, err)
+		}
+	}
 	if len(w.window) > 0 {
 		if _, err := w.tx.Exec(ctx, s.q(sqlWindowAdd), w.row.id, pw.TrackSeen, w.window); err != nil {
 			return fmt.Errorf("postgres: adding to the deletion-tracking window of %s: %w", pw.Stream, err)
@@ -393,17 +420,17 @@ func (w *chunkWriter) lookup(ctx context.Context) error {
 	clear(w.olds)
 	var rid []byte
 	var seq, hash int64
-	var live bool
+	var live, pruned bool
 	for rows.Next() {
 		p := &prior{exists: true}
-		dest := []any{&rid, &seq, &hash, &live}
+		dest := []any{&rid, &seq, &hash, &live, &pruned}
 		if merge {
 			dest = append(dest, &p.data)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		p.seq, p.hash, p.live = uint64(seq), uint64(hash), live
+		p.seq, p.hash, p.live, p.pruned = uint64(seq), uint64(hash), live, pruned
 		w.olds[string(rid)] = p
 	}
 	return rows.Err()
@@ -436,10 +463,10 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 		var seq pgtype.Int8
 		var rid []byte
 		var act pgtype.Int2
-		var first, last, deleted pgtype.Timestamptz
+		var first, last, deleted, pruned pgtype.Timestamptz
 		for rows.Next() {
 			var data []byte
-			if err := rows.Scan(&stEpoch, &seq, &rid, &act, &first, &last, &deleted, &data); err != nil {
+			if err := rows.Scan(&stEpoch, &seq, &rid, &act, &first, &last, &deleted, &pruned, &data); err != nil {
 				return err
 			}
 			if q.Cursor != "" && uint32(stEpoch) != epoch {
@@ -449,7 +476,7 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 				continue // the stream has no record after the cursor
 			}
 			res.Records = append(res.Records, store.Record{ID: string(rid), Data: data, Metadata: store.Metadata{
-				FirstSeenAt: utc(first), LastModifiedAt: utc(last), DeletedAt: utc(deleted),
+				FirstSeenAt: utc(first), LastModifiedAt: utc(last), DeletedAt: utc(deleted), PrunedAt: utc(pruned),
 				LastAction: actionOf(act.Int16), Cursor: codec.Encode(uint64(seq.Int64), uint32(stEpoch)),
 			}})
 		}
@@ -496,7 +523,7 @@ func (s *Store) listSQL(q *store.RecordsListParams, after uint64) (string, []any
 		cond.WriteString(" AND r.rid = ANY($" + strconv.Itoa(len(args)) + "::bytea[])")
 	}
 	return s.q(`WITH st AS (SELECT id, epoch FROM {s}.streams WHERE integration = $1 AND connection = $2 AND model = $3)
-		SELECT st.epoch, r.seq, r.rid, r.action, r.first_seen, r.last_modified, r.deleted_at, r.data
+		SELECT st.epoch, r.seq, r.rid, r.action, r.first_seen, r.last_modified, r.deleted_at, r.pruned_at, r.data
 		FROM st LEFT JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = st.id AND r.seq > $4` + cond.String() + `
 			ORDER BY r.seq LIMIT $5) r ON true`), args
 }
@@ -689,7 +716,7 @@ func (s *Store) emptyStream(ctx context.Context, tx pgx.Tx, id int64) error {
 			return err
 		}
 	}
-	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.streams SET epoch = $2, live = 0, deleted = 0 WHERE id = $1`), id, int64(newEpoch()))
+	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.streams SET epoch = $2, live = 0, deleted = 0, prune_mark = 0 WHERE id = $1`), id, int64(newEpoch()))
 	return err
 }
 

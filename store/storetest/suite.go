@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, f Features) {
 		{"RecordsList", recordsListTests()},
 		{"Sweep", sweepTests()},
 		{"Streams", streamTests()},
+		{"Prune", pruneTests()},
 		{"Checkpoints", checkpointTests()},
 		{"Runs", runTests()},
 		{"Connections", connectionTests()},
