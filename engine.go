@@ -70,6 +70,13 @@ type Config struct {
 	// Retention prunes old record payloads and deletes idle streams in the background while
 	// the engine runs (see RetentionConfig). Nil means DefaultRetention.
 	Retention *RetentionConfig
+	// EncryptionKeys encrypt connection credentials at rest with AES-256-GCM, in any store:
+	// each key is EncryptionKeySize (32) random bytes. The first key encrypts; every key
+	// decrypts, since each stored value names its key: to rotate, put a new key first, run
+	// Engine.ReencryptCredentials, then drop the old one. Credentials stored in the clear
+	// before a key was set stay readable. Nil stores credentials unencrypted, and Run logs a
+	// warning once.
+	EncryptionKeys [][]byte
 }
 
 // RetryPolicy retries failed runs: the n-th retry waits InitialBackoff * 2^(n-1) with jitter,
@@ -140,7 +147,9 @@ type Engine struct {
 
 	progress progressRuns // runs in progress (progress.go); ready at its zero value
 
-	retention RetentionConfig // retention.go
+	retention       RetentionConfig // retention.go
+	sealer          *sealer         // encryption at rest (crypt.go)
+	unencryptedOnce sync.Once       // the warning that credentials are stored in the clear
 }
 
 // NewEngine returns an engine over st. The engine does not own st: close it after the engine is
@@ -197,6 +206,9 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 		active:       map[store.SyncKey]struct{}{},
 		metrics:      m,
 		retention:    retention,
+	}
+	if e.sealer, err = newSealer(c.EncryptionKeys); err != nil {
+		return nil, err
 	}
 	e.sched = newScheduler(e)
 	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {

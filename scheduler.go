@@ -24,6 +24,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		unwatch := e.watch(runCtx)          // the other engines sharing the store (replicas.go)
 		unprune := e.startRetention(runCtx) // retention.go
 		e.logger.Info("engine started", "schedules", e.sched.Len(), "instance", e.cfg.InstanceID)
+		e.warnUnencrypted()
 		return func() { unprune(); unwatch(); stop() }
 	})
 	switch {
