@@ -103,3 +103,32 @@ func TestRetentionConfig(t *testing.T) {
 		require.ErrorIs(t, err, nango.ErrInvalidConfig, "%+v", rc)
 	}
 }
+
+// Engine.Run prunes in the background, on the engine's clock.
+func TestRetentionInBackground(t *testing.T) {
+	t.Parallel()
+	day := 24 * time.Hour
+	clock := nangotest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	eng, err := nango.NewEngine(memory.New(), &nango.Config{Clock: clock, Retention: &nango.RetentionConfig{Interval: time.Hour}})
+	require.NoError(t, err)
+	require.NoError(t, eng.RegisterIntegration(nango.Integration{Key: "crm", Syncs: []nango.SyncConfig{
+		{Name: "contacts", Frequency: "every day", ManualStart: true, Models: []nango.Model{{Name: "Contact"}},
+			Sync: nango.SyncFunc(func(ctx context.Context, n *nango.Nango) error {
+				return n.BatchSave(ctx, []map[string]any{{"id": "c1"}}, "Contact")
+			})},
+	}}))
+	ctx, cancel := context.WithCancel(t.Context())
+	require.NoError(t, eng.AddConnection(ctx, nango.Connection{Integration: "crm", ID: "conn-1"}))
+	_, err = eng.RunSync(ctx, "crm", "contacts", "conn-1", nil)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	clock.Advance(31 * day)
+	require.Eventually(t, func() bool {
+		clock.Advance(time.Hour) // the pass runs every hour of the fake clock
+		page, err := eng.ListRecords(ctx, nango.ListRecordsParams{Integration: "crm", Connection: "conn-1", Model: "Contact"})
+		return err == nil && len(page.Records) == 1 && !page.Records[0].Metadata.PrunedAt.IsZero()
+	}, 10*time.Second, 10*time.Millisecond)
+}

@@ -141,3 +141,9 @@ func openWithHook(t *testing.T, schema string, maxRetries int, hook func(context
 	require.NoError(t, err)
 	return s
 }
+
+// BenchmarkPrune100k prunes 100,000 records in transactions of 2,000 (the engine's default)
+// and compares it with writing them.
+func BenchmarkPrune100k(b *testing.B) {
+	storetest.BenchmarkPrune(b, func(b *testing.B) store.Store { return newStore(b, nil) }, 100_000, 2000)
+}
