@@ -11,7 +11,8 @@ import (
 
 // RetentionConfig says what the engine stops keeping, and when. The zero value and a nil
 // Config.Retention mean the defaults: payloads pruned after 30 days without a change, streams
-// deleted after 60 days without a run, checked every hour, 2,000 records per transaction.
+// deleted after 60 days without a run, the newest 1,000 runs of each sync and connection kept
+// for 90 days at most, checked every hour, 2,000 records per transaction.
 type RetentionConfig struct {
 	// Disabled turns the background pruning off. PruneRecords still works.
 	Disabled bool
@@ -22,6 +23,11 @@ type RetentionConfig struct {
 	// IdleStreamAge deletes the records of a sync's models on a connection when the sync has
 	// not run there for this long (its newest run started before). Defaults to 60 days.
 	IdleStreamAge time.Duration
+	// RunHistoryKeep is how many finished runs of each sync on each connection are kept (the
+	// newest). Defaults to 1,000. The newest successful run and running runs are always kept.
+	RunHistoryKeep int
+	// RunHistoryAge removes finished runs that ended longer ago. Defaults to 90 days.
+	RunHistoryAge time.Duration
 	// Interval is how often the engine prunes, on Config.Clock. Defaults to 1 hour.
 	Interval time.Duration
 	// BatchSize is how many records one transaction prunes, 1 to 10,000, so that no write
@@ -31,10 +37,12 @@ type RetentionConfig struct {
 
 // DefaultRetention is the retention of a nil Config.Retention.
 var DefaultRetention = RetentionConfig{
-	PayloadAge:    30 * 24 * time.Hour,
-	IdleStreamAge: 60 * 24 * time.Hour,
-	Interval:      time.Hour,
-	BatchSize:     2000,
+	PayloadAge:     30 * 24 * time.Hour,
+	IdleStreamAge:  60 * 24 * time.Hour,
+	RunHistoryKeep: 1000,
+	RunHistoryAge:  90 * 24 * time.Hour,
+	Interval:       time.Hour,
+	BatchSize:      2000,
 }
 
 // withDefaults validates a retention configuration and fills in its defaults.
@@ -51,6 +59,7 @@ func (r *RetentionConfig) withDefaults() (RetentionConfig, error) {
 		{"payload age", &c.PayloadAge, DefaultRetention.PayloadAge},
 		{"idle stream age", &c.IdleStreamAge, DefaultRetention.IdleStreamAge},
 		{"interval", &c.Interval, DefaultRetention.Interval},
+		{"run history age", &c.RunHistoryAge, DefaultRetention.RunHistoryAge},
 	} {
 		switch {
 		case *d.v == 0:
@@ -58,6 +67,12 @@ func (r *RetentionConfig) withDefaults() (RetentionConfig, error) {
 		case *d.v < 0:
 			return c, configError("retention %s %s is negative", d.name, *d.v)
 		}
+	}
+	switch {
+	case c.RunHistoryKeep == 0:
+		c.RunHistoryKeep = DefaultRetention.RunHistoryKeep
+	case c.RunHistoryKeep < 0:
+		return c, configError("retention run history keep %d is negative", c.RunHistoryKeep)
 	}
 	switch {
 	case c.BatchSize == 0:
@@ -129,12 +144,15 @@ type RetentionResult struct {
 	// DeletedStreams counts the streams deleted because their sync had not run for
 	// IdleStreamAge.
 	DeletedStreams int
+	// DeletedRuns counts the runs removed from the history.
+	DeletedRuns int
 }
 
 // PruneExpired runs one retention pass now, as the engine does every RetentionConfig.Interval
 // while it runs: payloads of the registered syncs' records older than PayloadAge are pruned, in
 // transactions of BatchSize records, and the streams of syncs that have not run for
-// IdleStreamAge are deleted. It works even with retention Disabled.
+// IdleStreamAge are deleted, and the run history is cut to RunHistoryKeep runs and
+// RunHistoryAge. It works even with retention Disabled.
 func (e *Engine) PruneExpired(ctx context.Context) (*RetentionResult, error) {
 	rc := e.retention
 	now := e.cfg.Clock.Now()
@@ -147,7 +165,13 @@ func (e *Engine) PruneExpired(ctx context.Context) (*RetentionResult, error) {
 		for _, conn := range conns {
 			for i := range integ.Syncs {
 				sc := &integ.Syncs[i]
-				idle, err := e.syncIdle(ctx, store.SyncKey{Integration: integ.Key, Sync: sc.Name, Connection: conn.ID}, now.Add(-rc.IdleStreamAge))
+				key := store.SyncKey{Integration: integ.Key, Sync: sc.Name, Connection: conn.ID}
+				idle, err := e.syncIdle(ctx, key, now.Add(-rc.IdleStreamAge))
+				if err != nil {
+					return out, err
+				}
+				n, err := e.pruneRuns(ctx, key, now.Add(-rc.RunHistoryAge))
+				out.DeletedRuns += n
 				if err != nil {
 					return out, err
 				}
@@ -214,6 +238,21 @@ func (e *Engine) pruneOld(ctx context.Context, st store.Stream, cutoff, now time
 	}
 }
 
+// pruneRuns cuts a sync's run history on a connection, batch by batch.
+func (e *Engine) pruneRuns(ctx context.Context, key store.SyncKey, cutoff time.Time) (int, error) {
+	total := 0
+	for {
+		res, err := e.store.RunsPrune(ctx, &store.RunsPruneParams{Key: key, Keep: e.retention.RunHistoryKeep, EndedBefore: cutoff, Limit: e.retention.BatchSize})
+		if err != nil {
+			return total, within(err, "retention: pruning the runs of %s/%s/%s", key.Integration, key.Sync, key.Connection)
+		}
+		total += res.Count
+		if !res.HasMore {
+			return total, nil
+		}
+	}
+}
+
 // startRetention runs PruneExpired every Interval on the engine's clock until ctx is done; the
 // returned function waits for it to stop.
 func (e *Engine) startRetention(ctx context.Context) (wait func()) {
@@ -233,8 +272,9 @@ func (e *Engine) startRetention(ctx context.Context) (wait func()) {
 			switch {
 			case err != nil && ctx.Err() == nil:
 				e.logger.Warn("retention: pass failed", "error", err)
-			case res.PrunedRecords > 0 || res.DeletedStreams > 0:
-				e.logger.Info("retention: pass done", "pruned_records", res.PrunedRecords, "deleted_streams", res.DeletedStreams)
+			case res.PrunedRecords > 0 || res.DeletedStreams > 0 || res.DeletedRuns > 0:
+				e.logger.Info("retention: pass done", "pruned_records", res.PrunedRecords, "deleted_streams", res.DeletedStreams,
+					"deleted_runs", res.DeletedRuns)
 			}
 		}
 	}()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/nangotest"
+	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
 	"github.com/gonango/nango/store/memory"
 	"github.com/stretchr/testify/require"
@@ -23,7 +24,7 @@ func TestRetention(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	day := 24 * time.Hour
 	clock := nangotest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	eng, err := nango.NewEngine(st, &nango.Config{Clock: clock})
+	eng, err := nango.NewEngine(st, &nango.Config{Clock: clock, Retention: &nango.RetentionConfig{RunHistoryKeep: 2}})
 	require.NoError(t, err)
 	save := func(model string, ids ...string) nango.SyncFunc {
 		return func(ctx context.Context, n *nango.Nango) error {
@@ -65,6 +66,17 @@ func TestRetention(t *testing.T) {
 	res, err = eng.PruneExpired(ctx)
 	require.NoError(t, err)
 	require.Equal(t, nango.RetentionResult{PrunedRecords: 3}, *res)
+	for range 3 {
+		run("deals")
+	}
+	res, err = eng.PruneExpired(ctx)
+	require.NoError(t, err)
+	// deals keeps its 2 newest runs of 4; its runs restored d1, whose last change is still
+	// older than 30 days, so the pass prunes it again.
+	require.Equal(t, nango.RetentionResult{PrunedRecords: 1, DeletedRuns: 2}, *res)
+	runs, err := eng.Store().RunList(ctx, &store.RunListParams{Key: store.SyncKey{Integration: "crm", Sync: "deals", Connection: "conn-1"}})
+	require.NoError(t, err)
+	require.Len(t, runs, 2, "run history capped")
 	pruned := list("Contact")
 	require.Len(t, pruned, 2)
 	for i, r := range pruned {
@@ -90,6 +102,7 @@ func TestRetention(t *testing.T) {
 	res, err = eng.PruneExpired(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, res.DeletedStreams)
+	require.Equal(t, 2, res.DeletedRuns, "the run of deals beyond the 2 newest, and the run of contacts that ended 92 days ago")
 	require.Empty(t, list("Contact"), "the idle stream is deleted")
 	require.Len(t, list("Deal"), 1, "the active stream is kept")
 }
@@ -97,7 +110,7 @@ func TestRetention(t *testing.T) {
 func TestRetentionConfig(t *testing.T) {
 	t.Parallel()
 	for _, rc := range []nango.RetentionConfig{
-		{PayloadAge: -time.Hour}, {IdleStreamAge: -1}, {Interval: -time.Second}, {BatchSize: -1}, {BatchSize: 10001},
+		{PayloadAge: -time.Hour}, {IdleStreamAge: -1}, {RunHistoryKeep: -1}, {RunHistoryAge: -time.Minute}, {Interval: -time.Second}, {BatchSize: -1}, {BatchSize: 10001},
 	} {
 		_, err := nango.NewEngine(memory.New(), &nango.Config{Retention: &rc})
 		require.ErrorIs(t, err, nango.ErrInvalidConfig, "%+v", rc)

@@ -24,7 +24,7 @@ var (
 	otherWrites = []string{
 		"ConnectionPut", "ConnectionDelete", "LeaseAcquire", "LeaseRenew", "LeaseRelease", "SchedulePut",
 		"OutboxClaim", "OutboxSettle", "OutboxRequeue", "OutboxPrune", "ConsumerCursorPut", "ConsumerDelete",
-		"RecordsPrune",
+		"RecordsPrune", "RunsPrune",
 	}
 	// passThrough are reads, and Close: they reach the store even after a crash.
 	passThrough = []string{

@@ -82,6 +82,11 @@ type Retention interface {
 	// stays valid. A later save of the same payload restores it without a change (unchanged);
 	// a save of another payload is UPDATED as usual. An unknown stream prunes nothing.
 	RecordsPrune(ctx context.Context, params *RecordsPruneParams) (*RecordsPruneResult, error)
+
+	// RunsPrune removes up to params.Limit finished runs of one sync on one connection, oldest
+	// first, beyond the newest params.Keep or ended before params.EndedBefore. Running runs and
+	// the newest successful run stay.
+	RunsPrune(ctx context.Context, params *RunsPruneParams) (*RunsPruneResult, error)
 }
 
 // CheckpointReader reads checkpoints.

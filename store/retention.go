@@ -94,3 +94,73 @@ func (q *PrunedQuery) Selects(seq uint64, modified time.Time) bool {
 	}
 	return q.Before.IsZero() || modified.Before(q.Before)
 }
+
+// RunsPruneParams say which finished runs of one sync on one connection RunsPrune removes:
+// those beyond the newest Keep finished runs, and those that ended before EndedBefore. At least
+// one rule must be set. A running run, and the newest successful run (RunLastSuccess), are never
+// removed.
+type RunsPruneParams struct {
+	Key SyncKey
+	// Keep, when positive, keeps the newest Keep finished runs.
+	Keep int
+	// EndedBefore, when set, removes runs that ended before it.
+	EndedBefore time.Time
+	// Limit is how many runs one call removes at most, 1 to MaxPruneLimit; 0 means
+	// DefaultPruneLimit.
+	Limit int
+}
+
+// RunsPruneResult reports what RunsPrune did.
+type RunsPruneResult struct {
+	Count int
+	// HasMore is set when the call stopped at its limit.
+	HasMore bool
+}
+
+// PrepareRunsPrune validates the parameters of RunsPrune and applies their defaults.
+func PrepareRunsPrune(p *RunsPruneParams) (RunsPruneParams, error) {
+	if p == nil {
+		return RunsPruneParams{}, &ParamError{Param: "params", Reason: "nil"}
+	}
+	q := *p
+	if err := q.Key.Validate(); err != nil {
+		return q, err
+	}
+	switch {
+	case q.Keep < 0:
+		return q, &ParamError{Param: "keep", Reason: fmt.Sprintf("%d is negative", q.Keep)}
+	case q.Keep == 0 && q.EndedBefore.IsZero():
+		return q, &ParamError{Param: "keep", Reason: "set a number of runs to keep or an end time"}
+	}
+	switch {
+	case q.Limit == 0:
+		q.Limit = DefaultPruneLimit
+	case q.Limit < 0 || q.Limit > MaxPruneLimit:
+		return q, &ParamError{Param: "limit", Reason: fmt.Sprintf("%d is outside 1..%d", q.Limit, MaxPruneLimit)}
+	}
+	return q, nil
+}
+
+// RunsPruneWalk decides which runs RunsPrune removes; a store shows it a sync key's runs
+// newest first.
+type RunsPruneWalk struct {
+	p        RunsPruneParams
+	finished int
+	sawOK    bool
+}
+
+// NewRunsPruneWalk starts a walk with validated parameters.
+func NewRunsPruneWalk(p RunsPruneParams) *RunsPruneWalk { return &RunsPruneWalk{p: p} }
+
+// Prunes reports whether r, the next run newest first, is removed.
+func (w *RunsPruneWalk) Prunes(r *Run) bool {
+	if r.State == RunRunning {
+		return false
+	}
+	w.finished++
+	if r.State == RunSucceeded && !w.sawOK {
+		w.sawOK = true
+		return false
+	}
+	return (w.p.Keep > 0 && w.finished > w.p.Keep) || (!w.p.EndedBefore.IsZero() && r.EndedAt.Before(w.p.EndedBefore))
+}

@@ -62,6 +62,10 @@ func (readOnly) RecordsPrune(context.Context, *store.RecordsPruneParams) (*store
 	return nil, errReadOnly
 }
 
+func (readOnly) RunsPrune(context.Context, *store.RunsPruneParams) (*store.RunsPruneResult, error) {
+	return nil, errReadOnly
+}
+
 func (readOnly) OutboxPrune(context.Context, *store.OutboxPruneParams) (int, error) {
 	return 0, errReadOnly
 }

@@ -134,6 +134,11 @@ func (s *Store) RecordsPrune(ctx context.Context, p *store.RecordsPruneParams) (
 	return &store.RecordsPruneResult{}, ctx.Err()
 }
 
+// RunsPrune implements store.Store: runs live in the sandbox.
+func (s *Store) RunsPrune(ctx context.Context, p *store.RunsPruneParams) (*store.RunsPruneResult, error) {
+	return s.mem.RunsPrune(ctx, p)
+}
+
 // OutboxPrune implements store.Store.
 func (s *Store) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (int, error) {
 	return s.mem.OutboxPrune(ctx, p)

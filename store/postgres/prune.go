@@ -79,3 +79,58 @@ func (s *Store) RecordsPrune(ctx context.Context, p *store.RecordsPruneParams) (
 	}
 	return res, nil
 }
+
+// RunsPrune implements store.Store. It reads the sync key's runs newest first (the runs_key
+// index) and deletes the chosen ones by id.
+func (s *Store) RunsPrune(ctx context.Context, p *store.RunsPruneParams) (*store.RunsPruneResult, error) {
+	q, err := store.PrepareRunsPrune(p)
+	if err != nil {
+		return nil, err
+	}
+	res := &store.RunsPruneResult{}
+	err = s.run(ctx, "runs prune", txWrite, func(ctx context.Context, tx pgx.Tx) error {
+		*res = store.RunsPruneResult{}
+		k := q.Key
+		rows, err := tx.Query(ctx, s.q(`SELECT data FROM {s}.runs WHERE integration = $1 AND sync = $2 AND connection = $3
+			ORDER BY ord DESC`), k.Integration, k.Sync, k.Connection)
+		if err != nil {
+			return err
+		}
+		walk := store.NewRunsPruneWalk(q)
+		var ids []string
+		for rows.Next() {
+			var data []byte
+			if err := rows.Scan(&data); err != nil {
+				rows.Close()
+				return err
+			}
+			r, err := decodeRun(data)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			if !walk.Prunes(r) {
+				continue
+			}
+			if res.Count == q.Limit {
+				res.HasMore = true
+				break
+			}
+			ids = append(ids, r.ID)
+			res.Count++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, s.q(`DELETE FROM {s}.runs WHERE id = ANY($1::text[])`), ids)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}

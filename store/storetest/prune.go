@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/gonango/nango/store"
@@ -186,4 +187,74 @@ func testPruneInvalid(t *testing.T, su *suite) {
 	// After a stream is emptied its new records are pruned from the start.
 	save(t, s, stream, at(5), seq("n", 0, 2, "")...)
 	require.Equal(t, store.RecordsPruneResult{Count: 2}, prune(t, s, store.RecordsPruneParams{Stream: stream, ModifiedBefore: at(6)}))
+}
+
+// runsPruneTests check RunsPrune.
+func runsPruneTests() []test {
+	return []test{
+		{"KeepAndAge", testRunsPrune},
+		{"Invalid", testRunsPruneInvalid},
+	}
+}
+
+func testRunsPrune(t *testing.T, su *suite) {
+	s := su.open(t)
+	key := store.SyncKey{Integration: "github", Sync: "issues", Connection: "conn-1"}
+	other := store.SyncKey{Integration: "github", Sync: "pulls", Connection: "conn-1"}
+	// r00 succeeded; r01..r08 failed; r09 is running. Ended at n+1 seconds.
+	for i := range 10 {
+		r := newRun(fmt.Sprintf("r%02d", i), key, i)
+		require.NoError(t, s.RunInsert(t.Context(), r))
+		if i < 9 {
+			r.State, r.EndedAt = store.RunFailed, at(i+1)
+			if i == 0 {
+				r.State = store.RunSucceeded
+			}
+			require.NoError(t, s.RunUpdate(t.Context(), r))
+		}
+	}
+	require.NoError(t, s.RunInsert(t.Context(), newRun("o1", other, 0)))
+	listAll := func(k store.SyncKey) []string {
+		runs, err := s.RunList(t.Context(), &store.RunListParams{Key: k, Limit: 100})
+		require.NoError(t, err)
+		return runIDs(runs)
+	}
+
+	res, err := s.RunsPrune(t.Context(), &store.RunsPruneParams{Key: key, Keep: 3, Limit: 2})
+	require.NoError(t, err)
+	require.Equal(t, store.RunsPruneResult{Count: 2, HasMore: true}, *res)
+	res, err = s.RunsPrune(t.Context(), &store.RunsPruneParams{Key: key, Keep: 3})
+	require.NoError(t, err)
+	require.Equal(t, store.RunsPruneResult{Count: 3}, *res)
+	require.Equal(t, []string{"r09", "r08", "r07", "r06", "r00"}, listAll(key),
+		"the running run, the newest 3 finished and the last success stay")
+	last, err := s.RunLastSuccess(t.Context(), key)
+	require.NoError(t, err)
+	require.Equal(t, "r00", last.ID)
+	_, err = s.RunGet(t.Context(), "r03")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	res, err = s.RunsPrune(t.Context(), &store.RunsPruneParams{Key: key, EndedBefore: at(9)})
+	require.NoError(t, err)
+	require.Equal(t, store.RunsPruneResult{Count: 2}, *res, "r06 and r07 ended before; r08 ended at 9")
+	require.Equal(t, []string{"r09", "r08", "r00"}, listAll(key))
+	require.Equal(t, []string{"o1"}, listAll(other), "other syncs are left alone")
+}
+
+func testRunsPruneInvalid(t *testing.T, su *suite) {
+	s := su.open(t)
+	key := store.SyncKey{Integration: "github", Sync: "issues", Connection: "conn-1"}
+	for name, p := range map[string]*store.RunsPruneParams{
+		"nil":      nil,
+		"no rule":  {Key: key},
+		"negative": {Key: key, Keep: -1},
+		"limit":    {Key: key, Keep: 1, Limit: store.MaxPruneLimit + 1},
+		"key":      {Key: store.SyncKey{Integration: "github"}, Keep: 1},
+	} {
+		_, err := s.RunsPrune(t.Context(), p)
+		requireParamError(t, err, name)
+	}
+	res, err := s.RunsPrune(t.Context(), &store.RunsPruneParams{Key: key, Keep: 1})
+	require.NoError(t, err)
+	require.Equal(t, store.RunsPruneResult{}, *res, "a key without runs")
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, f Features) {
 		{"Sweep", sweepTests()},
 		{"Streams", streamTests()},
 		{"Prune", pruneTests()},
+		{"RunsPrune", runsPruneTests()},
 		{"Checkpoints", checkpointTests()},
 		{"Runs", runTests()},
 		{"Connections", connectionTests()},
