@@ -137,8 +137,10 @@ type Engine struct {
 	integrations map[string]*Integration
 	active       map[store.SyncKey]struct{}
 
-	sched   *scheduler.Scheduler // internal/scheduler
-	metrics *metrics
+	sched     *scheduler.Scheduler // internal/scheduler
+	ready     chan struct{}        // closed once Run has started the scheduler
+	readyOnce sync.Once
+	metrics   *metrics
 
 	hooks    *outgoing     // outgoing webhooks (webhook_delivery.go, internal/delivery)
 	subs     *subscribers  // in-process subscribers (subscribe.go)
@@ -212,6 +214,7 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 		return nil, err
 	}
 	e.sched = newScheduler(e)
+	e.ready = make(chan struct{})
 	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {
 		return nil, err
 	}

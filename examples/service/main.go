@@ -118,6 +118,12 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	defer stopEngine()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- eng.Run(engCtx) }()
+	// Serve once the scheduler runs, so that a trigger sent right away finds it.
+	select {
+	case <-eng.Ready():
+	case err := <-engineDone:
+		return err
+	}
 	fmt.Fprintf(out, "Engine running: %d connections, tickets every 15s. Ctrl-C to stop.\n", o.connections)
 	if o.addr != "" {
 		stopServing, err := serve(ctx, out, eng, logger, o)
