@@ -153,7 +153,7 @@ type AuthConn struct {
 // from then on.
 func (c *AuthConn) SaveCredentials(ctx context.Context, creds Credentials) error {
 	c.conn.secrets.Add(creds.secretsOf()...)
-	data, err := encodeCredentials(creds)
+	data, err := c.engine.sealCredentials(c.Integration, c.ConnectionID, creds)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func (c *AuthConn) loadCredentials(ctx context.Context) (Credentials, bool) {
 	if err != nil || len(sc.Credentials) == 0 {
 		return Credentials{}, false
 	}
-	creds, err := decodeCredentials(sc.Credentials)
+	creds, err := c.engine.openCredentials(c.Integration, c.ConnectionID, sc.Credentials)
 	if err != nil {
 		return Credentials{}, false
 	}
@@ -541,7 +541,7 @@ func (e *Engine) setCredentials(sc *store.Connection, c *Credentials) error {
 			return configError("connection %q: %v", sc.ID, err)
 		}
 	}
-	data, err := encodeCredentials(*c)
+	data, err := e.sealCredentials(sc.Integration, sc.ID, *c)
 	if err != nil {
 		return err
 	}

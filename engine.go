@@ -67,6 +67,13 @@ type Config struct {
 	// Webhooks configures the signed webhooks sent to your backend after runs, through a
 	// durable outbox (see WebhookConfig). Nil sends none.
 	Webhooks *WebhookConfig
+	// EncryptionKeys encrypt connection credentials at rest with AES-256-GCM, in any store:
+	// each key is EncryptionKeySize (32) random bytes. The first key encrypts; every key
+	// decrypts, since each stored value names its key: to rotate, put a new key first, run
+	// Engine.ReencryptCredentials, then drop the old one. Credentials stored in the clear
+	// before a key was set stay readable. Nil stores credentials unencrypted, and Run logs a
+	// warning once.
+	EncryptionKeys [][]byte
 }
 
 // RetryPolicy retries failed runs: the n-th retry waits InitialBackoff * 2^(n-1) with jitter,
@@ -136,6 +143,9 @@ type Engine struct {
 	http httpState // provider HTTP state per connection (httpclient.go); ready at its zero value
 
 	progress progressRuns // runs in progress (progress.go); ready at its zero value
+
+	sealer          *sealer   // encryption at rest (crypt.go)
+	unencryptedOnce sync.Once // the warning that credentials are stored in the clear
 }
 
 // NewEngine returns an engine over st. The engine does not own st: close it after the engine is
@@ -187,6 +197,9 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 		integrations: map[string]*Integration{},
 		active:       map[store.SyncKey]struct{}{},
 		metrics:      m,
+	}
+	if e.sealer, err = newSealer(c.EncryptionKeys); err != nil {
+		return nil, err
 	}
 	e.sched = newScheduler(e)
 	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {

@@ -19,8 +19,19 @@ const (
 	StatusError   = "ERROR"
 )
 
-// Run is a run in the history: its id, trigger, state, times, results per model, error,
-// warnings and its last log lines.
+// Run is a run in the history (the store's record of it). Its fields, with their JSON names:
+//
+//	ID        string                  "id"          the run's id ("run_...")
+//	Key       SyncKey                 "key"         Integration, Sync and Connection
+//	Trigger   string                  "trigger"     TriggerManual, TriggerSchedule, TriggerWebhook, TriggerReset
+//	State     RunState                "state"       RunRunning, RunSucceeded, RunFailed, RunCancelled, RunTimedOut
+//	Initial   bool                    "initial"     no earlier run had succeeded
+//	StartedAt time.Time               "started_at"
+//	EndedAt   time.Time               "ended_at"    zero while it runs (or when its process died)
+//	Results   map[string]ModelResult  "results"     what it did per model
+//	Error     string                  "error"       why it failed; empty on success
+//	Warnings  []string                "warnings"    such as deletions the DeleteGuard refused
+//	Log       []string                "log"         its last log lines (Config.RunLogLines)
 type Run = store.Run
 
 // SyncStatus is the state of one sync for one connection.
@@ -28,7 +39,8 @@ type SyncStatus struct {
 	Integration string
 	Sync        string
 	Connection  string
-	// Status is RUNNING while a run is in progress, PAUSED when the schedule is paused, else
+	// Status is RUNNING while a run is in progress (on any engine sharing the store), PAUSED
+	// when the schedule is paused, else
 	// SUCCESS or ERROR after the latest run's outcome, or STOPPED when it has not run yet or its
 	// latest run was cancelled.
 	Status string
@@ -97,7 +109,9 @@ func (e *Engine) status(ctx context.Context, k store.SyncKey) (SyncStatus, error
 	_, running := e.active[k]
 	e.mu.RUnlock()
 	switch {
-	case running:
+	case running || (st.LatestRun != nil && st.LatestRun.State == RunRunning):
+		// Running here, or on another engine sharing the store. A run whose engine died stays
+		// RUNNING until the next run of the sync takes its lease and records it interrupted.
 		st.Status = StatusRunning
 	case paused:
 		st.Status = StatusPaused
@@ -105,9 +119,6 @@ func (e *Engine) status(ctx context.Context, k store.SyncKey) (SyncStatus, error
 		st.Status = StatusStopped
 	case st.LatestRun.State == RunSucceeded:
 		st.Status = StatusSuccess
-	case st.LatestRun.State == RunRunning:
-		// Left running by a process that stopped without finishing it.
-		st.Status = StatusStopped
 	default:
 		st.Status = StatusError
 	}
