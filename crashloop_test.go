@@ -84,6 +84,7 @@ func crashIntegration(emit func(string)) nango.Integration {
 			if !found || cp.Next >= crashBatches {
 				cp = crashCP{Rev: cp.Rev + 1}
 			}
+			emit(fmt.Sprintf("began pass %d at batch %d", cp.Rev, cp.Next))
 			for k := cp.Next; k < crashBatches; k++ {
 				var page []crashRecord
 				for i := range crashBatchSize {
@@ -316,11 +317,16 @@ func TestCrashLoop(t *testing.T) {
 	points := map[string]int{}
 	seen := map[crashChange]bool{}
 	for i := range loops {
+		// Most kills strike during the runs; one in eight counts from the start of the
+		// process, to strike while it opens the store and takes over from the killed one.
 		delay := time.Duration(1 + rng.Int64N(int64(full)*4/5))
-		lines, err := crashRun(t, path, srv.URL, logPath, 2, delay)
+		lines, err := crashRunFrom(t, path, srv.URL, logPath, 2, delay, 0, nil, i%8 == 7)
 		point := "before the child started"
-		if len(lines) > 0 {
-			point = "after " + lines[len(lines)-1]
+		for j := len(lines) - 1; j >= 0; j-- {
+			if lines[j] != "consumed" {
+				point = "after " + crashPoint(lines[j])
+				break
+			}
 		}
 		if err == nil {
 			point = "none: the child finished first"
@@ -347,6 +353,27 @@ func TestCrashLoop(t *testing.T) {
 	st, err := bolt.Open(path, &bolt.Options{ReadOnly: true})
 	require.NoError(t, err)
 	recs := crashRecords(t, st)
+	// Every run has ended: the killed ones are recorded as interrupted, none is left running.
+	var interrupted, succeeded int
+	before := ""
+	for range 100 {
+		runs, err := st.RunList(t.Context(), &store.RunListParams{Key: store.SyncKey{Integration: "crm", Sync: "contacts", Connection: "c1"}, Limit: 1000, Before: before})
+		require.NoError(t, err)
+		for _, r := range runs {
+			switch {
+			case r.State == store.RunRunning:
+				t.Errorf("run %s (started %s) is still recorded as running", r.ID, r.StartedAt)
+			case r.State == store.RunSucceeded:
+				succeeded++
+			case r.Error == nango.InterruptedRunError:
+				interrupted++
+			}
+		}
+		if len(runs) < 1000 {
+			break
+		}
+		before = runs[len(runs)-1].ID
+	}
 	require.NoError(t, st.Close())
 	for k := range crashBatches {
 		for i := range crashBatchSize {
@@ -386,8 +413,20 @@ func TestCrashLoop(t *testing.T) {
 	for _, k := range keys {
 		fmt.Fprintf(&sb, "\n  %3d  %s", points[k], k)
 	}
-	t.Logf("%d kills, %d changes checked, %d webhooks received; crash points (last event before the kill):%s",
-		loops, len(seen), len(hook.hooks), sb.String())
+	t.Logf("%d kills, %d runs succeeded, %d recorded as interrupted, %d changes checked, %d webhooks received; crash points (last event before the kill):%s",
+		loops, succeeded, interrupted, len(seen), len(hook.hooks), sb.String())
+}
+
+// crashPoint names an event of the child without its numbers of passes and changes.
+func crashPoint(l string) string {
+	switch {
+	case strings.HasPrefix(l, "began"):
+		_, at, _ := strings.Cut(l, " at ")
+		return "a run began at " + at
+	case strings.HasPrefix(l, "run ended"):
+		return "a run ended"
+	}
+	return l
 }
 
 // crashRun starts a child making runs complete runs on the file at path and, when kill is
@@ -403,9 +442,15 @@ func crashRunShifted(t *testing.T, path, hook, logPath string, runs int, kill, s
 	return crashRunTimed(t, path, hook, logPath, runs, kill, shift, nil)
 }
 
-// crashRunTimed is crashRunShifted, and sets *lastRun to how long the child worked (from
-// started to done).
+// crashRunTimed is crashRunShifted, and sets *lastRun to how long the child worked (from the
+// start of its first run to done).
 func crashRunTimed(t *testing.T, path, hook, logPath string, runs int, kill, shift time.Duration, lastRun *time.Duration) ([]string, error) {
+	return crashRunFrom(t, path, hook, logPath, runs, kill, shift, lastRun, false)
+}
+
+// crashRunFrom is crashRunTimed; with fromStart, kill counts from the start of the process
+// rather than from the start of its first run.
+func crashRunFrom(t *testing.T, path, hook, logPath string, runs int, kill, shift time.Duration, lastRun *time.Duration, fromStart bool) ([]string, error) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashLoopChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+path, crashHookEnv+"="+hook, crashLogEnv+"="+logPath,
@@ -426,19 +471,19 @@ func crashRunTimed(t *testing.T, path, hook, logPath string, runs int, kill, shi
 			mu.Lock()
 			lines = append(lines, sc.Text())
 			mu.Unlock()
-			switch sc.Text() {
-			case "started":
+			switch l := sc.Text(); {
+			case startedAt.IsZero() && (l == "started" && fromStart || strings.HasPrefix(l, "began") && !fromStart):
 				startedAt = time.Now()
 				close(started)
-			case "done":
+			case l == "done":
 				doneAt = time.Now()
 			}
 		}
 	}()
 	exited := make(chan struct{})
 	if kill > 0 {
-		// The kill comes kill after the child said it started (or, when it never does,
-		// whenever it ends).
+		// The kill comes kill after the child said it started its first run, or its process
+		// (fromStart), or, when it never does, whenever it ends.
 		go func() {
 			select {
 			case <-started:
@@ -471,7 +516,7 @@ func crashRunTimed(t *testing.T, path, hook, logPath string, runs int, kill, shi
 		if strings.HasPrefix(l, "error:") {
 			t.Errorf("the child failed: %s", l)
 		}
-		if l == "started" || strings.HasPrefix(l, "saved") || strings.HasPrefix(l, "run ended") ||
+		if l == "started" || strings.HasPrefix(l, "saved") || strings.HasPrefix(l, "began") || strings.HasPrefix(l, "run ended") ||
 			l == "consumed" || l == "webhooks delivered" || l == "done" {
 			events = append(events, l)
 		}
