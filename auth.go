@@ -157,13 +157,12 @@ func (c *AuthConn) SaveCredentials(ctx context.Context, creds Credentials) error
 	if err != nil {
 		return err
 	}
-	sc, err := c.engine.store.ConnectionGet(ctx, c.Integration, c.ConnectionID)
+	now := c.engine.now()
+	_, err = c.engine.store.ConnectionUpdate(ctx, c.Integration, c.ConnectionID, func(sc *store.Connection) error {
+		sc.Credentials, sc.UpdatedAt = data, now // only the credentials: a metadata update meanwhile stays
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("nango: saving credentials of connection %q: %w", c.ConnectionID, err)
-	}
-	sc.Credentials = data
-	sc.UpdatedAt = c.engine.now()
-	if err := c.engine.store.ConnectionPut(ctx, sc); err != nil {
 		return fmt.Errorf("nango: saving credentials of connection %q: %w", c.ConnectionID, err)
 	}
 	c.conn.markKnown(data)

@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/gonango/nango/store"
 )
 
 // Encryption at rest. With Config.EncryptionKeys, connection credentials are sealed with
@@ -185,13 +187,19 @@ func (e *Engine) ReencryptCredentials(ctx context.Context) (int, error) {
 			continue
 		}
 		aad := credentialsAAD(sc.Integration, sc.ID)
-		plain, err := e.sealer.open(sc.Credentials, aad)
-		if err == nil {
-			sc.Credentials, err = e.sealer.seal(plain, aad)
-		}
-		if err == nil {
-			err = e.store.ConnectionPut(ctx, sc)
-		}
+		// Read, re-sealed and written in one step: a token refreshed meanwhile is what gets
+		// re-sealed, never overwritten with the listed copy.
+		_, err := e.store.ConnectionUpdate(ctx, sc.Integration, sc.ID, func(c *store.Connection) error {
+			if len(c.Credentials) == 0 || e.sealer.sealedWithFirst(c.Credentials) {
+				return nil
+			}
+			plain, err := e.sealer.open(c.Credentials, aad)
+			if err != nil {
+				return err
+			}
+			c.Credentials, err = e.sealer.seal(plain, aad)
+			return err
+		})
 		if err != nil {
 			if failed++; failed <= maxReencryptErrors {
 				errs = append(errs, fmt.Errorf("connection %q of %q: %w", sc.ID, sc.Integration, err))

@@ -363,16 +363,22 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	}
 	sc := &store.Connection{Integration: c.Integration, ID: c.ID, Metadata: meta, CreatedAt: now, UpdatedAt: now,
 		WebhookURLs: slices.Clone(c.WebhookURLs)}
-	if old, err := e.store.ConnectionGet(ctx, c.Integration, c.ID); err == nil {
-		sc.CreatedAt = old.CreatedAt
-		sc.Credentials = old.Credentials
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
-	}
 	if err := e.setCredentials(sc, c.Credentials); err != nil {
 		return err
 	}
-	if err := e.store.ConnectionPut(ctx, sc); err != nil {
+	// An existing connection is updated in one step, its credentials kept unless new ones are
+	// given, so that a token refreshed meanwhile is not overwritten with an older one.
+	_, err := e.store.ConnectionUpdate(ctx, c.Integration, c.ID, func(old *store.Connection) error {
+		old.Metadata, old.WebhookURLs, old.UpdatedAt = sc.Metadata, sc.WebhookURLs, now
+		if c.Credentials != nil {
+			old.Credentials = sc.Credentials
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		err = e.store.ConnectionPut(ctx, sc)
+	}
+	if err != nil {
 		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
 	}
 	defer e.signal(ctx, store.Signal{Kind: store.SignalConnection, Integration: c.Integration, Connection: c.ID})

@@ -42,7 +42,7 @@ func init() {
 				return nil, err
 			}
 			r := &rawPG{pool: pool, schema: schema, table: pgx.Identifier{schema, "contacts"}}
-			if _, err := pool.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err == nil {
+			if _, err = pool.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err == nil {
 				_, err = pool.Exec(ctx, `CREATE TABLE `+r.table.Sanitize()+` (connection text COLLATE "C" NOT NULL, model text COLLATE "C" NOT NULL,
 					id text COLLATE "C" NOT NULL, data bytea NOT NULL, PRIMARY KEY (connection, model, id))`)
 			}

@@ -210,6 +210,11 @@ func (s *faultStore) ConnectionPut(ctx context.Context, c *store.Connection) err
 	return afterCrashErr(s, func() error { return s.Store.ConnectionPut(ctx, c) })
 }
 
+// ConnectionUpdate implements store.Store.
+func (s *faultStore) ConnectionUpdate(ctx context.Context, integration, id string, update func(*store.Connection) error) (*store.Connection, error) {
+	return afterCrash(s, func() (*store.Connection, error) { return s.Store.ConnectionUpdate(ctx, integration, id, update) })
+}
+
 // ConnectionDelete implements store.Store.
 func (s *faultStore) ConnectionDelete(ctx context.Context, integration, id string) error {
 	return afterCrashErr(s, func() error { return s.Store.ConnectionDelete(ctx, integration, id) })

@@ -22,7 +22,7 @@ var (
 	// otherWrites are not commits of a run (connections, leases, schedules, the outbox, consumer
 	// cursors); they fail once the process has crashed.
 	otherWrites = []string{
-		"ConnectionPut", "ConnectionDelete", "LeaseAcquire", "LeaseRenew", "LeaseRelease", "SchedulePut",
+		"ConnectionPut", "ConnectionUpdate", "ConnectionDelete", "LeaseAcquire", "LeaseRenew", "LeaseRelease", "SchedulePut",
 		"OutboxClaim", "OutboxSettle", "OutboxRequeue", "OutboxPrune", "ConsumerCursorPut", "ConsumerDelete",
 	}
 	// passThrough are reads, and Close: they reach the store even after a crash.

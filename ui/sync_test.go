@@ -102,7 +102,7 @@ func TestSyncActions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, nango.StatusPaused, sts[0].Status)
 
-	resp, body = act("frequency", "frequency", "every 2 hours")
+	_, body = act("frequency", "frequency", "every 2 hours")
 	require.Contains(t, body, "Run this sync every 2 hours for this connection instead of every day.")
 	require.Contains(t, answer(must(act("frequency", "frequency", "every 2 hours", "confirmed", "yes"))),
 		"Frequency override saved. This sync now runs every 2 hours for this connection.")

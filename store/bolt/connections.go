@@ -26,6 +26,35 @@ func (s *Store) ConnectionPut(ctx context.Context, c *store.Connection) error {
 	})
 }
 
+// ConnectionUpdate implements store.Store.
+func (s *Store) ConnectionUpdate(ctx context.Context, integration, id string, update func(*store.Connection) error) (*store.Connection, error) {
+	var out *store.Connection
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketConns)
+		v := b.Get(connKey(integration, id))
+		if v == nil {
+			return fmt.Errorf("connection %q of %q: %w", id, integration, store.ErrNotFound)
+		}
+		c, err := decodeConn(v)
+		if err != nil {
+			return err
+		}
+		if err := store.ApplyConnectionUpdate(c, update); err != nil {
+			return err
+		}
+		data, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("bolt: encoding connection: %w", err)
+		}
+		out = c
+		return b.Put(connKey(integration, id), data)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func decodeConn(v []byte) (*store.Connection, error) {
 	var c store.Connection
 	if err := json.Unmarshal(v, &c); err != nil {
