@@ -75,6 +75,9 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 		if cpData, err = encodeCheckpoint(o.checkpoint); err != nil {
 			return err
 		}
+		if cpData, err = n.engine.sealCheckpoint(store.CheckpointKey(n.run.Key), cpData); err != nil {
+			return err
+		}
 	}
 	var crossDups int
 	if len(inputs) > maxChunk {

@@ -25,7 +25,11 @@ func (n *Nango) GetCheckpoint(ctx context.Context, v any) (bool, error) {
 	if err != nil {
 		return false, within(err, "loading checkpoint")
 	}
-	if err := json.Unmarshal(cp.Data, v); err != nil {
+	data, err := n.engine.openCheckpoint(store.CheckpointKey(n.run.Key), cp.Data)
+	if err != nil {
+		return false, fmt.Errorf("nango: loading checkpoint: %w", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
 		return false, fmt.Errorf("nango: decoding checkpoint into %T: %w", v, err)
 	}
 	n.cpVersion = cp.Version
@@ -59,6 +63,9 @@ func (n *Nango) SaveCheckpoint(ctx context.Context, v any) error {
 	}
 	data, err := encodeCheckpoint(v)
 	if err != nil {
+		return err
+	}
+	if data, err = n.engine.sealCheckpoint(store.CheckpointKey(n.run.Key), data); err != nil {
 		return err
 	}
 	n.mu.Lock()
@@ -125,7 +132,11 @@ func (e *Engine) GetCheckpoint(ctx context.Context, integration, syncName, conne
 	if err != nil {
 		return false, within(err, "loading checkpoint of %s for %q", syncName, connection)
 	}
-	if err := json.Unmarshal(cp.Data, v); err != nil {
+	data, err := e.openCheckpoint(key, cp.Data)
+	if err != nil {
+		return false, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", syncName, connection, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
 		return false, fmt.Errorf("nango: decoding checkpoint into %T: %w", v, err)
 	}
 	return true, nil

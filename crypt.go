@@ -8,6 +8,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,8 +16,8 @@ import (
 	"github.com/gonango/nango/store"
 )
 
-// Encryption at rest. With Config.EncryptionKeys, connection credentials are sealed with
-// AES-256-GCM before they reach the store, whichever store it is:
+// Encryption at rest. With Config.EncryptionKeys, connection credentials and checkpoints are
+// sealed with AES-256-GCM before they reach the store, whichever store it is:
 //
 //	"\x00NE1" (4) key id (8) nonce (12) ciphertext and tag
 //
@@ -219,3 +220,39 @@ func (e *Engine) ReencryptCredentials(ctx context.Context) (int, error) {
 
 // maxReencryptErrors bounds the failures ReencryptCredentials lists.
 const maxReencryptErrors = 10
+
+// A sealed checkpoint is stored as a JSON string, since stores keep checkpoints as JSON:
+// sealedCheckpointPrefix then the sealed value in unpadded base64url.
+const sealedCheckpointPrefix = `"nango-sealed:1:`
+
+func checkpointAAD(k store.CheckpointKey) []byte {
+	return []byte("checkpoint\x00" + k.Integration + "\x00" + k.Sync + "\x00" + k.Connection)
+}
+
+// sealCheckpoint encrypts a checkpoint's JSON when the engine has keys.
+func (e *Engine) sealCheckpoint(k store.CheckpointKey, data []byte) ([]byte, error) {
+	if !e.sealer.enabled() {
+		return data, nil
+	}
+	v, err := e.sealer.seal(data, checkpointAAD(k))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(sealedCheckpointPrefix)+base64.RawURLEncoding.EncodedLen(len(v))+1)
+	out = append(out, sealedCheckpointPrefix...)
+	out = base64.RawURLEncoding.AppendEncode(out, v)
+	return append(out, '"'), nil
+}
+
+// openCheckpoint returns a stored checkpoint's JSON: decrypted if it is sealed, as it is if it
+// was stored in the clear.
+func (e *Engine) openCheckpoint(k store.CheckpointKey, data []byte) ([]byte, error) {
+	if !bytes.HasPrefix(data, []byte(sealedCheckpointPrefix)) || !bytes.HasSuffix(data, []byte(`"`)) {
+		return data, nil
+	}
+	v, err := base64.RawURLEncoding.DecodeString(string(data[len(sealedCheckpointPrefix) : len(data)-1]))
+	if err != nil || !sealed(v) {
+		return nil, errors.New("nango: an encrypted checkpoint is damaged")
+	}
+	return e.sealer.open(v, checkpointAAD(k))
+}

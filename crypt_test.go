@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/gonango/nango"
+	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
 	"github.com/stretchr/testify/require"
 )
@@ -214,4 +216,73 @@ func TestUnencryptedWarning(t *testing.T) {
 			require.Equal(t, 0, n, logs.String())
 		}
 	}
+}
+
+// TestCheckpointsEncryptedAtRest: with a key, checkpoints are sealed in the store and read back
+// by the sync, the engine and the status; checkpoints stored before the key stay readable.
+func TestCheckpointsEncryptedAtRest(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "syncs.db")
+	const marker = "page-token-7f3a9c"
+	type cursor struct{ Next string }
+	var seen []string // the checkpoints each run found
+	open := func(keys ...[]byte) (*nango.Engine, func()) {
+		st, err := bolt.Open(path, nil)
+		require.NoError(t, err)
+		eng, err := nango.NewEngine(st, &nango.Config{Logger: slog.New(slog.DiscardHandler), EncryptionKeys: keys})
+		require.NoError(t, err)
+		require.NoError(t, eng.RegisterIntegration(nango.Integration{Key: "prov", Syncs: []nango.SyncConfig{{
+			Name: "s", Models: []nango.Model{nango.ModelOf[item]("Item")}, Frequency: "every day",
+			Sync: nango.SyncFunc(func(ctx context.Context, n *nango.Nango) error {
+				var c cursor
+				if _, err := n.GetCheckpoint(ctx, &c); err != nil {
+					return err
+				}
+				seen = append(seen, c.Next)
+				if err := n.BatchSave(ctx, []item{{ID: "1"}}, "Item", nango.WithCheckpoint(cursor{Next: marker + "-batch"})); err != nil {
+					return err
+				}
+				return n.SaveCheckpoint(ctx, cursor{Next: marker})
+			}),
+		}}}))
+		require.NoError(t, eng.AddConnection(t.Context(), nango.Connection{Integration: "prov", ID: "c1"}))
+		return eng, func() { require.NoError(t, st.Close()) }
+	}
+	run := func(eng *nango.Engine) {
+		res, err := eng.RunSync(t.Context(), "prov", "s", "c1", nil)
+		require.NoError(t, err)
+		require.Equal(t, nango.RunSucceeded, res.State)
+	}
+
+	// In the clear without a key; readable and then sealed once there is one.
+	eng, done := open()
+	run(eng)
+	done()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.True(t, bytes.Contains(data, []byte(marker)))
+
+	eng, done = open(key('A'))
+	run(eng)
+	var c cursor
+	ok, err := eng.GetCheckpoint(t.Context(), "prov", "s", "c1", &c)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, marker, c.Next)
+	st, err := eng.Status(t.Context(), nango.SyncSelector{Integration: "prov", Syncs: []string{"s"}})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"Next":"`+marker+`"}`, string(st[0].Checkpoint))
+	run(eng)
+	require.Equal(t, []string{"", marker, marker}, seen, "each run read the checkpoint of the one before")
+	raw, err := eng.Store().CheckpointGet(t.Context(), store.CheckpointKey{Integration: "prov", Sync: "s", Connection: "c1"})
+	require.NoError(t, err)
+	require.NotContains(t, string(raw.Data), marker)
+	require.True(t, json.Valid(raw.Data), "stores keep checkpoints as JSON")
+	done()
+
+	// Without the key the sync cannot read it.
+	eng, done = open()
+	_, err = eng.GetCheckpoint(t.Context(), "prov", "s", "c1", &c)
+	require.ErrorContains(t, err, "Config.EncryptionKeys is empty")
+	done()
 }

@@ -67,12 +67,13 @@ type Config struct {
 	// Webhooks configures the signed webhooks sent to your backend after runs, through a
 	// durable outbox (see WebhookConfig). Nil sends none.
 	Webhooks *WebhookConfig
-	// EncryptionKeys encrypt connection credentials at rest with AES-256-GCM, in any store:
-	// each key is EncryptionKeySize (32) random bytes. The first key encrypts; every key
-	// decrypts, since each stored value names its key: to rotate, put a new key first, run
-	// Engine.ReencryptCredentials, then drop the old one. Credentials stored in the clear
-	// before a key was set stay readable. Nil stores credentials unencrypted, and Run logs a
-	// warning once.
+	// EncryptionKeys encrypt connection credentials and checkpoints at rest with AES-256-GCM,
+	// in any store: each key is EncryptionKeySize (32) random bytes. The first key encrypts;
+	// every key decrypts, since each stored value names its key. To rotate, put a new key
+	// first, run Engine.ReencryptCredentials, and keep the old key until every sync has saved
+	// its checkpoint again (each save seals with the first key). Values stored in the clear
+	// before a key was set stay readable. Nil stores them unencrypted, and Run logs a warning
+	// once.
 	EncryptionKeys [][]byte
 }
 

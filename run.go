@@ -319,7 +319,10 @@ func (e *Engine) newRun(ctx context.Context, in *Integration, sc *SyncConfig, co
 	var cpVersion int64
 	var cpFrom json.RawMessage
 	if cp, err := e.store.CheckpointGet(ctx, store.CheckpointKey(key)); err == nil {
-		cpVersion, cpFrom = cp.Version, cp.Data
+		cpVersion = cp.Version
+		if cpFrom, err = e.openCheckpoint(store.CheckpointKey(key), cp.Data); err != nil {
+			return nil, fmt.Errorf("nango: loading checkpoint of %s: %w", key.Sync, err)
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, within(err, "loading checkpoint of %s", key.Sync)
 	}
@@ -408,7 +411,10 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 	finishCtx := context.WithoutCancel(parent)
 	res.CheckpointFrom = n.cpFrom
 	if cp, cerr := e.store.CheckpointGet(finishCtx, store.CheckpointKey(n.run.Key)); cerr == nil {
-		res.CheckpointTo = cp.Data
+		var oerr error
+		if res.CheckpointTo, oerr = e.openCheckpoint(store.CheckpointKey(n.run.Key), cp.Data); oerr != nil {
+			e.logger.Error("reading the run's last checkpoint failed", "run_id", run.ID, "error", oerr)
+		}
 	}
 	outbox := e.hooks.entries(finishCtx, n, res)
 	if uerr := e.store.RunFinish(finishCtx, &store.RunFinishParams{Run: run, Outbox: outbox}); uerr != nil {

@@ -132,7 +132,9 @@ func (e *Engine) status(ctx context.Context, k store.SyncKey) (SyncStatus, error
 	cp, err := e.store.CheckpointGet(ctx, store.CheckpointKey(k))
 	switch {
 	case err == nil:
-		st.Checkpoint = cp.Data
+		if st.Checkpoint, err = e.openCheckpoint(store.CheckpointKey(k), cp.Data); err != nil {
+			return st, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", k.Sync, k.Connection, err)
+		}
 	case !errors.Is(err, store.ErrNotFound):
 		return st, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", k.Sync, k.Connection, err)
 	}

@@ -269,3 +269,30 @@ func (s *faultStore) ConsumerCursorPut(ctx context.Context, p *store.ConsumerCur
 func (s *faultStore) ConsumerDelete(ctx context.Context, consumer string) error {
 	return afterCrashErr(s, func() error { return s.Store.ConsumerDelete(ctx, consumer) })
 }
+
+// signalingFaultStore is the fault store of a store that implements store.Signaler (an
+// optional capability the engine finds by type assertion): it passes the signals on, and
+// sends none once the process has crashed.
+type signalingFaultStore struct {
+	*faultStore
+	sg store.Signaler
+}
+
+// engineStore returns the store the harness's engines use: the fault store, with the wrapped
+// store's optional capabilities.
+func (s *faultStore) engineStore() store.Store {
+	if sg, ok := s.Store.(store.Signaler); ok {
+		return &signalingFaultStore{faultStore: s, sg: sg}
+	}
+	return s
+}
+
+// Signal implements store.Signaler; it fails after a crash.
+func (s *signalingFaultStore) Signal(ctx context.Context, sig store.Signal) error {
+	return afterCrashErr(s.faultStore, func() error { return s.sg.Signal(ctx, sig) })
+}
+
+// Signals implements store.Signaler.
+func (s *signalingFaultStore) Signals(ctx context.Context) (<-chan store.Signal, error) {
+	return s.sg.Signals(ctx)
+}

@@ -447,6 +447,8 @@ type parser struct {
 	pos int
 	// esc is set by str when the string it read has an escape.
 	esc bool
+	// canonicalNum is set by number when the number it read is in canonical form already.
+	canonicalNum bool
 	// findID makes the top-level object record the span of its "id" value in src.
 	findID bool
 	// shapes, when set, is used and updated by the top-level object.
@@ -489,6 +491,9 @@ func (p *parser) value(dst []byte, depth int) ([]byte, error) {
 		start := p.pos
 		if err := p.number(); err != nil {
 			return dst, err
+		}
+		if p.canonicalNum {
+			return append(dst, p.src[start:p.pos]...), nil
 		}
 		return appendNumber(dst, p.src[start:p.pos]), nil
 	case c == 't':
@@ -797,9 +802,11 @@ func isHex(c byte) bool {
 func (p *parser) number() error {
 	s := p.src
 	i := p.pos
-	if i < len(s) && s[i] == '-' {
+	neg := i < len(s) && s[i] == '-'
+	if neg {
 		i++
 	}
+	i0 := i
 	switch {
 	case i < len(s) && s[i] == '0':
 		i++
@@ -811,6 +818,11 @@ func (p *parser) number() error {
 		p.pos = i
 		return p.errorf("invalid number")
 	}
+	intLen := i - i0
+	zeroInt := s[i0] == '0'
+	// The common spellings are canonical already (see appendNumber): an integer, or a fraction
+	// without trailing zeros, of moderate size.
+	p.canonicalNum = intLen <= 21 && !(neg && zeroInt)
 	if i < len(s) && s[i] == '.' {
 		i++
 		d := i
@@ -821,8 +833,10 @@ func (p *parser) number() error {
 			p.pos = i
 			return p.errorf("invalid number: no digits after '.'")
 		}
+		p.canonicalNum = intLen <= 21 && s[i-1] != '0' && (!zeroInt || leadingZeros(s[d:i]) < 6)
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		p.canonicalNum = false
 		i++
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
@@ -840,7 +854,8 @@ func (p *parser) number() error {
 	return nil
 }
 
-// appendNumber appends the canonical form of the valid JSON number num (see Canonical).
+// appendNumber appends the canonical form of the valid JSON number num (see Canonical). The
+// parser copies the common spellings, which are canonical already, without calling it.
 func appendNumber(dst, num []byte) []byte {
 	s := num
 	neg := s[0] == '-'
@@ -863,17 +878,6 @@ func appendNumber(dst, num []byte) []byte {
 	if i < len(s) { // 'e' or 'E'
 		exp = s[i+1:]
 	}
-	// The common spellings are canonical already: integers, and fractions without trailing
-	// zeros, of moderate size.
-	if exp == nil && len(intPart) <= 21 {
-		switch {
-		case frac == nil && (!neg || intPart[0] != '0'):
-			return append(dst, num...)
-		case frac != nil && frac[len(frac)-1] != '0' && (intPart[0] != '0' || leadingZeros(frac) < 6):
-			return append(dst, num...)
-		}
-	}
-
 	var buf [64]byte
 	digits := append(append(buf[:0], intPart...), frac...)
 	lz := leadingZeros(digits)
