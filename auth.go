@@ -153,17 +153,16 @@ type AuthConn struct {
 // from then on.
 func (c *AuthConn) SaveCredentials(ctx context.Context, creds Credentials) error {
 	c.conn.secrets.Add(creds.secretsOf()...)
-	data, err := encodeCredentials(creds)
+	data, err := c.engine.sealCredentials(c.Integration, c.ConnectionID, creds)
 	if err != nil {
 		return err
 	}
-	sc, err := c.engine.store.ConnectionGet(ctx, c.Integration, c.ConnectionID)
+	now := c.engine.now()
+	_, err = c.engine.store.ConnectionUpdate(ctx, c.Integration, c.ConnectionID, func(sc *store.Connection) error {
+		sc.Credentials, sc.UpdatedAt = data, now // only the credentials: a metadata update meanwhile stays
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("nango: saving credentials of connection %q: %w", c.ConnectionID, err)
-	}
-	sc.Credentials = data
-	sc.UpdatedAt = c.engine.now()
-	if err := c.engine.store.ConnectionPut(ctx, sc); err != nil {
 		return fmt.Errorf("nango: saving credentials of connection %q: %w", c.ConnectionID, err)
 	}
 	c.conn.markKnown(data)
@@ -177,7 +176,7 @@ func (c *AuthConn) loadCredentials(ctx context.Context) (Credentials, bool) {
 	if err != nil || len(sc.Credentials) == 0 {
 		return Credentials{}, false
 	}
-	creds, err := decodeCredentials(sc.Credentials)
+	creds, err := c.engine.openCredentials(c.Integration, c.ConnectionID, sc.Credentials)
 	if err != nil {
 		return Credentials{}, false
 	}
@@ -541,7 +540,7 @@ func (e *Engine) setCredentials(sc *store.Connection, c *Credentials) error {
 			return configError("connection %q: %v", sc.ID, err)
 		}
 	}
-	data, err := encodeCredentials(*c)
+	data, err := e.sealCredentials(sc.Integration, sc.ID, *c)
 	if err != nil {
 		return err
 	}

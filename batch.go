@@ -75,6 +75,9 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 		if cpData, err = encodeCheckpoint(o.checkpoint); err != nil {
 			return err
 		}
+		if cpData, err = n.engine.sealCheckpoint(store.CheckpointKey(n.run.Key), cpData); err != nil {
+			return err
+		}
 	}
 	var crossDups int
 	if len(inputs) > maxChunk {
@@ -102,7 +105,7 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 			Key: store.CheckpointKey(n.run.Key), Data: cpData, ExpectedVersion: n.cpVersion, Now: now, Fence: n.lease,
 		})
 		if err != nil {
-			return fmt.Errorf("nango: saving checkpoint: %w", err)
+			return within(err, "saving checkpoint")
 		}
 		n.cpVersion = cp.Version
 		return nil
@@ -134,7 +137,7 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 				re.Index += start
 				return re
 			}
-			return fmt.Errorf("nango: writing %s records of model %s: %w", mode, model, err)
+			return within(err, "writing %s records of model %s", mode, model)
 		}
 		n.addResultLocked(model, res)
 		n.afterGuardedWrite(model, res)

@@ -23,9 +23,13 @@ func (n *Nango) GetCheckpoint(ctx context.Context, v any) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
+		return false, within(err, "loading checkpoint")
+	}
+	data, err := n.engine.openCheckpoint(store.CheckpointKey(n.run.Key), cp.Data)
+	if err != nil {
 		return false, fmt.Errorf("nango: loading checkpoint: %w", err)
 	}
-	if err := json.Unmarshal(cp.Data, v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		return false, fmt.Errorf("nango: decoding checkpoint into %T: %w", v, err)
 	}
 	n.cpVersion = cp.Version
@@ -41,7 +45,7 @@ func (n *Nango) checkCheckpointVersion(ctx context.Context) error {
 	case err == nil:
 		cur = cp.Version
 	case !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("nango: loading checkpoint: %w", err)
+		return within(err, "loading checkpoint")
 	}
 	if cur != n.cpVersion {
 		return fmt.Errorf("nango: saving checkpoint: %w (it is at version %d, the run saw %d)", ErrCheckpointConflict, cur, n.cpVersion)
@@ -61,6 +65,9 @@ func (n *Nango) SaveCheckpoint(ctx context.Context, v any) error {
 	if err != nil {
 		return err
 	}
+	if data, err = n.engine.sealCheckpoint(store.CheckpointKey(n.run.Key), data); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.usable(); err != nil {
@@ -70,7 +77,7 @@ func (n *Nango) SaveCheckpoint(ctx context.Context, v any) error {
 		Key: store.CheckpointKey(n.run.Key), Data: data, ExpectedVersion: n.cpVersion, Now: n.engine.now(), Fence: n.lease,
 	})
 	if err != nil {
-		return fmt.Errorf("nango: saving checkpoint: %w", err)
+		return within(err, "saving checkpoint")
 	}
 	n.cpVersion = cp.Version
 	return nil
@@ -94,7 +101,7 @@ func (n *Nango) ClearCheckpoint(ctx context.Context) error {
 		Key: store.CheckpointKey(n.run.Key), ExpectedVersion: n.cpVersion, Fence: n.lease,
 	})
 	if err != nil {
-		return fmt.Errorf("nango: clearing checkpoint: %w", err)
+		return within(err, "clearing checkpoint")
 	}
 	n.cpVersion = 0
 	return nil
@@ -123,9 +130,13 @@ func (e *Engine) GetCheckpoint(ctx context.Context, integration, syncName, conne
 		return false, nil
 	}
 	if err != nil {
+		return false, within(err, "loading checkpoint of %s for %q", syncName, connection)
+	}
+	data, err := e.openCheckpoint(key, cp.Data)
+	if err != nil {
 		return false, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", syncName, connection, err)
 	}
-	if err := json.Unmarshal(cp.Data, v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		return false, fmt.Errorf("nango: decoding checkpoint into %T: %w", v, err)
 	}
 	return true, nil

@@ -57,7 +57,11 @@ type ChangeBatch struct {
 	Reset bool
 }
 
-// ConsumerCursor is where a durable consumer stands in one stream.
+// ConsumerCursor is where a durable consumer stands in one stream. Its fields:
+//
+//	Key       ConsumerKey  Consumer (its name) and Stream (Integration, Connection, Model)
+//	Cursor    string       the cursor of the last record it processed
+//	UpdatedAt time.Time    when it last moved
 type ConsumerCursor = store.ConsumerCursor
 
 // Consumer is a durable consumer of the change feed: the seed's "cursor synchronization loop"

@@ -205,13 +205,6 @@ func (e *Engine) SetFrequency(ctx context.Context, integration, syncName, connec
 // UpdateConnectionMetadata replaces a connection's metadata, or deep-merges it into the current
 // one when merge is true (both must then be JSON objects).
 func (e *Engine) UpdateConnectionMetadata(ctx context.Context, integration, id string, metadata any, merge bool) error {
-	c, err := e.store.ConnectionGet(ctx, integration, id)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, id, integration)
-		}
-		return fmt.Errorf("nango: loading connection %q: %w", id, err)
-	}
 	raw, err := json.Marshal(metadata)
 	if err != nil {
 		return fmt.Errorf("nango: encoding metadata of connection %q: %w", id, err)
@@ -220,21 +213,35 @@ func (e *Engine) UpdateConnectionMetadata(ctx context.Context, integration, id s
 	if err != nil {
 		return fmt.Errorf("nango: metadata of connection %q: %w", id, err)
 	}
-	if merge && len(c.Metadata) > 0 {
-		base, err := jsonc.Canonical(nil, c.Metadata)
-		if err != nil {
-			return fmt.Errorf("nango: stored metadata of connection %q: %w", id, err)
+	now := e.now()
+	// Only the metadata changes, read and written in one step: a token refresh meanwhile stays,
+	// and two merges never lose each other's keys.
+	var mergeErr error
+	_, err = e.store.ConnectionUpdate(ctx, integration, id, func(c *store.Connection) error {
+		meta := canon
+		if merge && len(c.Metadata) > 0 {
+			base, err := jsonc.Canonical(nil, c.Metadata)
+			if err != nil {
+				mergeErr = fmt.Errorf("nango: stored metadata of connection %q: %w", id, err)
+				return mergeErr
+			}
+			if meta, err = jsonc.Merge(nil, base, canon); err != nil {
+				mergeErr = fmt.Errorf("nango: merging metadata of connection %q: both must be JSON objects: %w", id, err)
+				return mergeErr
+			}
 		}
-		if canon, err = jsonc.Merge(nil, base, canon); err != nil {
-			return fmt.Errorf("nango: merging metadata of connection %q: both must be JSON objects: %w", id, err)
+		if string(meta) == "null" {
+			meta = nil
 		}
-	}
-	if string(canon) == "null" {
-		canon = nil
-	}
-	c.Metadata = slices.Clone(canon)
-	c.UpdatedAt = e.now()
-	if err := e.store.ConnectionPut(ctx, c); err != nil {
+		c.Metadata, c.UpdatedAt = slices.Clone(meta), now
+		return nil
+	})
+	switch {
+	case mergeErr != nil:
+		return mergeErr
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, id, integration)
+	case err != nil:
 		return fmt.Errorf("nango: saving connection %q: %w", id, err)
 	}
 	return nil

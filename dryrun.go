@@ -147,7 +147,9 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 	key := store.CheckpointKey{Integration: integration, Sync: syncName, Connection: connection}
 	var before json.RawMessage
 	if cp, err := e.store.CheckpointGet(ctx, key); err == nil {
-		before = cp.Data
+		if before, err = e.openCheckpoint(key, cp.Data); err != nil {
+			return nil, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", syncName, connection, err)
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", syncName, connection, err)
 	}
@@ -199,7 +201,9 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 	after, err := sandbox.CheckpointGet(ctx, key)
 	switch {
 	case err == nil:
-		report.Checkpoint = after.Data
+		if report.Checkpoint, err = e.openCheckpoint(key, after.Data); err != nil {
+			return report, fmt.Errorf("nango: dry run of %s: loading checkpoint: %w", syncName, err)
+		}
 	case !errors.Is(err, store.ErrNotFound):
 		return report, fmt.Errorf("nango: dry run of %s: loading checkpoint: %w", syncName, err)
 	}

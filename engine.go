@@ -67,6 +67,14 @@ type Config struct {
 	// Webhooks configures the signed webhooks sent to your backend after runs, through a
 	// durable outbox (see WebhookConfig). Nil sends none.
 	Webhooks *WebhookConfig
+	// EncryptionKeys encrypt connection credentials and checkpoints at rest with AES-256-GCM,
+	// in any store: each key is EncryptionKeySize (32) random bytes. The first key encrypts;
+	// every key decrypts, since each stored value names its key. To rotate, put a new key
+	// first, run Engine.ReencryptCredentials, and keep the old key until every sync has saved
+	// its checkpoint again (each save seals with the first key). Values stored in the clear
+	// before a key was set stay readable. Nil stores them unencrypted, and Run logs a warning
+	// once.
+	EncryptionKeys [][]byte
 }
 
 // RetryPolicy retries failed runs: the n-th retry waits InitialBackoff * 2^(n-1) with jitter,
@@ -136,6 +144,9 @@ type Engine struct {
 	http httpState // provider HTTP state per connection (httpclient.go); ready at its zero value
 
 	progress progressRuns // runs in progress (progress.go); ready at its zero value
+
+	sealer          *sealer   // encryption at rest (crypt.go)
+	unencryptedOnce sync.Once // the warning that credentials are stored in the clear
 }
 
 // NewEngine returns an engine over st. The engine does not own st: close it after the engine is
@@ -187,6 +198,9 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 		integrations: map[string]*Integration{},
 		active:       map[store.SyncKey]struct{}{},
 		metrics:      m,
+	}
+	if e.sealer, err = newSealer(c.EncryptionKeys); err != nil {
+		return nil, err
 	}
 	e.sched = newScheduler(e)
 	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {
@@ -350,16 +364,22 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	}
 	sc := &store.Connection{Integration: c.Integration, ID: c.ID, Metadata: meta, CreatedAt: now, UpdatedAt: now,
 		WebhookURLs: slices.Clone(c.WebhookURLs)}
-	if old, err := e.store.ConnectionGet(ctx, c.Integration, c.ID); err == nil {
-		sc.CreatedAt = old.CreatedAt
-		sc.Credentials = old.Credentials
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
-	}
 	if err := e.setCredentials(sc, c.Credentials); err != nil {
 		return err
 	}
-	if err := e.store.ConnectionPut(ctx, sc); err != nil {
+	// An existing connection is updated in one step, its credentials kept unless new ones are
+	// given, so that a token refreshed meanwhile is not overwritten with an older one.
+	_, err := e.store.ConnectionUpdate(ctx, c.Integration, c.ID, func(old *store.Connection) error {
+		old.Metadata, old.WebhookURLs, old.UpdatedAt = sc.Metadata, sc.WebhookURLs, now
+		if c.Credentials != nil {
+			old.Credentials = sc.Credentials
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		err = e.store.ConnectionPut(ctx, sc)
+	}
+	if err != nil {
 		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
 	}
 	defer e.signal(ctx, store.Signal{Kind: store.SignalConnection, Integration: c.Integration, Connection: c.ID})

@@ -31,7 +31,7 @@ var (
 	// because a reset happened while it ran. The run's writes with that checkpoint were not
 	// committed.
 	ErrCheckpointConflict = store.ErrVersionConflict
-	// ErrInvalidCursor is matched by errors for malformed, altered or foreign cursors.
+	// ErrInvalidCursor is matched by errors for malformed, corrupt or foreign cursors.
 	ErrInvalidCursor = store.ErrInvalidCursor
 	// ErrInvalidRecord is matched by every *RecordError.
 	ErrInvalidRecord = store.ErrInvalidRecord
@@ -86,11 +86,18 @@ var (
 	ErrInvalidWebhookSignature = errors.New("nango: webhook signature missing or invalid")
 )
 
-// RecordError reports a record that cannot be written: its model, its index in the batch, its
-// id when it has one, and why. The batch it belongs to was not written.
+// RecordError reports a record that cannot be written; the batch it belongs to was not
+// written. It matches ErrInvalidRecord. Its fields:
+//
+//	Model  string  the model the record was written to
+//	Index  int     its position in the slice the sync passed (-1 when the slice itself is wrong)
+//	ID     string  its id, when it has one
+//	Reason string  why it was refused ("missing \"id\" field", "does not match type ...")
+//	Err    error   the underlying error, if any (Unwrap returns it)
 type RecordError = store.RecordError
 
-// ParamError reports a parameter out of its allowed range, such as a list limit.
+// ParamError reports a parameter out of its allowed range, such as a list limit: Param names
+// it ("limit", "ids"), Reason says what is allowed.
 type ParamError = store.ParamError
 
 // PanicError is the error of a run whose sync panicked. Stack is the goroutine's stack.
@@ -140,17 +147,27 @@ func within(err error, format string, args ...any) error {
 		msg := strings.TrimPrefix(err.Error(), ErrInvalidConfig.Error()+": ")
 		return &invalidConfigError{msg: where + ": " + msg, errs: []error{err}}
 	}
-	return &wrappedError{msg: "nango: " + where + ": " + bareMessage(err), err: err}
+	return &wrappedError{msg: "nango: " + where + ": " + bareMessage(err), errs: []error{err}}
 }
 
-// wrappedError is an error with a message of its own in front of the one it wraps.
+// chain is fmt.Errorf("%w: %w: ...", errs...) with one prefix: the first error's, the others'
+// dropped from the text.
+func chain(errs ...error) error {
+	msg := errs[0].Error()
+	for _, err := range errs[1:] {
+		msg += ": " + bareMessage(err)
+	}
+	return &wrappedError{msg: msg, errs: errs}
+}
+
+// wrappedError is an error with a message of its own and the errors it wraps.
 type wrappedError struct {
-	msg string
-	err error
+	msg  string
+	errs []error
 }
 
-func (e *wrappedError) Error() string { return e.msg }
-func (e *wrappedError) Unwrap() error { return e.err }
+func (e *wrappedError) Error() string   { return e.msg }
+func (e *wrappedError) Unwrap() []error { return e.errs }
 
 // bareMessage is an error's text without the package prefix ("nango: ", "store: ") it carries
 // to say where it comes from, for putting it inside another error of this package.

@@ -426,9 +426,9 @@ func (c *connHTTP) ensure(stored []byte) error {
 		if len(stored) == 0 {
 			return ac.authError("it has no credentials: add them with Engine.AddConnection", nil)
 		}
-		creds, err := decodeCredentials(stored)
+		creds, err := c.engine.openCredentials(c.in.key, c.id, stored)
 		if err != nil {
-			return ac.authError("its stored credentials cannot be read", nil)
+			return ac.authError("its stored credentials cannot be read: "+err.Error(), err)
 		}
 		c.secrets.Add(creds.secretsOf()...)
 		ac.Credentials = creds

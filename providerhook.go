@@ -283,14 +283,14 @@ func (e *Engine) runWebhook(ctx context.Context, in *Integration, sc *SyncConfig
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, connection, in.Key)
 		}
-		return nil, fmt.Errorf("nango: loading connection %q: %w", connection, err)
+		return nil, within(err, "loading connection %q", connection)
 	}
 	lease, err := e.store.LeaseAcquire(ctx, &store.LeaseAcquireParams{Key: key, Owner: e.cfg.InstanceID, TTL: e.cfg.LeaseTTL, Now: e.now()})
 	if err != nil {
 		if errors.Is(err, store.ErrLeaseHeld) {
-			return nil, fmt.Errorf("%w: %w", ErrRunActive, err) // a webhook run of another engine
+			return nil, chain(ErrRunActive, err) // a webhook run of another engine
 		}
-		return nil, fmt.Errorf("nango: taking the lease of the webhook runs of %s for %q: %w", sc.Name, connection, err)
+		return nil, within(err, "taking the lease of the webhook runs of %s for %q", sc.Name, connection)
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -346,7 +346,7 @@ func (e *Engine) WebhookRunHistory(ctx context.Context, p RunHistoryParams) ([]*
 		Limit: p.Limit, Before: p.Before,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("nango: listing webhook runs of %s for %q: %w", p.Sync, p.Connection, err)
+		return nil, within(err, "listing webhook runs of %s for %q", p.Sync, p.Connection)
 	}
 	return runs, nil
 }

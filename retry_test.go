@@ -207,8 +207,10 @@ func TestHangingProviderTimesOut(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(release); srv.Close() })
+	// The timeout is real time: long enough that a busy machine still delivers each request to
+	// the handler before the client gives up on it.
 	f := newHTTPFix(t, nango.Integration{BaseURL: srv.URL, HTTP: &nango.HTTPConfig{
-		Timeout: 50 * time.Millisecond, Retry: &nango.HTTPRetry{MaxAttempts: 2},
+		Timeout: 750 * time.Millisecond, Retry: &nango.HTTPRetry{MaxAttempts: 2},
 	}})
 	f.addConn(t, "c1", nil)
 	for _, path := range []string{"/hang", "/slow-body"} {
@@ -219,7 +221,7 @@ func TestHangingProviderTimesOut(t *testing.T) {
 		require.ErrorIs(t, err, nango.ErrTimeout, path)
 		require.False(t, errors.Is(err, context.DeadlineExceeded), "a slow provider is not a run timeout")
 		require.Equal(t, nango.RunFailed, res.State, path)
-		require.EqualError(t, err, "nango: GET "+srv.URL+path+": after 2 attempts: the provider did not answer in time (HTTPConfig.Timeout is 50ms)")
+		require.EqualError(t, err, "nango: GET "+srv.URL+path+": after 2 attempts: the provider did not answer in time (HTTPConfig.Timeout is 750ms)")
 		require.Equal(t, 2, calls.get(path))
 	}
 }

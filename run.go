@@ -13,7 +13,8 @@ import (
 	"github.com/gonango/nango/store"
 )
 
-// RunState is the state of a run.
+// RunState is the state of a run, a string: "running", "success", "failed", "cancelled" or
+// "timed_out" (the constants below).
 type RunState = store.RunState
 
 // The run states.
@@ -25,7 +26,15 @@ const (
 	RunTimedOut  = store.RunTimedOut
 )
 
-// ModelResult counts what a run did to one model.
+// ModelResult counts what a run did to one model. Its fields, with their JSON names:
+//
+//	Added      int  "added"       records new to the stream (or saved again after a deletion)
+//	Updated    int  "updated"     records whose payload changed
+//	Deleted    int  "deleted"     by BatchDelete and the TrackDeletes sweep
+//	Unchanged  int  "unchanged"   records saved again with the same payload: no change in the feed
+//	Duplicates int  "duplicates"  records dropped because a later one in the same call had their id
+//	Ignored    int  "ignored"     BatchUpdate and BatchDelete of ids unknown or already deleted
+//	Skipped    int  "skipped"     records another writer changed after the run's merging snapshot
 type ModelResult = store.ModelResult
 
 // Run triggers.
@@ -117,7 +126,7 @@ func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, key.Connection, key.Integration)
 		}
-		return nil, fmt.Errorf("nango: loading connection %q: %w", key.Connection, err)
+		return nil, within(err, "loading connection %q", key.Connection)
 	}
 	if !e.acquire(key) {
 		return nil, fmt.Errorf("%w (sync %q, connection %q)", ErrRunActive, key.Sync, key.Connection)
@@ -126,9 +135,9 @@ func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (
 	lease, err := e.store.LeaseAcquire(ctx, &store.LeaseAcquireParams{Key: key, Owner: e.cfg.InstanceID, TTL: e.cfg.LeaseTTL, Now: e.now()})
 	if err != nil {
 		if errors.Is(err, store.ErrLeaseHeld) {
-			return nil, fmt.Errorf("%w: %w", ErrRunActive, err)
+			return nil, chain(ErrRunActive, err)
 		}
-		return nil, fmt.Errorf("nango: taking the lease of %s for %q: %w", key.Sync, key.Connection, err)
+		return nil, within(err, "taking the lease of %s for %q", key.Sync, key.Connection)
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -171,7 +180,7 @@ var errSlotTaken = errors.New("nango: another engine ran this slot")
 func (e *Engine) claim(ctx context.Context, key store.SyncKey, slot time.Time) error {
 	runs, err := e.store.RunList(ctx, &store.RunListParams{Key: key, Limit: 1})
 	if err != nil {
-		return fmt.Errorf("nango: loading the latest run of %s for %q: %w", key.Sync, key.Connection, err)
+		return within(err, "loading the latest run of %s for %q", key.Sync, key.Connection)
 	}
 	if len(runs) == 0 {
 		return nil
@@ -206,7 +215,7 @@ func (e *Engine) endInterrupted(ctx context.Context, run *store.Run) error {
 		run.EndedAt = run.StartedAt
 	}
 	if err := e.store.RunUpdate(ctx, run); err != nil {
-		return fmt.Errorf("nango: recording the end of interrupted run %s: %w", run.ID, err)
+		return within(err, "recording the end of interrupted run %s", run.ID)
 	}
 	e.logger.Warn("recorded an interrupted run as failed; this run takes over", "integration", run.Key.Integration,
 		"sync", run.Key.Sync, "connection_id", run.Key.Connection, "run_id", run.ID, "started_at", run.StartedAt)
@@ -278,16 +287,16 @@ func (e *Engine) release(key store.SyncKey) {
 func (e *Engine) reset(ctx context.Context, key store.SyncKey, sc *SyncConfig, emptyCache bool, lease *store.Lease) error {
 	err := e.store.CheckpointDelete(ctx, &store.CheckpointDeleteParams{Key: store.CheckpointKey(key), ExpectedVersion: store.AnyVersion, Fence: lease})
 	if err != nil {
-		return fmt.Errorf("nango: resetting checkpoint of %s: %w", key.Sync, err)
+		return within(err, "resetting checkpoint of %s", key.Sync)
 	}
 	for _, m := range sc.Models {
 		stream := store.Stream{Integration: key.Integration, Connection: key.Connection, Model: m.Name}
 		if err := e.store.RecordsSweepReset(ctx, &store.RecordsSweepResetParams{Stream: stream, Sync: key.Sync}); err != nil {
-			return fmt.Errorf("nango: resetting deletion tracking of %s: %w", stream, err)
+			return within(err, "resetting deletion tracking of %s", stream)
 		}
 		if emptyCache {
 			if err := e.store.StreamDelete(ctx, stream); err != nil {
-				return fmt.Errorf("nango: emptying %s: %w", stream, err)
+				return within(err, "emptying %s", stream)
 			}
 		}
 	}
@@ -302,7 +311,7 @@ func (e *Engine) newRun(ctx context.Context, in *Integration, sc *SyncConfig, co
 	case errors.Is(err, store.ErrNotFound):
 		run.Initial = true
 	case err != nil:
-		return nil, fmt.Errorf("nango: loading run history of %s: %w", key.Sync, err)
+		return nil, within(err, "loading run history of %s", key.Sync)
 	case trigger == TriggerReset:
 		// A reset starts over: an initial run, with no last sync date (as Nango clears it).
 		run.Initial, last = true, nil
@@ -310,14 +319,17 @@ func (e *Engine) newRun(ctx context.Context, in *Integration, sc *SyncConfig, co
 	var cpVersion int64
 	var cpFrom json.RawMessage
 	if cp, err := e.store.CheckpointGet(ctx, store.CheckpointKey(key)); err == nil {
-		cpVersion, cpFrom = cp.Version, cp.Data
+		cpVersion = cp.Version
+		if cpFrom, err = e.openCheckpoint(store.CheckpointKey(key), cp.Data); err != nil {
+			return nil, fmt.Errorf("nango: loading checkpoint of %s: %w", key.Sync, err)
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("nango: loading checkpoint of %s: %w", key.Sync, err)
+		return nil, within(err, "loading checkpoint of %s", key.Sync)
 	}
 	// Not cancelled midway: an insert that commits while the caller sees its context's error
 	// would leave a run RUNNING that nobody finishes. Once it is in, execute records its end.
 	if err := e.store.RunInsert(context.WithoutCancel(ctx), run); err != nil {
-		return nil, fmt.Errorf("nango: recording run start: %w", err)
+		return nil, within(err, "recording run start")
 	}
 	logs := newRunLog(e.cfg.RunLogLines)
 	n := &Nango{
@@ -357,7 +369,7 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 		err = ctx.Err() // the sync ignored cancellation but its context is done: not a success
 	}
 	if cause := context.Cause(parent); errors.Is(cause, store.ErrLeaseLost) {
-		err = fmt.Errorf("nango: run stopped: %w", cause)
+		err = within(cause, "run stopped")
 	}
 	// The handle stops working before the sweep, so that a goroutine the sync left behind cannot
 	// write into the deletion-tracking window while it is swept.
@@ -401,13 +413,16 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 	finishCtx := context.WithoutCancel(parent)
 	res.CheckpointFrom = n.cpFrom
 	if cp, cerr := e.store.CheckpointGet(finishCtx, store.CheckpointKey(n.run.Key)); cerr == nil {
-		res.CheckpointTo = cp.Data
+		var oerr error
+		if res.CheckpointTo, oerr = e.openCheckpoint(store.CheckpointKey(n.run.Key), cp.Data); oerr != nil {
+			e.logger.Error("reading the run's last checkpoint failed", "run_id", run.ID, "error", oerr)
+		}
 	}
 	outbox := e.hooks.entries(finishCtx, n, res)
 	if uerr := e.store.RunFinish(finishCtx, &store.RunFinishParams{Run: run, Outbox: outbox}); uerr != nil {
 		e.logger.Error("recording run end failed", "run_id", run.ID, "error", uerr)
 		if res.Err == nil {
-			res.Err = fmt.Errorf("nango: recording run end: %w", uerr)
+			res.Err = within(uerr, "recording run end")
 			res.State = RunFailed
 		}
 	} else if len(outbox) > 0 {
@@ -442,7 +457,7 @@ func (n *Nango) sweep(ctx context.Context, sc *SyncConfig, confirm bool, res *Ru
 			Guard: &store.DeleteGuard{MaxShare: guard.MaxShare, MinRecords: guard.MinRecords}, Force: confirm, Fence: n.lease,
 		})
 		if err != nil {
-			return fmt.Errorf("nango: deleting records of %s that the run did not see: %w", m.Name, err)
+			return within(err, "deleting records of %s that the run did not see", m.Name)
 		}
 		if sr.Refused {
 			if res.RefusedDeletes == nil {

@@ -23,6 +23,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		stop := e.hooks.start(runCtx) // the webhook delivery worker (webhook_delivery.go)
 		unwatch := e.watch(runCtx)    // the other engines sharing the store (replicas.go)
 		e.logger.Info("engine started", "schedules", e.sched.Len(), "instance", e.cfg.InstanceID)
+		e.warnUnencrypted()
 		return func() { unwatch(); stop() }
 	})
 	switch {

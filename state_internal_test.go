@@ -2,6 +2,8 @@ package nango
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -78,4 +80,62 @@ func TestProviderHookLocksDoNotAccumulate(t *testing.T) {
 	require.Equal(t, 1, count())
 	unlock()
 	require.Zero(t, count())
+}
+
+// A token refresh and a metadata update of one connection at the same time never undo each
+// other: each writes only its own field, read and written in one step by the store.
+func TestCredentialsAndMetadataUpdatesDoNotOverwriteEachOther(t *testing.T) {
+	const n = 40
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	e, err := NewEngine(memory.New(), nil)
+	require.NoError(t, err)
+	i := 0 // the sync sends its requests one at a time; the transport may be rebuilt meanwhile
+	refresh := AuthFunc(func(conn *AuthConn, base http.RoundTripper) (http.RoundTripper, error) {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			i++
+			if err := conn.SaveCredentials(r.Context(), Credentials{APIKey: fmt.Sprintf("token-%d", i)}); err != nil {
+				return nil, err
+			}
+			return base.RoundTrip(r)
+		}), nil
+	})
+	require.NoError(t, e.RegisterIntegration(Integration{
+		Key: "api", BaseURL: srv.URL, Auth: refresh,
+		Syncs: []SyncConfig{{Name: "s", Models: []Model{{Name: "M"}}, Sync: SyncFunc(func(ctx context.Context, h *Nango) error {
+			for range n {
+				if _, err := h.Get(ctx, &Request{Path: "/items"}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})}},
+	}))
+	ctx := t.Context()
+	require.NoError(t, e.AddConnection(ctx, Connection{Integration: "api", ID: "c1", Metadata: map[string]int{}, Credentials: &Credentials{APIKey: "token-0"}}))
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := e.UpdateConnectionMetadata(ctx, "api", "c1", map[string]int{fmt.Sprintf("k%02d", i): i}, true); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	res, err := e.RunSync(ctx, "api", "s", "c1", nil)
+	require.NoError(t, err)
+	require.Equal(t, RunSucceeded, res.State, res.Err)
+	require.NoError(t, <-done)
+
+	sc, err := e.store.ConnectionGet(ctx, "api", "c1")
+	require.NoError(t, err)
+	creds, err := e.openCredentials("api", "c1", sc.Credentials)
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprintf("token-%d", n), creds.APIKey, "the last refreshed token is kept")
+	var meta map[string]int
+	require.NoError(t, json.Unmarshal(sc.Metadata, &meta))
+	require.Len(t, meta, n, "every metadata key is kept")
 }

@@ -19,8 +19,19 @@ const (
 	StatusError   = "ERROR"
 )
 
-// Run is a run in the history: its id, trigger, state, times, results per model, error,
-// warnings and its last log lines.
+// Run is a run in the history (the store's record of it). Its fields, with their JSON names:
+//
+//	ID        string                  "id"          the run's id ("run_...")
+//	Key       SyncKey                 "key"         Integration, Sync and Connection
+//	Trigger   string                  "trigger"     TriggerManual, TriggerSchedule, TriggerWebhook, TriggerReset
+//	State     RunState                "state"       RunRunning, RunSucceeded, RunFailed, RunCancelled, RunTimedOut
+//	Initial   bool                    "initial"     no earlier run had succeeded
+//	StartedAt time.Time               "started_at"
+//	EndedAt   time.Time               "ended_at"    zero while it runs (or when its process died)
+//	Results   map[string]ModelResult  "results"     what it did per model
+//	Error     string                  "error"       why it failed; empty on success
+//	Warnings  []string                "warnings"    such as deletions the DeleteGuard refused
+//	Log       []string                "log"         its last log lines (Config.RunLogLines)
 type Run = store.Run
 
 // SyncStatus is the state of one sync for one connection.
@@ -121,7 +132,9 @@ func (e *Engine) status(ctx context.Context, k store.SyncKey) (SyncStatus, error
 	cp, err := e.store.CheckpointGet(ctx, store.CheckpointKey(k))
 	switch {
 	case err == nil:
-		st.Checkpoint = cp.Data
+		if st.Checkpoint, err = e.openCheckpoint(store.CheckpointKey(k), cp.Data); err != nil {
+			return st, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", k.Sync, k.Connection, err)
+		}
 	case !errors.Is(err, store.ErrNotFound):
 		return st, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", k.Sync, k.Connection, err)
 	}

@@ -351,7 +351,8 @@ func (e *Engine) DeliverWebhooks(ctx context.Context) (*DeliveryReport, error) {
 	return out, err
 }
 
-// WebhookState is where a webhook delivery stands.
+// WebhookState is where a webhook delivery stands, a string: "pending" (waiting for its next
+// attempt), "delivered" or "dead" (out of attempts; Engine.RedeliverWebhook sends it again).
 type WebhookState = store.OutboxState
 
 // The webhook delivery states.
@@ -361,7 +362,12 @@ const (
 	WebhookDead      = store.OutboxDead
 )
 
-// WebhookStats counts the outbox's deliveries per state, with the next due time.
+// WebhookStats counts the outbox's deliveries per state. Its fields:
+//
+//	Pending       int        deliveries waiting for an attempt
+//	Delivered     int        deliveries the endpoint accepted (until pruned)
+//	Dead          int        deliveries out of attempts
+//	NextAttemptAt time.Time  the earliest due time of the pending ones; zero when none
 type WebhookStats = store.OutboxStats
 
 // WebhookDelivery is one webhook to one URL, as the outbox holds it.

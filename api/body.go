@@ -145,6 +145,10 @@ func (b *body) syncs(name string) []syncRef {
 			b.v.add(issueInvalidUnion, "Each sync must be either a string or a { name: string, variant: string } object", name, i)
 			continue
 		}
+		if len(ref.Name) > maxNameLen {
+			b.v.add(issueTooBig, fmt.Sprintf("the sync name is %d bytes long, more than %d", len(ref.Name), maxNameLen), name, i)
+			continue
+		}
 		refs = append(refs, ref)
 	}
 	return refs
@@ -183,16 +187,41 @@ func splitSyncName(s string) (syncRef, bool) {
 // error, since the engine has no variants.
 func syncNames(refs []syncRef) ([]string, *apiError) {
 	var names []string
+	seen := make(map[string]bool, len(refs))
 	for _, ref := range refs {
 		if ref.Variant != "base" {
 			return nil, newError(http.StatusBadRequest, CodeUnknownVariant,
-				"sync %q has no variant %q: only the base variant exists in this service", ref.Name, ref.Variant)
+				"sync %s has no variant %s: only the base variant exists in this service", quote(ref.Name), quote(ref.Variant))
 		}
-		if !slices.Contains(names, ref.Name) {
+		if !seen[ref.Name] {
+			seen[ref.Name] = true
 			names = append(names, ref.Name)
 		}
 	}
 	return names, nil
+}
+
+// parseSyncList parses the syncs query parameter: names separated by commas, each "name" or
+// "name::variant", at most maxSyncs of them, each at most maxNameLen bytes. The names are
+// counted before the list is split, so that a huge list costs one pass.
+func parseSyncList(v *validation, s string) []syncRef {
+	if n := strings.Count(s, ",") + 1; n > maxSyncs {
+		v.add(issueTooBig, fmt.Sprintf("%d sync names, more than %d", n, maxSyncs), "syncs")
+		return nil
+	}
+	var refs []syncRef
+	for i, part := range strings.Split(s, ",") {
+		ref, ok := splitSyncName(strings.TrimSpace(part))
+		switch {
+		case !ok:
+			v.add(issueInvalidString, fmt.Sprintf(`%s is not a sync name: want "*" or names separated by commas, each "name" or "name::variant"`, quote(part)), "syncs", i)
+		case len(ref.Name) > maxNameLen:
+			v.add(issueTooBig, fmt.Sprintf("the sync name is %d bytes long, more than %d", len(ref.Name), maxNameLen), "syncs", i)
+		default:
+			refs = append(refs, ref)
+		}
+	}
+	return refs
 }
 
 // jsonType names the JSON type of a value, for messages.
@@ -221,6 +250,6 @@ func noQuery(r *http.Request) *apiError {
 		return nil
 	}
 	v := validation{what: "query parameters"}
-	v.add(issueUnrecognizedKey, fmt.Sprintf("this endpoint takes no query parameters, got %q", r.URL.RawQuery))
+	v.add(issueUnrecognizedKey, "this endpoint takes no query parameters, got "+quote(r.URL.RawQuery))
 	return v.err(CodeInvalidQueryParams)
 }

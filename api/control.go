@@ -189,7 +189,7 @@ func (h *Handler) updateFrequency(w http.ResponseWriter, r *http.Request) {
 	}
 	if variant != "" && variant != "base" {
 		writeError(w, newError(http.StatusBadRequest, CodeUnknownVariant,
-			"sync %q has no variant %q: only the base variant exists in this service", syncName, variant))
+			"sync %s has no variant %s: only the base variant exists in this service", quote(syncName), quote(variant)))
 		return
 	}
 	if err := h.eng.SetFrequency(r.Context(), integration, syncName, conn, frequency); err != nil {

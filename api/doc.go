@@ -53,7 +53,7 @@
 // Errors are answered as Nango answers them, {"error": {"code": ..., "message": ...}}, with an
 // "errors" list ({code, message, path}) for validation failures. The codes are the Code*
 // constants. Where Nango answers 500 or silently ignores bad input, this handler answers a 4xx
-// that says what was wrong: a malformed, altered or foreign cursor (400 invalid_cursor), an
+// that says what was wrong: a malformed, corrupt or foreign cursor (400 invalid_cursor), an
 // unknown model (400 unknown_model), an unknown sync in a status query (400 unknown_sync), a
 // sync variant other than "base" (400 unknown_variant), opts.emptyCache without opts.reset
 // (400 invalid_body), a trigger of a sync that is already running (409 sync_already_running;

@@ -24,7 +24,7 @@ const (
 	CodeInvalidHeaders = "invalid_headers"
 	// CodeInvalidBody (400): the body is not the JSON object the endpoint takes.
 	CodeInvalidBody = "invalid_body"
-	// CodeInvalidCursor (400): the cursor is malformed, altered, from another stream, or from
+	// CodeInvalidCursor (400): the cursor is malformed, corrupt, from another stream, or from
 	// before the stream was emptied.
 	CodeInvalidCursor = "invalid_cursor"
 	// CodeMissingProviderConfigKey (400): POST /sync/trigger without a provider config key in
@@ -92,12 +92,18 @@ func newError(status int, code, format string, args ...any) *apiError {
 }
 
 // validation collects the problems of a request's parameters or body, like a zod schema.
+// It keeps the first maxIssues problems and counts the others.
 type validation struct {
 	what   string // "query parameters", "body", "headers"
 	errors []fieldError
+	more   int
 }
 
 func (v *validation) add(code, message string, path ...any) {
+	if len(v.errors) >= maxIssues {
+		v.more++
+		return
+	}
 	if path == nil {
 		path = []any{}
 	}
@@ -119,6 +125,9 @@ func (v *validation) err(code string) *apiError {
 		} else {
 			parts[i] = e.Message
 		}
+	}
+	if v.more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more problems", v.more))
 	}
 	return &apiError{status: http.StatusBadRequest, body: errorBody{
 		Code:    code,

@@ -132,7 +132,7 @@ func parseRecordsQuery(raw string) (*listRecordsQuery, *apiError) {
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			v.add(issueInvalidString, fmt.Sprintf("%q is not an ISO 8601 date-time such as 2024-05-01T10:00:00Z or 2024-05-01T12:00:00.123+02:00", s), name)
+			v.add(issueInvalidString, fmt.Sprintf("%s is not an ISO 8601 date-time such as 2024-05-01T10:00:00Z or 2024-05-01T12:00:00.123+02:00", quote(s)), name)
 			continue
 		}
 		q.params.ModifiedAfter = t
@@ -141,7 +141,7 @@ func parseRecordsQuery(raw string) (*listRecordsQuery, *apiError) {
 		n, err := strconv.Atoi(s)
 		switch {
 		case err != nil:
-			v.add(issueInvalidType, fmt.Sprintf("%q is not an integer", s), "limit")
+			v.add(issueInvalidType, quote(s)+" is not an integer", "limit")
 		case n < 1:
 			v.add(issueTooSmall, "must be at least 1", "limit")
 		case n > store.MaxListLimit:
@@ -153,7 +153,7 @@ func parseRecordsQuery(raw string) (*listRecordsQuery, *apiError) {
 	if s, ok := one("filter"); ok {
 		f, err := nango.ParseFilter(s)
 		if err != nil || strings.TrimSpace(s) == "" {
-			v.add(issueInvalidEnum, fmt.Sprintf("%q is not added, updated, deleted or a comma-separated combination of them", s), "filter")
+			v.add(issueInvalidEnum, quote(s)+" is not added, updated, deleted or a comma-separated combination of them", "filter")
 		} else {
 			q.params.Filter = f
 		}
@@ -171,6 +171,7 @@ func parseRecordsQuery(raw string) (*listRecordsQuery, *apiError) {
 	if ids, ok := values["ids"]; ok {
 		if len(ids) > store.MaxListIDs {
 			v.add(issueTooBig, fmt.Sprintf("%d ids, more than %d", len(ids), store.MaxListIDs), "ids")
+			ids = nil
 		}
 		for i, id := range ids {
 			switch n := jsLen(id); {
@@ -190,15 +191,25 @@ func parseRecordsQuery(raw string) (*listRecordsQuery, *apiError) {
 
 // unknownParams reports the query parameters not in allowed.
 func unknownParams(v *validation, values url.Values, allowed []string) {
+	// The first maxIssues names in order, and a count: a query can hold many.
 	var unknown []string
+	n := 0
 	for k := range values {
-		if !slices.Contains(allowed, k) {
-			unknown = append(unknown, k)
+		if slices.Contains(allowed, k) {
+			continue
+		}
+		n++
+		i, _ := slices.BinarySearch(unknown, k)
+		if i < maxIssues {
+			unknown = slices.Insert(unknown, i, k)[:min(len(unknown)+1, maxIssues)]
 		}
 	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		v.add(issueUnrecognizedKey, fmt.Sprintf("unknown parameter(s) %s (this endpoint takes %s)", quoteList(unknown), strings.Join(allowed, ", ")))
+	if n > 0 {
+		list := quoteList(unknown)
+		if n > len(unknown) {
+			list += fmt.Sprintf(" and %d more", n-len(unknown))
+		}
+		v.add(issueUnrecognizedKey, fmt.Sprintf("unknown parameter(s) %s (this endpoint takes %s)", list, strings.Join(allowed, ", ")))
 	}
 }
 
@@ -342,9 +353,12 @@ func appendString(b []byte, s string) []byte {
 
 // quoteList writes names as "a", "b".
 func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
+	q := make([]string, 0, min(len(names), maxIssues)+1)
+	for _, n := range names[:min(len(names), maxIssues)] {
+		q = append(q, quote(n))
+	}
+	if len(names) > maxIssues {
+		q = append(q, fmt.Sprintf("and %d more", len(names)-maxIssues))
 	}
 	return strings.Join(q, ", ")
 }

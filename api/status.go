@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gonango/nango"
@@ -55,14 +54,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	if !values.Has("syncs") {
 		v.add(issueInvalidType, `Required ("*" or a comma-separated list of sync names)`, "syncs")
 	} else if s, ok := single(&v, values, "syncs"); ok && s != "*" {
-		for i, part := range strings.Split(s, ",") {
-			ref, ok := splitSyncName(strings.TrimSpace(part))
-			if !ok {
-				v.add(issueInvalidString, fmt.Sprintf(`%q is not a sync name: want "*" or names separated by commas, each "name" or "name::variant"`, part), "syncs", i)
-				continue
-			}
-			refs = append(refs, ref)
-		}
+		refs = parseSyncList(&v, s)
 	}
 	integration, ok := single(&v, values, "provider_config_key")
 	if !values.Has("provider_config_key") {

@@ -5,16 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
 	bbolt "go.etcd.io/bbolt"
 )
 
-// backend is one kind of store under test with its raw-database baseline. Another store
-// (postgres) is added by writing one more backend and listing it in backends.
+// backend is one kind of store under test with its raw-database baseline: bolt here, postgres
+// in postgres.go.
 type backend struct {
 	name string
+	// rawPut names the raw put workload in the output ("raw-put" when empty).
+	rawPut string
+	// targets replace the default targets (targetOf) of some workloads.
+	targets map[string]float64
 	// note says how the baselines are set up, for the output.
 	note string
 	// open creates a fresh, empty store in dir.
@@ -99,7 +104,24 @@ func backendNames() []string {
 	for n := range backends {
 		names = append(names, n)
 	}
+	slices.Sort(names)
 	return names
+}
+
+// target is the minimum ratio of a workload to its baseline; 0 for none.
+func (be backend) target(w string) float64 {
+	if t, ok := be.targets[w]; ok {
+		return t
+	}
+	return targetOf[w]
+}
+
+// display is the name of a workload in the output: the raw put is "raw-copy" on PostgreSQL.
+func (be backend) display(w string) string {
+	if w == "raw-put" && be.rawPut != "" {
+		return be.rawPut
+	}
+	return w
 }
 
 func lookupBackend(name string) (backend, error) {

@@ -74,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object per workload and line")
 	fs.StringVar(&c.store, "store", "bolt", "store to measure: "+strings.Join(backendNames(), ", "))
 	fs.StringVar(&c.dir, "dir", os.TempDir(), "where to create the temporary database files")
+	fs.StringVar(&pgURL, "db", os.Getenv("NANGO_TEST_POSTGRES_URL"), "the PostgreSQL database of -store postgres (a fresh schema per run, dropped after); defaults to $NANGO_TEST_POSTGRES_URL")
 	fs.StringVar(&workloads, "workloads", "", "comma-separated subset of: "+strings.Join(workloadNames(), ", ")+" (default all)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated records")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the measured workloads to this file")
@@ -94,6 +95,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if workloads != "" {
 		for _, w := range strings.Split(workloads, ",") {
 			w = strings.TrimSpace(w)
+			if w == "raw-copy" {
+				w = "raw-put" // its name on PostgreSQL
+			}
 			if !slices.Contains(workloadNames(), w) {
 				return nil, fmt.Errorf("unknown workload %q (have %s)", w, strings.Join(workloadNames(), ", "))
 			}

@@ -90,15 +90,15 @@ func (b *bench) runAll(ctx context.Context) error {
 
 func (b *bench) report(name string, n int, d time.Duration, pk peaks, note string) error {
 	r := Result{
-		Store: b.be.name, Workload: name, Records: n, Seconds: d.Seconds(),
-		RecordsPerSec: float64(n) / d.Seconds(), Baseline: baselineOf[name],
+		Store: b.be.name, Workload: b.be.display(name), Records: n, Seconds: d.Seconds(),
+		RecordsPerSec: float64(n) / d.Seconds(), Baseline: b.be.display(baselineOf[name]),
 		HeapPeak: pk.heap, HeapLivePeak: pk.live, RSSAnon: pk.rss, Note: note,
 	}
 	b.rates[name] = r.RecordsPerSec
-	if base := b.rates[r.Baseline]; base > 0 {
+	if base := b.rates[baselineOf[name]]; base > 0 {
 		r.RatioToBaseline = r.RecordsPerSec / base
 	}
-	if t := targetOf[name]; t > 0 {
+	if t := b.be.target(name); t > 0 {
 		r.Target = t
 		r.TargetMet = r.RatioToBaseline >= t
 	}

@@ -31,7 +31,7 @@ func runCheckpoint(e *env, args []string) error {
 	cp, err := e.st.CheckpointGet(e.ctx, key)
 	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("loading checkpoint of %s for %q: %w", f.sync, f.connection, err)
+		return wrapf(err, "loading checkpoint of %s for %q", f.sync, f.connection)
 	}
 	if sub == "show" {
 		if f.json {
@@ -65,10 +65,10 @@ func runCheckpoint(e *env, args []string) error {
 	// write its checkpoint back over the cleared one.
 	err = e.st.CheckpointDelete(e.ctx, &store.CheckpointDeleteParams{Key: key, ExpectedVersion: cp.Version})
 	if errors.Is(err, store.ErrVersionConflict) {
-		return fmt.Errorf("the checkpoint changed while clearing it (a run is in progress?): %w", err)
+		return wrapf(err, "the checkpoint changed while clearing it (a run is in progress?)")
 	}
 	if err != nil {
-		return fmt.Errorf("clearing checkpoint: %w", err)
+		return wrapf(err, "clearing checkpoint")
 	}
 	fmt.Fprintf(e.stdout, "cleared the checkpoint of %s for %q (it was %s)\n", f.sync, f.connection, clip(string(cp.Data), 200))
 	return nil

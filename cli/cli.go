@@ -75,7 +75,7 @@ func init() {
 	commands = []command{
 		{"records", "-integration I -connection C -model M [-cursor C] [-filter added,updated,deleted] [-modified-after TIME] [-ids a,b] [-limit N] [-all] [-json]",
 			"list records from the change feed", runRecords},
-		{"status", "-integration I [-connection C] [-sync S] [-json]", "show the status of syncs per connection", runStatus},
+		{"status", "[-integration I] [-connection C] [-sync S] [-json]", "show the status of syncs per connection", runStatus},
 		{"history", "-integration I -sync S -connection C [-limit N] [-before RUN_ID] [-log] [-json]", "list past runs, newest first", runHistory},
 		{"checkpoint", "show|clear -integration I -sync S -connection C [-yes] [-json]", "show or clear a sync's checkpoint", runCheckpoint},
 		{"trigger", "-integration I -sync S -connection C [-reset] [-empty-cache] [-confirm-deletes] [-json]", "run a sync now and wait for it", runTrigger},
@@ -146,8 +146,33 @@ func Main(ctx context.Context, cfg *Config, args []string) int {
 		}
 		return 2
 	}
-	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	fmt.Fprintf(stderr, "%s: %s\n", name, bareMessage(err))
 	return 1
+}
+
+// wrapf puts what the command was doing in front of an error of the store or the engine,
+// without their package prefix: the program's name is the one prefix. errors.Is and errors.As
+// find err.
+func wrapf(err error, format string, args ...any) error {
+	return &wrappedError{msg: fmt.Sprintf(format, args...) + ": " + bareMessage(err), err: err}
+}
+
+type wrappedError struct {
+	msg string
+	err error
+}
+
+func (e *wrappedError) Error() string { return e.msg }
+func (e *wrappedError) Unwrap() error { return e.err }
+
+// bareMessage is an error's text without the package prefix it carries ("nango: ", "store: "),
+// for the one prefix of a message.
+func bareMessage(err error) string {
+	s := err.Error()
+	for _, p := range []string{"nango: ", "store: "} {
+		s = strings.TrimPrefix(s, p)
+	}
+	return s
 }
 
 func (e *env) usage() {
@@ -185,6 +210,13 @@ func (f *flags) withIntegration() *flags {
 	f.StringVar(&f.integration, "integration", "", "integration key (Nango's provider config key)")
 	f.StringVar(&f.integration, "i", "", "short for -integration")
 	f.required = append(f.required, "integration")
+	return f
+}
+
+// withIntegrationOptional is -integration for the commands that default to every integration.
+func (f *flags) withIntegrationOptional() *flags {
+	f.StringVar(&f.integration, "integration", "", "integration key (Nango's provider config key); default: every integration")
+	f.StringVar(&f.integration, "i", "", "short for -integration")
 	return f
 }
 

@@ -143,6 +143,8 @@ func TestRecords(t *testing.T) {
 	require.Equal(t, "UPDATED", meta["last_action"])
 	require.Equal(t, "2025-01-02T00:00:00.000000+00:00", meta["last_modified_at"])
 	require.Nil(t, meta["deleted_at"])
+	require.Contains(t, meta, "pruned_at", "as the REST API writes it")
+	require.Nil(t, meta["pruned_at"])
 	require.NotEmpty(t, meta["cursor"])
 	require.Equal(t, "DELETED", page.Records[1]["_nango_metadata"].(map[string]any)["last_action"])
 
@@ -313,7 +315,7 @@ func TestUsage(t *testing.T) {
 		{true, []string{"records", "-i", "crm", "-c", "acme", "-m", "Contact", "-modified-after", "soon"}, 2, `"soon" is not a time`},
 		{true, []string{"records", "-i", "crm", "-c", "acme", "-m", "Nope"}, 1, `unknown model "Nope"`},
 		{true, []string{"records", "-bogus"}, 2, "flag provided but not defined: -bogus"},
-		{true, []string{"status", "-h"}, 0, "usage: nango status -integration I"},
+		{true, []string{"status", "-h"}, 0, "usage: nango status [-integration I]"},
 		{true, []string{"checkpoint"}, 2, "checkpoint needs show or clear"},
 		{true, []string{"status", "-i", "crm", "extra"}, 2, `unexpected argument "extra"`},
 		{false, []string{"trigger", "-i", "crm", "-s", "contacts", "-c", "acme"}, 1, "mount package cli in your service's binary"},
@@ -323,4 +325,55 @@ func TestUsage(t *testing.T) {
 		require.Equal(t, tc.code, code, "%v: %s", tc.args, errOut)
 		require.Contains(t, errOut, tc.want, tc.args)
 	}
+}
+
+// A misspelt connection, model or integration is an error, not an empty feed.
+func TestMisspeltNamesFail(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.api.set(contact{"1", "Ada"})
+	f.h.Run()
+	require.NoError(t, f.st.SchedulePut(t.Context(), &store.Schedule{Key: store.SyncKey{Integration: "crm", Sync: "contacts", Connection: "acme"}}))
+	for _, tc := range []struct {
+		engine bool
+		args   []string
+		want   string
+	}{
+		{true, []string{"records", "-i", "crm", "-c", "acm", "-m", "Contact"}, `unknown connection "acm" of integration "crm"`},
+		{false, []string{"records", "-i", "crm", "-c", "acm", "-m", "Contact"}, `no connection "acm" of integration "crm" (its connections: acme)`},
+		{false, []string{"records", "-i", "cmr", "-c", "acme", "-m", "Contact"}, `no connection "acme" of integration "cmr": the store has no connections of "cmr" (integrations with connections: crm)`},
+		{true, []string{"records", "-i", "crm", "-c", "acme", "-m", "Contacts"}, `unknown model "Contacts"`},
+		{false, []string{"records", "-i", "crm", "-c", "acme", "-m", "Contacts"}, `no records of model "Contacts" for connection "acme" of integration "crm" (its syncs write: Contact)`},
+		{true, []string{"records", "-i", "crm", "-c", "acme", "-m", "Contact", "-cursor", "bad"}, `listing records of crm/acme/Contact: invalid cursor "bad"`},
+		{false, []string{"records", "-i", "crm", "-c", "acme", "-m", "Contact", "-cursor", "bad"}, `listing records of crm/acme/Contact: invalid cursor "bad"`},
+		{true, []string{"history", "-i", "crm", "-c", "acme", "-s", "contactz"}, `unknown sync "contactz"`},
+	} {
+		out, errOut, code := f.run(t, tc.engine, tc.args...)
+		require.Equal(t, 1, code, "%v: %s", tc.args, out)
+		require.Contains(t, errOut, tc.want, tc.args)
+		require.True(t, strings.HasPrefix(errOut, "nango: "), errOut)
+		require.Equal(t, 1, strings.Count(errOut, "nango: "), "one prefix: %s", errOut)
+		require.NotContains(t, errOut, "store: ", "one prefix")
+		require.NotContains(t, out, "end of the feed")
+	}
+}
+
+// status needs no -integration: the store knows its integrations.
+func TestStatusOfEveryIntegration(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.api.set(contact{"1", "Ada"})
+	f.h.Run()
+	out, errOut, code := f.run(t, true, "status")
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `(?m)^contacts\s+acme\s+SUCCESS\s`, out)
+
+	require.NoError(t, f.st.SchedulePut(t.Context(), &store.Schedule{Key: store.SyncKey{Integration: "crm", Sync: "contacts", Connection: "acme"}}))
+	out, errOut, code = f.run(t, false, "status", "-json")
+	require.Equal(t, 0, code, errOut)
+	var st struct{ Syncs []map[string]any }
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	require.Len(t, st.Syncs, 1)
+	require.Equal(t, "crm", st.Syncs[0]["integration"])
+	require.Equal(t, "SUCCESS", st.Syncs[0]["status"])
 }

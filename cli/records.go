@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,13 +36,22 @@ func runRecords(e *env, args []string) error {
 		}
 	}
 	if *idList != "" {
+		// Counted before the list is split, so that a huge list costs one pass.
+		if n := strings.Count(*idList, ",") + 1; n > store.MaxListIDs {
+			return fmt.Errorf("%w: records: -ids: %d ids, more than %d", ErrUsage, n, store.MaxListIDs)
+		}
+		seen := map[string]bool{}
 		for id := range strings.SplitSeq(*idList, ",") {
-			if id = strings.TrimSpace(id); id != "" {
+			if id = strings.TrimSpace(id); id != "" && !seen[id] {
+				seen[id] = true
 				p.IDs = append(p.IDs, id)
 			}
 		}
 	}
 
+	if err := e.checkStream(p); err != nil {
+		return err
+	}
 	w := bufio.NewWriter(e.stdout)
 	defer w.Flush()
 	var tab *table
@@ -98,6 +109,87 @@ func runRecords(e *env, args []string) error {
 	return w.Flush()
 }
 
+// checkStream makes a misspelt connection or model an error rather than an empty feed. With
+// the engine, ListRecords checks the names; from the store, the connection must exist, and a
+// model must have records or be written by one of the connection's syncs (as far as their
+// schedules and runs tell).
+func (e *env) checkStream(p nango.ListRecordsParams) error {
+	if e.eng != nil {
+		return nil
+	}
+	if _, err := e.st.ConnectionGet(e.ctx, p.Integration, p.Connection); errors.Is(err, store.ErrNotFound) {
+		conns, lerr := e.st.ConnectionList(e.ctx, p.Integration)
+		if lerr != nil {
+			return wrapf(lerr, "listing connections")
+		}
+		ids := make([]string, 0, len(conns))
+		for _, c := range conns {
+			ids = append(ids, c.ID)
+		}
+		if len(ids) == 0 {
+			keys, err := e.storeIntegrations()
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("no connection %q of integration %q: the store has no connections of %q (integrations with connections: %s)",
+				p.Connection, p.Integration, p.Integration, orNone(keys))
+		}
+		return fmt.Errorf("no connection %q of integration %q (its connections: %s)", p.Connection, p.Integration, orNone(ids))
+	} else if err != nil {
+		return wrapf(err, "loading connection %q", p.Connection)
+	}
+	stats, err := e.st.StreamStats(e.ctx, store.Stream{Integration: p.Integration, Connection: p.Connection, Model: p.Model})
+	if err != nil {
+		return wrapf(err, "counting records of %s", p.Model)
+	}
+	if stats.Live+stats.Deleted > 0 {
+		return nil
+	}
+	models, err := e.knownModels(p.Integration, p.Connection)
+	if err != nil {
+		return err
+	}
+	if len(models) > 0 && !slices.Contains(models, p.Model) {
+		return fmt.Errorf("no records of model %q for connection %q of integration %q (its syncs write: %s)",
+			p.Model, p.Connection, p.Integration, strings.Join(models, ", "))
+	}
+	return nil
+}
+
+// knownModels lists the models the latest runs of a connection's scheduled syncs wrote.
+func (e *env) knownModels(integration, connection string) ([]string, error) {
+	scheds, err := e.st.ScheduleList(e.ctx, integration)
+	if err != nil {
+		return nil, wrapf(err, "listing schedules")
+	}
+	var models []string
+	for _, s := range scheds {
+		if s.Key.Connection != connection {
+			continue
+		}
+		runs, err := e.st.RunList(e.ctx, &store.RunListParams{Key: s.Key, Limit: 5})
+		if err != nil {
+			return nil, wrapf(err, "listing runs of %s", s.Key.Sync)
+		}
+		for _, r := range runs {
+			for m := range r.Results {
+				if !slices.Contains(models, m) {
+					models = append(models, m)
+				}
+			}
+		}
+	}
+	slices.Sort(models)
+	return models, nil
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
 // listRecords reads a page through the engine (which checks the names) or the store.
 func (e *env) listRecords(p nango.ListRecordsParams) (*nango.RecordsPage, error) {
 	if e.eng != nil {
@@ -108,7 +200,7 @@ func (e *env) listRecords(p nango.ListRecordsParams) (*nango.RecordsPage, error)
 		Cursor: p.Cursor, ModifiedAfter: p.ModifiedAfter, Filter: p.Filter, IDs: p.IDs, Limit: p.Limit,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing records of %s/%s/%s: %w", p.Integration, p.Connection, p.Model, err)
+		return nil, wrapf(err, "listing records of %s/%s/%s", p.Integration, p.Connection, p.Model)
 	}
 	page := &nango.RecordsPage{NextCursor: res.NextCursor}
 	for _, r := range res.Records {
@@ -125,6 +217,7 @@ func nangoRecord(r nango.Record) ([]byte, error) {
 		"last_modified_at": jsonTime(r.Metadata.LastModifiedAt),
 		"last_action":      r.Metadata.LastAction,
 		"deleted_at":       jsonTime(r.Metadata.DeletedAt),
+		"pruned_at":        jsonTime(r.Metadata.PrunedAt),
 		"cursor":           r.Metadata.Cursor,
 	}
 	mb, err := json.Marshal(meta)

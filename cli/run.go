@@ -88,7 +88,7 @@ func runTrigger(e *env, args []string) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("the run failed: %w", err)
+		return wrapf(err, "the run failed")
 	}
 	return nil
 }
@@ -166,7 +166,7 @@ func runDryRun(e *env, args []string) error {
 		return werr
 	}
 	if err != nil {
-		return fmt.Errorf("the dry run failed: %w", err)
+		return wrapf(err, "the dry run failed")
 	}
 	return nil
 }

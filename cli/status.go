@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,7 +58,7 @@ func toRunJSON(r *store.Run, withLog bool) *runJSON {
 }
 
 func runStatus(e *env, args []string) error {
-	f := e.flags("status", commandArgs("status")).withIntegration().withConnection(false).withSync(false).withJSON()
+	f := e.flags("status", commandArgs("status")).withIntegrationOptional().withConnection(false).withSync(false).withJSON()
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -107,13 +108,29 @@ func runStatus(e *env, args []string) error {
 }
 
 func (e *env) engineStatus(f *flags) ([]statusJSON, error) {
-	sel := nango.SyncSelector{Integration: f.integration, Connection: f.connection}
-	if f.sync != "" {
-		sel.Syncs = []string{f.sync}
+	integrations := []string{f.integration}
+	if f.integration == "" {
+		// Every integration of the engine that has connections in the store.
+		keys, err := e.storeIntegrations()
+		if err != nil {
+			return nil, err
+		}
+		integrations = keys
 	}
-	sts, err := e.eng.Status(e.ctx, sel)
-	if err != nil {
-		return nil, err
+	var sts []nango.SyncStatus
+	for _, in := range integrations {
+		sel := nango.SyncSelector{Integration: in, Connection: f.connection}
+		if f.sync != "" {
+			sel.Syncs = []string{f.sync}
+		}
+		part, err := e.eng.Status(e.ctx, sel)
+		if f.integration == "" && (errors.Is(err, nango.ErrUnknownIntegration) || errors.Is(err, nango.ErrUnknownSync) || errors.Is(err, nango.ErrUnknownConnection)) {
+			continue // connections of an integration this binary does not register, or without this sync
+		}
+		if err != nil {
+			return nil, err
+		}
+		sts = append(sts, part...)
 	}
 	rows := make([]statusJSON, 0, len(sts))
 	for _, s := range sts {
@@ -129,13 +146,29 @@ func (e *env) engineStatus(f *flags) ([]statusJSON, error) {
 	return rows, nil
 }
 
+// storeIntegrations lists the integrations that have connections in the store, in order.
+func (e *env) storeIntegrations() ([]string, error) {
+	conns, err := e.st.ConnectionList(e.ctx, "")
+	if err != nil {
+		return nil, wrapf(err, "listing connections")
+	}
+	var keys []string
+	for _, c := range conns {
+		if !slices.Contains(keys, c.Integration) {
+			keys = append(keys, c.Integration)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
 // storeStatus reports from the store alone: the syncs it knows of are those with a schedule
 // (saved by a running engine) and the one the flags name. The models are those of the latest
 // run's results.
 func (e *env) storeStatus(f *flags) ([]statusJSON, error) {
 	scheds, err := e.st.ScheduleList(e.ctx, f.integration)
 	if err != nil {
-		return nil, fmt.Errorf("listing schedules: %w", err)
+		return nil, wrapf(err, "listing schedules")
 	}
 	var keys []store.SyncKey
 	paused := map[store.SyncKey]*store.Schedule{}
@@ -161,7 +194,7 @@ func (e *env) storeStatus(f *flags) ([]statusJSON, error) {
 		}
 		runs, err := e.st.RunList(e.ctx, &store.RunListParams{Key: k, Limit: 1})
 		if err != nil {
-			return nil, fmt.Errorf("listing runs of %s for %q: %w", k.Sync, k.Connection, err)
+			return nil, wrapf(err, "listing runs of %s for %q", k.Sync, k.Connection)
 		}
 		var latest *store.Run
 		if len(runs) > 0 {
@@ -184,7 +217,7 @@ func (e *env) storeStatus(f *flags) ([]statusJSON, error) {
 			for model := range latest.Results {
 				stats, err := e.st.StreamStats(e.ctx, store.Stream{Integration: k.Integration, Connection: k.Connection, Model: model})
 				if err != nil {
-					return nil, fmt.Errorf("counting records of %s: %w", model, err)
+					return nil, wrapf(err, "counting records of %s", model)
 				}
 				r.RecordCounts[model] = stats.Live
 			}
@@ -194,7 +227,7 @@ func (e *env) storeStatus(f *flags) ([]statusJSON, error) {
 		case err == nil:
 			r.Checkpoint = cp.Data
 		case !errors.Is(err, store.ErrNotFound):
-			return nil, fmt.Errorf("loading checkpoint of %s for %q: %w", k.Sync, k.Connection, err)
+			return nil, wrapf(err, "loading checkpoint of %s for %q", k.Sync, k.Connection)
 		}
 		rows = append(rows, r)
 	}

@@ -1,8 +1,8 @@
 // Package nangotest tests syncs in go test, in milliseconds: a Harness runs a sync through the
 // real engine (nango.NewEngine over the memory store, which passes the same conformance suite
 // as the durable stores) with fake edges: a fake clock, the provider's API answered from
-// recorded fixtures, and failpoints. Its helpers take a testing.TB and do not depend on any
-// assertion library.
+// recorded fixtures or a fake provider, and failpoints. Its helpers take a testing.TB and do
+// not depend on any assertion library.
 //
 // # Running a sync
 //

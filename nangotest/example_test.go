@@ -92,9 +92,9 @@ func ExampleCrashAfterBatchSave() {
 	// stored: 5
 }
 
-// CheckCrashRecovery crashes the sync after each of its BatchSave calls in turn, and makes
-// each BatchSave fail in turn, and checks that the next run always ends where a clean run
-// does, without showing anything twice.
+// CheckCrashRecovery crashes the sync after each of its commits in turn (its start, each
+// BatchSave, its end), and makes each commit fail in turn, and checks that the next run always
+// ends where a clean run does, without showing anything twice.
 func ExampleCheckCrashRecovery() {
 	t := newT()
 	defer t.done()

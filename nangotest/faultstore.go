@@ -210,6 +210,11 @@ func (s *faultStore) ConnectionPut(ctx context.Context, c *store.Connection) err
 	return afterCrashErr(s, func() error { return s.Store.ConnectionPut(ctx, c) })
 }
 
+// ConnectionUpdate implements store.Store.
+func (s *faultStore) ConnectionUpdate(ctx context.Context, integration, id string, update func(*store.Connection) error) (*store.Connection, error) {
+	return afterCrash(s, func() (*store.Connection, error) { return s.Store.ConnectionUpdate(ctx, integration, id, update) })
+}
+
 // ConnectionDelete implements store.Store.
 func (s *faultStore) ConnectionDelete(ctx context.Context, integration, id string) error {
 	return afterCrashErr(s, func() error { return s.Store.ConnectionDelete(ctx, integration, id) })
@@ -263,4 +268,31 @@ func (s *faultStore) ConsumerCursorPut(ctx context.Context, p *store.ConsumerCur
 // ConsumerDelete implements store.Store.
 func (s *faultStore) ConsumerDelete(ctx context.Context, consumer string) error {
 	return afterCrashErr(s, func() error { return s.Store.ConsumerDelete(ctx, consumer) })
+}
+
+// signalingFaultStore is the fault store of a store that implements store.Signaler (an
+// optional capability the engine finds by type assertion): it passes the signals on, and
+// sends none once the process has crashed.
+type signalingFaultStore struct {
+	*faultStore
+	sg store.Signaler
+}
+
+// engineStore returns the store the harness's engines use: the fault store, with the wrapped
+// store's optional capabilities.
+func (s *faultStore) engineStore() store.Store {
+	if sg, ok := s.Store.(store.Signaler); ok {
+		return &signalingFaultStore{faultStore: s, sg: sg}
+	}
+	return s
+}
+
+// Signal implements store.Signaler; it fails after a crash.
+func (s *signalingFaultStore) Signal(ctx context.Context, sig store.Signal) error {
+	return afterCrashErr(s.faultStore, func() error { return s.sg.Signal(ctx, sig) })
+}
+
+// Signals implements store.Signaler.
+func (s *signalingFaultStore) Signals(ctx context.Context) (<-chan store.Signal, error) {
+	return s.sg.Signals(ctx)
 }

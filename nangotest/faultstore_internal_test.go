@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gonango/nango/store"
+	"github.com/gonango/nango/store/memory"
 	"github.com/stretchr/testify/require"
 )
 
@@ -22,7 +23,7 @@ var (
 	// otherWrites are not commits of a run (connections, leases, schedules, the outbox, consumer
 	// cursors); they fail once the process has crashed.
 	otherWrites = []string{
-		"ConnectionPut", "ConnectionDelete", "LeaseAcquire", "LeaseRenew", "LeaseRelease", "SchedulePut",
+		"ConnectionPut", "ConnectionUpdate", "ConnectionDelete", "LeaseAcquire", "LeaseRenew", "LeaseRelease", "SchedulePut",
 		"OutboxClaim", "OutboxSettle", "OutboxRequeue", "OutboxPrune", "ConsumerCursorPut", "ConsumerDelete",
 	}
 	// passThrough are reads, and Close: they reach the store even after a crash.
@@ -112,4 +113,29 @@ func TestFaultStoreCoversEveryStoreMethod(t *testing.T) {
 	for name := range kind {
 		t.Errorf("%s is listed but store.Store has no such method", name)
 	}
+}
+
+// The engines of a harness see the wrapped store's optional capabilities.
+func TestFaultStoreKeepsOptionalCapabilities(t *testing.T) {
+	t.Parallel()
+	st := memory.New()
+	t.Cleanup(func() { _ = st.Close() })
+	var _ store.Signaler = st
+	fs := &faultStore{Store: st}
+	sg, ok := fs.engineStore().(store.Signaler)
+	require.True(t, ok, "store.Signaler is passed on")
+	ch, err := sg.Signals(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, sg.Signal(t.Context(), store.Signal{Kind: store.SignalSchedule}))
+	select {
+	case <-ch: // the hub delivers before Signal returns
+	default:
+		t.Fatal("the signal did not reach the store")
+	}
+	fs.crashed = true
+	require.ErrorIs(t, sg.Signal(t.Context(), store.Signal{Kind: store.SignalSchedule}), ErrCrashed)
+
+	plain := &faultStore{Store: struct{ store.Store }{st}}
+	_, ok = plain.engineStore().(store.Signaler)
+	require.False(t, ok, "a store without signals gets none")
 }

@@ -250,7 +250,7 @@ func (h *Harness) newEngine() *nango.Engine {
 	cfg.Logger = slog.New(&sinkHandler{sink: h.logs})
 	cfg.Clock = h.clock
 	cfg.InstanceID = fmt.Sprintf("nangotest-%d", h.restarts)
-	eng, err := nango.NewEngine(h.faults, &cfg)
+	eng, err := nango.NewEngine(h.faults.engineStore(), &cfg)
 	if err != nil {
 		h.tb.Fatalf("nangotest: %v", err)
 	}

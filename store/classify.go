@@ -20,8 +20,9 @@ type Held struct {
 	Newer bool
 }
 
-// NeedsData reports whether Classify reads h.Data for a write in this mode: to merge into a
-// live record, or to keep the payload of a record it deletes.
+// NeedsData reports whether Classify uses h.Data for a write in this mode: to merge into a
+// live record, or to pass on the payload of a record it deletes as Decision.Data. A store that
+// keeps a deleted record's payload in place may leave Data nil for WriteDelete.
 func (h Held) NeedsData(mode WriteMode) bool {
 	return h.Exists && !h.Deleted && !h.Newer && mode != WriteSave
 }

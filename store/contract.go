@@ -175,6 +175,13 @@ type Connections interface {
 	ConnectionReader
 	// ConnectionPut inserts or replaces a connection.
 	ConnectionPut(ctx context.Context, conn *Connection) error
+	// ConnectionUpdate changes an existing connection in one atomic step: it reads the stored
+	// connection, calls update on a copy, and writes the result, so that concurrent updates of
+	// different fields (a token refresh, a metadata change) never undo each other. update may
+	// be called more than once (a transaction retried after a transient failure); it must only
+	// change the copy, and not its Integration or ID. An error from update writes nothing and
+	// is returned as it is. It returns the connection as written, or ErrNotFound.
+	ConnectionUpdate(ctx context.Context, integration, id string, update func(*Connection) error) (*Connection, error)
 	// ConnectionDelete removes a connection with its records, checkpoints, runs, windows and
 	// the consumer cursors of its streams (its outbox entries stay). It returns ErrNotFound for
 	// an unknown connection.

@@ -58,7 +58,8 @@ func (c CursorCodec) Encode(seq uint64, epoch uint32) string {
 }
 
 // Decode returns the position and epoch in a cursor of this stream. It returns a *CursorError
-// when the cursor is malformed, altered, or from another stream.
+// when the cursor is malformed, corrupt, or from another stream. The checksum is not keyed: it
+// catches damage and typing mistakes, not a forged cursor.
 func (c CursorCodec) Decode(cursor string) (seq uint64, epoch uint32, err error) {
 	bad := func(reason string) error { return &CursorError{Cursor: cursor, Reason: reason} }
 	if len(cursor) > 2*cursorLen {
@@ -81,7 +82,7 @@ func (c CursorCodec) Decode(cursor string) (seq uint64, epoch uint32, err error)
 		return 0, 0, bad("wrong length")
 	}
 	if binary.BigEndian.Uint32(b[17:21]) != cursorChecksum(b[:17]) {
-		return 0, 0, bad("checksum mismatch: the cursor was altered")
+		return 0, 0, bad("checksum mismatch: the cursor is corrupt or not issued by this store")
 	}
 	if binary.BigEndian.Uint32(b[9:13]) != c.tag {
 		return 0, 0, bad(fmt.Sprintf("it belongs to another stream, not %s", c.stream))

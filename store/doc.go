@@ -73,7 +73,7 @@
 // did not see. Limit defaults to 100 and may not exceed 10,000; ModifiedAfter is inclusive;
 // Filter keeps records whose last action is one of those chosen; IDs (at most 100) keeps those
 // ids. NextCursor is empty on the last page. Cursors are opaque, URL-safe strings; a malformed,
-// altered or foreign cursor is a *CursorError, and one taken before StreamDelete is
+// corrupt or foreign cursor is a *CursorError, and one taken before StreamDelete is
 // ErrCursorStale.
 //
 // # Deletion tracking

@@ -25,9 +25,12 @@ var (
 	ErrLeaseHeld = errors.New("store: lease held by another owner")
 	// ErrLeaseLost is returned for a lease that was taken over: the run must stop writing.
 	ErrLeaseLost = errors.New("store: lease lost: another run took over")
+	// ErrCorrupt is returned when what a store reads is damaged (a truncated file, a bad page, an
+	// entry that does not decode): the data must be restored from a backup.
+	ErrCorrupt = errors.New("store: data is damaged")
 )
 
-// CursorError reports a cursor that is malformed, altered, or from another stream.
+// CursorError reports a cursor that is malformed, corrupt, or from another stream.
 type CursorError struct {
 	Cursor string
 	Reason string

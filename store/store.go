@@ -334,7 +334,8 @@ type Connection struct {
 	// Metadata is the user's JSON value for the connection, or nil.
 	Metadata []byte
 	// Credentials are the connection's secrets (tokens, keys) as the nango package encodes
-	// them, or nil. Stores keep them as they are, in the clear: never log or expose them.
+	// them (encrypted when the engine has Config.EncryptionKeys), or nil. Stores keep them as
+	// they are: never log or expose them.
 	Credentials []byte
 	// WebhookURLs, when not empty, replace the engine's webhook endpoints for this connection.
 	WebhookURLs []string `json:",omitempty"`

@@ -402,3 +402,16 @@ func (e *LeaseHeld) Unwrap() error { return ErrLeaseHeld }
 func LeaseLostError(l *Lease) error {
 	return fmt.Errorf("%w (sync %q, connection %q, token %d)", ErrLeaseLost, l.Key.Sync, l.Key.Connection, l.Token)
 }
+
+// ApplyConnectionUpdate calls update on c (a copy the caller owns) and checks the result, for
+// the stores' ConnectionUpdate.
+func ApplyConnectionUpdate(c *Connection, update func(*Connection) error) error {
+	integration, id := c.Integration, c.ID
+	if err := update(c); err != nil {
+		return err
+	}
+	if c.Integration != integration || c.ID != id {
+		return &ParamError{Param: "connection", Reason: fmt.Sprintf("an update may not change its integration or id (%q of %q)", id, integration)}
+	}
+	return ValidateConnection(c)
+}

@@ -40,6 +40,7 @@ func TestSignInWithCookie(t *testing.T) {
 
 	resp, body := get(t, c, f.url+"/signin")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NotContains(t, body, "Sign out", "nobody is signed in yet")
 	token := csrfOf(t, body)
 	resp, body = post(t, c, f.url+"/signin", url.Values{"csrf": {token}, "key": {"sk-wrong"}})
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)

@@ -246,7 +246,7 @@ type page struct {
 
 func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, title, nav string, data any) *page {
 	return &page{Title: title, Base: h.base(r), CSRF: h.csrfToken(w, r), Nav: nav,
-		SignedIn: !h.noAuth && r.Header.Get("Authorization") == "", D: data}
+		SignedIn: !h.noAuth && r.Header.Get("Authorization") == "" && h.authenticate(r) == authOK, D: data}
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {

@@ -3,7 +3,7 @@
 // clears checkpoints, on a bbolt file or a PostgreSQL database, without the service's code.
 //
 //	nango -store syncs.db records -integration crm -connection acme -model Contact -filter added,updated
-//	nango -db postgres://user@host/db -schema nango status -integration crm
+//	nango -db postgres://user@host/db -schema nango status                 # every integration
 //	nango -store syncs.db history -integration crm -sync contacts -connection acme -log
 //	nango -store syncs.db checkpoint clear -integration crm -sync contacts -connection acme -yes
 //

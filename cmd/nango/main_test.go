@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/gonango/nango"
@@ -112,11 +113,12 @@ func TestStoreOpening(t *testing.T) {
 	_, _, code = runCmd(t, "help")
 	require.Equal(t, 0, code)
 
-	// A store held by another process.
+	// A store held by another process: its lock on a descriptor of its own.
 	path := newStoreFile(t)
-	held, err := bolt.Open(path, nil)
+	held, err := os.Open(path)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = held.Close() })
+	require.NoError(t, syscall.Flock(int(held.Fd()), syscall.LOCK_EX|syscall.LOCK_NB))
 	_, errOut, code = runCmd(t, "-store", path, "-timeout", "1ms", "status", "-i", "crm")
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "the service has it open")

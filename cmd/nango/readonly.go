@@ -69,6 +69,9 @@ func (readOnly) ConsumerCursorPut(context.Context, *store.ConsumerCursorPutParam
 func (readOnly) ConsumerDelete(context.Context, string) error { return errReadOnly }
 
 func (readOnly) ConnectionPut(context.Context, *store.Connection) error { return errReadOnly }
+func (readOnly) ConnectionUpdate(context.Context, string, string, func(*store.Connection) error) (*store.Connection, error) {
+	return nil, errReadOnly
+}
 
 func (readOnly) ConnectionDelete(context.Context, string, string) error { return errReadOnly }
 

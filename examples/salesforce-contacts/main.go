@@ -21,7 +21,8 @@
 //
 // With -listen it is a service instead: the engine's scheduler runs the sync at -frequency,
 // the Nango-compatible REST API (package api) is served on the address, and after each run
-// that changed something a webhook in Nango's format, signed with -webhook-signing-key, is
+// that changed something a webhook in Nango's format, signed with -webhook-signing-key (a key
+// of its own, never the API secret; without one, a key is generated and printed at start), is
 // sent to -webhook-url through the engine's durable outbox: retried until the receiver takes
 // it, and not lost when the service restarts. Any language can then read the change feed and control the sync, for
 // example with Nango's own client libraries pointed at it. Integration key "salesforce", sync
@@ -38,6 +39,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -75,6 +77,7 @@ type options struct {
 	loginURL     string
 	apiVersion   string
 	dbPath       string
+	encKey       string       // base64 of a 32-byte key encrypting the stored token
 	connectionID string       // defaults to connectionID
 	frequency    string       // the sync's frequency; defaults to "every hour"
 	logger       *slog.Logger // defaults to warnings on stderr (information too when serving)
@@ -128,10 +131,11 @@ func defineFlags(flags *flag.FlagSet, o *options) {
 	flags.StringVar(&o.connectionID, "connection-id", connectionID, "the connection's `id` [NANGO_CONNECTION_ID]")
 	flags.StringVar(&o.frequency, "frequency", "every hour", "how often the service runs the sync, as Nango writes it (\"every 30 minutes\") [NANGO_FREQUENCY]")
 	flags.StringVar(&o.listen, "listen", "", "serve the Nango-compatible API on this `address` (such as 127.0.0.1:3003) and run as a service [NANGO_LISTEN]")
+	flags.StringVar(&o.encKey, "encryption-key", "", "encrypt the stored token with this `key`: 32 bytes in base64, e.g. from openssl rand -base64 32 (default: stored unencrypted) [NANGO_ENCRYPTION_KEY]")
 	flags.StringVar(&o.secret, "secret", "", "the API's secret `key`: clients send \"Authorization: Bearer <key>\" [NANGO_SECRET_KEY]")
 	flags.BoolVar(&o.noAuth, "no-auth", false, "serve the API without a secret key: local development only [NANGO_NO_AUTH]")
 	flags.StringVar(&o.webhookURL, "webhook-url", "", "send a webhook to this `URL` after each run that changed records [NANGO_WEBHOOK_URL]")
-	flags.StringVar(&o.webhookSigningKey, "webhook-signing-key", "", "sign webhooks (X-Nango-Hmac-Sha256) with this `key` (default: the -secret key) [NANGO_WEBHOOK_SIGNING_KEY]")
+	flags.StringVar(&o.webhookSigningKey, "webhook-signing-key", "", "sign webhooks (X-Nango-Hmac-Sha256) with this `key`, not the -secret key (default: one generated and printed at start) [NANGO_WEBHOOK_SIGNING_KEY]")
 	flags.DurationVar(&o.fakeActivity, "fake-activity", 30*time.Second, "when serving with the fake org, change a contact this often (0: never) [NANGO_FAKE_ACTIVITY]")
 }
 
@@ -241,6 +245,14 @@ func newApp(ctx context.Context, o options) (_ *app, err error) {
 		}
 		a.where = "bbolt file " + o.dbPath
 	}
+	var keys [][]byte
+	if o.encKey != "" {
+		k, err := base64.StdEncoding.DecodeString(o.encKey)
+		if err != nil || len(k) != nango.EncryptionKeySize {
+			return nil, fmt.Errorf("-encryption-key must be %d bytes in base64 (openssl rand -base64 32)", nango.EncryptionKeySize)
+		}
+		keys = [][]byte{k}
+	}
 	var st store.Store
 	if isPostgres(o.dbPath) {
 		st, err = postgres.Open(context.Background(), o.dbPath, nil)
@@ -251,7 +263,7 @@ func newApp(ctx context.Context, o options) (_ *app, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { st.Close() })
-	if a.eng, err = nango.NewEngine(st, &nango.Config{Logger: o.logger, Webhooks: webhookConfig(o)}); err != nil {
+	if a.eng, err = nango.NewEngine(st, &nango.Config{Logger: o.logger, Webhooks: webhookConfig(o), EncryptionKeys: keys}); err != nil {
 		return nil, err
 	}
 	a.contacts = &contactsSync{version: o.apiVersion, now: now}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,14 +21,19 @@ func serve(ctx context.Context, out io.Writer, o options) error {
 	if o.secret == "" && !o.noAuth {
 		return errors.New("serving the API needs a secret key: give -secret (or NANGO_SECRET_KEY); -no-auth serves without one, for local development only")
 	}
-	signingKey := o.webhookSigningKey
-	if signingKey == "" {
-		signingKey = o.secret // as Nango does for environments without their own signing key
+	// Webhooks are signed with a key of their own: every receiver holds it, so it must not be
+	// the API's secret key, which reads and controls everything.
+	generated := false
+	switch {
+	case o.webhookSigningKey != "" && o.webhookSigningKey == o.secret:
+		return errors.New("-webhook-signing-key must differ from -secret: every webhook receiver holds the signing key")
+	case o.webhookURL != "" && o.webhookSigningKey == "":
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		o.webhookSigningKey, generated = hex.EncodeToString(key), true
 	}
-	if o.webhookURL != "" && signingKey == "" {
-		return errors.New("-webhook-url needs -webhook-signing-key (or -secret) to sign the webhooks")
-	}
-	o.webhookSigningKey = signingKey
 	a, err := newApp(ctx, o)
 	if err != nil {
 		return err
@@ -70,6 +77,9 @@ func serve(ctx context.Context, out io.Writer, o options) error {
 	}
 	if o.webhookURL != "" {
 		fmt.Fprintf(out, "Webhooks to %s, signed in the X-Nango-Hmac-Sha256 header.\n", o.webhookURL)
+	}
+	if generated {
+		fmt.Fprintf(out, "Webhook signing key (generated, shown once; give it to the receiver, and pass it with -webhook-signing-key to keep it across restarts): %s\n", o.webhookSigningKey)
 	}
 	auth := ` -H "Authorization: Bearer $NANGO_SECRET_KEY"`
 	if o.noAuth {

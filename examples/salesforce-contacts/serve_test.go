@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -132,8 +135,13 @@ func TestServe(t *testing.T) {
 	require.NotContains(t, s.out.String(), testSecret)
 
 	// The scheduler ran the new connection's sync at once; its webhook is Nango's, signed.
+	// Without -webhook-signing-key, a key of its own is generated and printed once: never the
+	// API's secret, which every receiver would then hold.
+	m := regexp.MustCompile(`Webhook signing key \(generated[^)]*\): ([0-9a-f]{64})\n`).FindStringSubmatch(s.out.String())
+	require.NotNil(t, m, s.out.String())
 	w, p := s.nextWebhook(t)
-	require.True(t, nango.VerifyWebhookSignature(w.body, w.header.Get("X-Nango-Hmac-Sha256"), []byte(testSecret)), "signed with the secret key by default")
+	require.True(t, nango.VerifyWebhookSignature(w.body, w.header.Get("X-Nango-Hmac-Sha256"), []byte(m[1])), "signed with the generated key")
+	require.False(t, nango.VerifyWebhookSignature(w.body, w.header.Get("X-Nango-Hmac-Sha256"), []byte(testSecret)), "not with the secret key")
 	require.Equal(t, "application/json", w.header.Get("Content-Type"))
 	require.Equal(t, nango.WebhookPayload{
 		Type: "sync", From: "nango", ConnectionID: "demo", ProviderConfigKey: "salesforce", SyncName: "salesforce-contacts",
@@ -185,8 +193,8 @@ func TestServeOptions(t *testing.T) {
 	t.Parallel()
 	err := serve(t.Context(), io.Discard, options{listen: "127.0.0.1:0"})
 	require.EqualError(t, err, "serving the API needs a secret key: give -secret (or NANGO_SECRET_KEY); -no-auth serves without one, for local development only")
-	err = serve(t.Context(), io.Discard, options{listen: "127.0.0.1:0", noAuth: true, webhookURL: "http://127.0.0.1:1/"})
-	require.EqualError(t, err, "-webhook-url needs -webhook-signing-key (or -secret) to sign the webhooks")
+	err = serve(t.Context(), io.Discard, options{listen: "127.0.0.1:0", secret: "k", webhookSigningKey: "k", webhookURL: "http://127.0.0.1:1/"})
+	require.EqualError(t, err, "-webhook-signing-key must differ from -secret: every webhook receiver holds the signing key")
 
 	// Without a key, for local development; a connection id, a frequency and a signing key of
 	// its own.
@@ -266,9 +274,27 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		require.Regexp(t, envName, f.Usage, f.Name)
 		n++
 	})
-	require.Equal(t, 16, n)
+	require.Equal(t, 17, n)
 	require.NoError(t, all.Parse(nil))
 	require.Equal(t, "demo", o.connectionID)
 	require.Equal(t, "every hour", o.frequency)
 	require.Equal(t, 30*time.Second, o.fakeActivity)
+}
+
+// TestServeEncrypted: with -encryption-key the service syncs as before, and the stored
+// connection holds no token in the clear.
+func TestServeEncrypted(t *testing.T) {
+	t.Parallel()
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	s := startService(t, options{encKey: key, webhookSigningKey: testSigningKey})
+	_, p := s.nextWebhook(t)
+	require.True(t, p.Success)
+	c, err := s.app.eng.Store().ConnectionGet(t.Context(), "salesforce", "demo")
+	require.NoError(t, err)
+	require.NotEmpty(t, c.Credentials)
+	require.False(t, json.Valid(c.Credentials), "sealed, not JSON")
+	require.NotContains(t, string(c.Credentials), s.app.fake.refreshToken)
+
+	err = serve(t.Context(), io.Discard, options{listen: "127.0.0.1:0", noAuth: true, encKey: "c2hvcnQ="})
+	require.EqualError(t, err, "-encryption-key must be 32 bytes in base64 (openssl rand -base64 32)")
 }

@@ -1,18 +1,24 @@
 // Command service runs the engine the way a production service does: several connections
 // (customers) of a ticketing provider, each synced every 15 seconds by the in-process
-// scheduler, with a status table printed while it runs. Stop it with Ctrl-C; it stops its runs
-// cleanly, and a restart on the same -db resumes from the saved checkpoints and schedules.
+// scheduler, with a status table printed while it runs, the dashboard (package ui) at /ui/ and
+// the REST API (package api) at /nango/. Stop it with Ctrl-C; it stops its runs cleanly, and a
+// restart on the same -db resumes from the saved checkpoints and schedules.
 //
 //	go run ./examples/service                 # until interrupted, store in a temporary file
 //	go run ./examples/service -for 1m -db service.db
+//	go run ./examples/service -addr ""        # without the dashboard and the API
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,9 +29,11 @@ import (
 	"time"
 
 	"github.com/gonango/nango"
+	"github.com/gonango/nango/api"
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
 	"github.com/gonango/nango/store/postgres"
+	"github.com/gonango/nango/ui"
 )
 
 func main() {
@@ -34,6 +42,8 @@ func main() {
 	flag.DurationVar(&o.runFor, "for", 0, "stop after this long (default: run until interrupted)")
 	flag.DurationVar(&o.statusEvery, "status-every", 10*time.Second, "print the status table this often")
 	flag.IntVar(&o.connections, "connections", 4, "number of customer connections")
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:8080", "serve the dashboard (/ui/) and the REST API (/nango/) on this `address`; empty serves nothing")
+	flag.StringVar(&o.secret, "secret", os.Getenv("NANGO_SECRET_KEY"), "the secret `key` of the dashboard and the API (default $NANGO_SECRET_KEY, else a random one, printed)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -48,6 +58,10 @@ type options struct {
 	runFor      time.Duration
 	statusEvery time.Duration
 	connections int
+	addr        string
+	secret      string
+	// onServe, when set, is called with the server's base URL once it listens.
+	onServe func(base string)
 }
 
 // Ticket is the synced model.
@@ -107,6 +121,13 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- eng.Run(engCtx) }()
 	fmt.Fprintf(out, "Engine running: %d connections, tickets every 15s. Ctrl-C to stop.\n", o.connections)
+	if o.addr != "" {
+		stopServing, err := serve(ctx, out, eng, logger, o)
+		if err != nil {
+			return err
+		}
+		defer stopServing()
+	}
 
 	ticker := time.NewTicker(o.statusEvery)
 	defer ticker.Stop()
@@ -130,6 +151,46 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	}
 	fmt.Fprintln(out, "\nEngine stopped.")
 	return nil
+}
+
+// serve mounts the dashboard and the REST API and serves them until the returned function is
+// called.
+func serve(ctx context.Context, out io.Writer, eng *nango.Engine, logger *slog.Logger, o options) (stop func(), err error) {
+	secret, shown := o.secret, "the -secret key"
+	if secret == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		secret = "sk-" + hex.EncodeToString(b[:])
+		shown = secret
+	}
+	dash, err := ui.New(eng, &ui.Config{SecretKeys: []string{secret}, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	rest, err := api.New(eng, &api.Config{SecretKeys: []string{secret}, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", http.StripPrefix("/ui", dash))
+	mux.Handle("/nango/", http.StripPrefix("/nango", rest))
+	mux.Handle("/{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(out, "Dashboard: %s/ui/ (sign in with %s); REST API: %s/nango/\n", base, shown, base)
+	if o.onServe != nil {
+		go o.onServe(base)
+	}
+	return func() {
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx) // live pages (server-sent events) end with their requests
+	}, nil
 }
 
 func printStatus(ctx context.Context, out io.Writer, eng *nango.Engine) error {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,4 +44,44 @@ func TestService(t *testing.T) {
 
 func TestServiceBadOptions(t *testing.T) {
 	require.Error(t, run(context.Background(), &bytes.Buffer{}, options{connections: 0, statusEvery: time.Second}))
+}
+
+func TestServiceServesDashboardAndAPI(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	type answer struct {
+		status int
+		body   string
+	}
+	got := make(chan [2]answer, 1)
+	get := func(u string) answer {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return answer{body: err.Error()}
+		}
+		req.Header.Set("Authorization", "Bearer sk-example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return answer{body: err.Error()}
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{resp.StatusCode, string(b)}
+	}
+	var out bytes.Buffer
+	err := run(ctx, &out, options{
+		db: filepath.Join(t.TempDir(), "service.db"), statusEvery: time.Hour, connections: 2,
+		addr: "127.0.0.1:0", secret: "sk-example",
+		onServe: func(base string) {
+			got <- [2]answer{get(base + "/ui/"), get(base + "/nango/sync/status?provider_config_key=helpdesk&syncs=*")}
+			cancel()
+		},
+	})
+	require.NoError(t, err)
+	a := <-got
+	require.Equal(t, http.StatusOK, a[0].status, a[0].body)
+	require.Contains(t, a[0].body, "customer-2")
+	require.Equal(t, http.StatusOK, a[1].status, a[1].body)
+	require.Contains(t, a[1].body, `"connection_id":"customer-1"`)
+	require.Regexp(t, `Dashboard: http://127\.0\.0\.1:\d+/ui/ \(sign in with the -secret key\); REST API: http://127\.0\.0\.1:\d+/nango/`, out.String())
 }

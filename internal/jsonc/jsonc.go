@@ -1,7 +1,8 @@
 // Package jsonc encodes JSON in the canonical form the record store hashes and keeps: no
-// insignificant whitespace and the members of every object sorted by key. Strings and numbers are
-// kept exactly as written, so the same value produced by the same encoder always gives the same
-// bytes, whatever order its object keys arrived in. It imports only the standard library.
+// insignificant whitespace, the members of every object sorted by key, and every number in one
+// spelling of its exact value (see Canonical), so that the same data gives the same bytes
+// whatever order its keys arrived in and however its numbers were written. Strings are kept as
+// written. It imports only the standard library.
 package jsonc
 
 import (
@@ -34,6 +35,13 @@ func (e *SyntaxError) Error() string {
 var ErrNotObject = errors.New("record is not a JSON object")
 
 // Canonical appends the canonical form of the single JSON value in src to dst.
+//
+// Numbers compare by value, as JavaScript's JSON.stringify(JSON.parse(...)) makes them
+// compare, but exactly: 1, 1.0, 1e0 and 10e-1 are all written 1, and no digit is lost beyond
+// what a float64 holds (9007199254740993 stays itself). The form is JavaScript's for the
+// digits: plain from 1e-7 to 1e21 ("0.000001", "123.45"), exponent notation outside ("1e-7",
+// "1.5e+21"), no trailing zeros in a fraction, and 0 for -0. A number whose exponent has more
+// than 15 digits is kept as written.
 func Canonical(dst, src []byte) ([]byte, error) {
 	p := parser{src: src}
 	p.skipSpace()
@@ -439,6 +447,8 @@ type parser struct {
 	pos int
 	// esc is set by str when the string it read has an escape.
 	esc bool
+	// canonicalNum is set by number when the number it read is in canonical form already.
+	canonicalNum bool
 	// findID makes the top-level object record the span of its "id" value in src.
 	findID bool
 	// shapes, when set, is used and updated by the top-level object.
@@ -482,7 +492,10 @@ func (p *parser) value(dst []byte, depth int) ([]byte, error) {
 		if err := p.number(); err != nil {
 			return dst, err
 		}
-		return append(dst, p.src[start:p.pos]...), nil
+		if p.canonicalNum {
+			return append(dst, p.src[start:p.pos]...), nil
+		}
+		return appendNumber(dst, p.src[start:p.pos]), nil
 	case c == 't':
 		return p.literal(dst, "true")
 	case c == 'f':
@@ -789,9 +802,11 @@ func isHex(c byte) bool {
 func (p *parser) number() error {
 	s := p.src
 	i := p.pos
-	if i < len(s) && s[i] == '-' {
+	neg := i < len(s) && s[i] == '-'
+	if neg {
 		i++
 	}
+	i0 := i
 	switch {
 	case i < len(s) && s[i] == '0':
 		i++
@@ -803,6 +818,11 @@ func (p *parser) number() error {
 		p.pos = i
 		return p.errorf("invalid number")
 	}
+	intLen := i - i0
+	zeroInt := s[i0] == '0'
+	// The common spellings are canonical already (see appendNumber): an integer, or a fraction
+	// without trailing zeros, of moderate size.
+	p.canonicalNum = intLen <= 21 && !(neg && zeroInt)
 	if i < len(s) && s[i] == '.' {
 		i++
 		d := i
@@ -813,8 +833,10 @@ func (p *parser) number() error {
 			p.pos = i
 			return p.errorf("invalid number: no digits after '.'")
 		}
+		p.canonicalNum = intLen <= 21 && s[i-1] != '0' && (!zeroInt || leadingZeros(s[d:i]) < 6)
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		p.canonicalNum = false
 		i++
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
@@ -830,4 +852,101 @@ func (p *parser) number() error {
 	}
 	p.pos = i
 	return nil
+}
+
+// appendNumber appends the canonical form of the valid JSON number num (see Canonical). The
+// parser copies the common spellings, which are canonical already, without calling it.
+func appendNumber(dst, num []byte) []byte {
+	s := num
+	neg := s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	intPart := s[:i]
+	var frac, exp []byte
+	if i < len(s) && s[i] == '.' {
+		j := i + 1
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		frac, i = s[i+1:j], j
+	}
+	if i < len(s) { // 'e' or 'E'
+		exp = s[i+1:]
+	}
+	var buf [64]byte
+	digits := append(append(buf[:0], intPart...), frac...)
+	lz := leadingZeros(digits)
+	digits = digits[lz:]
+	if len(digits) == 0 {
+		return append(dst, '0') // zero, whatever its sign and exponent
+	}
+	var e int64
+	if exp != nil {
+		expNeg := exp[0] == '-'
+		if exp[0] == '+' || exp[0] == '-' {
+			exp = exp[1:]
+		}
+		exp = exp[leadingZeros(exp):]
+		if len(exp) > 15 {
+			return append(dst, num...)
+		}
+		for _, c := range exp {
+			e = e*10 + int64(c-'0')
+		}
+		if expNeg {
+			e = -e
+		}
+	}
+	e -= int64(len(frac))
+	for digits[len(digits)-1] == '0' {
+		digits = digits[:len(digits)-1]
+		e++
+	}
+	n := int64(len(digits))
+	point := n + e // digits before the decimal point
+	if neg {
+		dst = append(dst, '-')
+	}
+	switch {
+	case e >= 0 && point <= 21:
+		dst = append(dst, digits...)
+		for range e {
+			dst = append(dst, '0')
+		}
+	case point > 0 && point <= 21:
+		dst = append(dst, digits[:point]...)
+		dst = append(dst, '.')
+		dst = append(dst, digits[point:]...)
+	case point <= 0 && point > -6:
+		dst = append(dst, '0', '.')
+		for range -point {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, digits...)
+	default:
+		dst = append(dst, digits[0])
+		if n > 1 {
+			dst = append(dst, '.')
+			dst = append(dst, digits[1:]...)
+		}
+		dst = append(dst, 'e')
+		if point-1 >= 0 {
+			dst = append(dst, '+')
+		}
+		dst = strconv.AppendInt(dst, point-1, 10)
+	}
+	return dst
+}
+
+func leadingZeros(b []byte) int {
+	i := 0
+	for i < len(b) && b[i] == '0' {
+		i++
+	}
+	return i
 }

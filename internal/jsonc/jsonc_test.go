@@ -3,6 +3,10 @@ package jsonc
 import (
 	"encoding/json"
 	"errors"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,7 +20,8 @@ func TestCanonical(t *testing.T) {
 		{`{}`, `{}`},
 		{`[]`, `[]`},
 		{`"x"`, `"x"`},
-		{`-1.5e+3`, `-1.5e+3`},
+		{`-1.5e+3`, `-1500`},
+		{`{"a":1.0,"b":[1e0,10e-1,0.1e1]}`, `{"a":1,"b":[1,1,1]}`},
 		{`{"\u0062":1,"a":2}`, `{"a":2,"\u0062":1}`},
 		{`{"aa":1,"a":2,"b":{"d":1,"c":2}}`, `{"a":2,"aa":1,"b":{"c":2,"d":1}}`},
 	}
@@ -26,6 +31,37 @@ func TestCanonical(t *testing.T) {
 		require.Equal(t, c.want, string(got), c.in)
 		require.True(t, json.Valid(got))
 	}
+}
+
+// Numbers compare by value: every spelling of a value gives the same bytes, exactly, with
+// JavaScript's way of writing the digits.
+func TestCanonicalNumbers(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"0": "0", "-0": "0", "0.0": "0", "-0.000e5": "0", "0e99999999999999999999": "0",
+		"1": "1", "1.0": "1", "1e0": "1", "10e-1": "1", "0.1e1": "1", "1.000": "1", "100e-2": "1",
+		"-1.50": "-1.5", "1.5": "1.5", "15e-1": "1.5", "0.5": "0.5", "5e-1": "0.5", "-0.5": "-0.5",
+		"1e2": "100", "1E+2": "100", "12.34e1": "123.4", "0.000001": "0.000001", "1e-6": "0.000001",
+		"0.0000001": "1e-7", "1e-7": "1e-7", "12e-8": "1.2e-7", "123456789012345678901": "123456789012345678901",
+		"1e20": "100000000000000000000", "1e21": "1e+21", "1000000000000000000000": "1e+21", "1.5e21": "1.5e+21",
+		"9007199254740993": "9007199254740993", "9007199254740993.0": "9007199254740993",
+		"90071992547409930e-1": "9007199254740993", "0.30000000000000000001": "0.30000000000000000001",
+		"123456789012345678901234567890": "1.2345678901234567890123456789e+29",
+		"1e1000":                         "1e+1000", "10e999": "1e+1000", "-2.5E-400": "-2.5e-400",
+		"1e0000000000000000000000001": "10", "1e1234567890123456": "1e1234567890123456",
+	} {
+		got, err := Canonical(nil, []byte(in))
+		require.NoError(t, err, in)
+		require.Equal(t, want, string(got), in)
+		again, err := Canonical(nil, got)
+		require.NoError(t, err)
+		require.Equal(t, string(got), string(again), "a fixed point: %s", in)
+	}
+	a, _, err := Record(nil, []byte(`{"id":"x","n":1,"m":{"v":2.50}}`))
+	require.NoError(t, err)
+	b, _, err := Record(nil, []byte(`{"m":{"v":25e-1},"n":1.0,"id":"x"}`))
+	require.NoError(t, err)
+	require.Equal(t, string(a), string(b))
 }
 
 func TestCanonicalRejects(t *testing.T) {
@@ -117,13 +153,33 @@ func FuzzCanonical(f *testing.F) {
 			if err := json.Unmarshal(out, &b); err != nil {
 				t.Fatal(err)
 			}
-			ja, _ := json.Marshal(a)
-			jb, _ := json.Marshal(b)
+			// The canonical form writes -0 as 0, as JavaScript does.
+			ja, _ := json.Marshal(positiveZero(a))
+			jb, _ := json.Marshal(positiveZero(b))
 			if string(ja) != string(jb) {
 				t.Fatalf("value changed: %s vs %s", ja, jb)
 			}
 		}
 	})
+}
+
+// positiveZero replaces -0 with 0 in a decoded JSON value.
+func positiveZero(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == 0 {
+			return 0.0
+		}
+	case []any:
+		for i := range x {
+			x[i] = positiveZero(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = positiveZero(x[k])
+		}
+	}
+	return v
 }
 
 func FuzzMerge(f *testing.F) {
@@ -164,4 +220,87 @@ func FuzzMerge(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzNumber checks the canonical form of numbers: it is a JSON number of the same exact value,
+// a fixed point, the same for another spelling of the value, and JavaScript's (and
+// encoding/json's) text for values a float64 holds exactly.
+func FuzzNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1.0", "1e0", "-1.5e+3", "0.0000001", "1e21", "9007199254740993", "123.4500e-7", "0.1"} {
+		f.Add(s, 2)
+	}
+	f.Fuzz(func(t *testing.T, in string, shift int) {
+		if len(in) > 200 || strings.TrimSpace(in) != in || !json.Valid([]byte(in)) || (in[0] != '-' && (in[0] < '0' || in[0] > '9')) {
+			return
+		}
+		if i := strings.IndexAny(in, "eE"); i >= 0 && len(strings.TrimLeft(strings.TrimLeft(in[i+1:], "+-"), "0")) > 4 {
+			return // exponents beyond 9999 make exact arithmetic slow; appendNumber's own tests cover them
+		}
+		out, err := Canonical(nil, []byte(in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if !json.Valid(out) {
+			t.Fatalf("%q -> %q is not JSON", in, out)
+		}
+		if again, _ := Canonical(nil, out); string(again) != string(out) {
+			t.Fatalf("%q -> %q -> %q: not a fixed point", in, out, again)
+		}
+		want, ok1 := new(big.Rat).SetString(in)
+		got, ok2 := new(big.Rat).SetString(string(out))
+		if !ok1 || !ok2 || want.Cmp(got) != 0 {
+			t.Fatalf("%q -> %q: the value changed", in, out)
+		}
+		// The same value spelt another way: the digits with the point moved by shift and the
+		// exponent making up for it.
+		shift = shift%30 - 15
+		if other, ok := respell(in, shift); ok {
+			if o, err := Canonical(nil, []byte(other)); err != nil || string(o) != string(out) {
+				t.Fatalf("%q -> %q but %q -> %q (%v)", in, out, other, o, err)
+			}
+		}
+		// Few significant digits: a float64 holds the value exactly enough that JavaScript
+		// writes it with these digits, as encoding/json does.
+		if sig := strings.Trim(strings.NewReplacer("-", "", ".", "").Replace(strings.SplitN(strings.ToLower(in), "e", 2)[0]), "0"); len(sig) <= 15 {
+			if fv, err := strconv.ParseFloat(in, 64); err == nil && fv != 0 && !math.IsInf(fv, 0) && math.Abs(fv) > 1e-300 {
+				js, _ := json.Marshal(fv)
+				if string(js) != string(out) {
+					t.Fatalf("%q -> %q; JavaScript writes %s", in, out, js)
+				}
+			}
+		}
+	})
+}
+
+// respell writes the number in as digits with no point and an exponent, moved by shift.
+func respell(in string, shift int) (string, bool) {
+	mant, exp, _ := strings.Cut(strings.ToLower(in), "e")
+	e := 0
+	if exp != "" {
+		v, err := strconv.Atoi(exp)
+		if err != nil {
+			return "", false
+		}
+		e = v
+	}
+	neg := strings.HasPrefix(mant, "-")
+	mant = strings.TrimPrefix(mant, "-")
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := strings.TrimLeft(intPart+frac, "0")
+	if digits == "" {
+		return "0.000e" + strconv.Itoa(shift), true
+	}
+	e -= len(frac)
+	// Move the point: shift > 0 appends zeros to the digits, shift < 0 adds them before the
+	// point of a fraction "0.000ddd".
+	var s string
+	if shift >= 0 {
+		s = digits + strings.Repeat("0", shift) + "e" + strconv.Itoa(e-shift)
+	} else {
+		s = "0." + strings.Repeat("0", -shift) + digits + "e" + strconv.Itoa(e+len(digits)-shift)
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s, true
 }

@@ -3,6 +3,7 @@ package overlay
 import (
 	"bytes"
 	"context"
+	"errors"
 
 	"github.com/gonango/nango/store"
 )
@@ -26,6 +27,38 @@ func (s *Store) ConnectionPut(ctx context.Context, c *store.Connection) error {
 		return s.base.ConnectionPut(ctx, real)
 	}
 	return nil
+}
+
+// ConnectionUpdate implements store.Store. The update applies to the run's version of the
+// connection; when it changes only the credentials (a refreshed token), the base gets them too,
+// through its own atomic update, so that the real connection keeps a token that works.
+func (s *Store) ConnectionUpdate(ctx context.Context, integration, id string, update func(*store.Connection) error) (*store.Connection, error) {
+	cur, err := s.ConnectionGet(ctx, integration, id)
+	if err != nil {
+		return nil, err
+	}
+	c := *cur
+	c.Metadata, c.Credentials = bytes.Clone(cur.Metadata), bytes.Clone(cur.Credentials)
+	c.WebhookURLs = append([]string(nil), cur.WebhookURLs...)
+	if err := store.ApplyConnectionUpdate(&c, update); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	cp := c
+	s.conns[connKey{integration, id}] = &cp
+	s.mu.Unlock()
+	if bytes.Equal(cur.Metadata, c.Metadata) && !bytes.Equal(cur.Credentials, c.Credentials) {
+		creds, at := c.Credentials, c.UpdatedAt
+		_, err := s.base.ConnectionUpdate(ctx, integration, id, func(real *store.Connection) error {
+			real.Credentials, real.UpdatedAt = bytes.Clone(creds), at
+			return nil
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	out := c
+	return &out, nil
 }
 
 // ConnectionGet implements store.Store: the run's version of the connection, else the base's.

@@ -33,6 +33,20 @@
 // Deletion tracking appends one sorted chunk of ids per write instead of touching every record,
 // and the sweep merges the chunks against the index in key order, holding only a position per
 // chunk in memory.
+//
+// # Damaged files
+//
+// Open reads the file's meta pages and every page reachable from them before bbolt maps it
+// (verify.go): a file cut short or with a bad page is a *CorruptError, never a crash. Inside
+// transactions, every nested bucket and entry the store reads is checked (structure.go); a
+// fault on the mapped file (cut while open) or a panic on a bad page is recovered into a
+// *CorruptError too. Listings skip a damaged entry and go on; Store.Damage and Options.Logger
+// report what was skipped. The remedy for damage is a backup: tx.WriteTo through Store.DB makes
+// one while the store is open.
+//
+// A file is open in one Store per process: a second Open of the same file fails at once with
+// ErrOpenInProcess (several read-only Stores may share one); another process gets ErrLocked
+// after Options.Timeout.
 package bolt
 
 import (
@@ -40,6 +54,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"time"
@@ -90,6 +105,9 @@ type Options struct {
 	// processes may open it at once, but not while a process has it open for writing (bbolt's
 	// file lock). Writes fail with ErrReadOnly. Defaults to false.
 	ReadOnly bool
+	// Logger receives the damage the store meets in the file (see Store.Damage). Defaults to
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // ErrReadOnly is returned by writes to a store opened with Options.ReadOnly.
@@ -103,12 +121,17 @@ var ErrNotStore = errors.New("bolt: not a valid store file")
 
 // Store is a store.Store on one bbolt file.
 type Store struct {
-	db *bbolt.DB
+	db      *bbolt.DB
+	path    string
+	logger  *slog.Logger
+	damage  damageLog
+	release func() // forgets the file in openFiles
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens or creates the store file at path.
+// Open opens or creates the store file at path. Before bbolt maps the file, Open checks its
+// pages (see verify.go) and returns a *CorruptError for a damaged file.
 func Open(path string, opts *Options) (*Store, error) {
 	o := Options{Timeout: 5 * time.Second, FileMode: 0o600}
 	if opts != nil {
@@ -120,6 +143,10 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 		o.NoSync = opts.NoSync
 		o.ReadOnly = opts.ReadOnly
+		o.Logger = opts.Logger
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	if o.ReadOnly {
 		// bbolt would create a missing file even read-only; a reader must not.
@@ -127,14 +154,16 @@ func Open(path string, opts *Options) (*Store, error) {
 			return nil, fmt.Errorf("bolt: opening %s read-only: %w", path, err)
 		}
 	}
-	db, err := bbolt.Open(path, o.FileMode, &bbolt.Options{
-		Timeout:        o.Timeout,
-		NoFreelistSync: true,
-		FreelistType:   bbolt.FreelistMapType,
-		NoSync:         o.NoSync,
-		ReadOnly:       o.ReadOnly,
-	})
+	f, release, err := openChecked(path, o)
 	if err != nil {
+		return nil, err
+	}
+	db, err := openBolt(path, &f, o)
+	if f != nil {
+		_ = f.Close()
+	}
+	if err != nil {
+		release()
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):
 			return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, o.Timeout)
@@ -161,9 +190,28 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if err != nil {
 		_ = db.Close()
+		release()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, path: path, logger: o.Logger, release: release}, nil
+}
+
+// openBolt is bbolt.Open on the verified, locked file f, with a panic of bbolt turned into an
+// error.
+func openBolt(path string, f **os.File, o Options) (db *bbolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CorruptError{Path: path, Problem: fmt.Sprintf("bbolt failed to open it: %v", r), atOpen: true}
+		}
+	}()
+	return bbolt.Open(path, o.FileMode, &bbolt.Options{
+		Timeout:        o.Timeout,
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+		NoSync:         o.NoSync,
+		ReadOnly:       o.ReadOnly,
+		OpenFile:       handOver(f),
+	})
 }
 
 // checkFormat verifies that the file is a store of this format (or, when writable, empty).
@@ -202,20 +250,24 @@ func checkFormat(tx *bbolt.Tx, path string, readOnly bool) error {
 func (s *Store) DB() *bbolt.DB { return s.db }
 
 // Close implements store.Store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	s.release()
+	return err
+}
 
 func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return mapClosed(s.db.View(fn))
+	return s.guard(func() error { return mapClosed(s.db.View(fn)) })
 }
 
 func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return mapClosed(s.db.Update(fn))
+	return s.guard(func() error { return mapClosed(s.db.Update(fn)) })
 }
 
 func mapClosed(err error) error {
@@ -324,12 +376,18 @@ type streamBuckets struct {
 	state streamState
 }
 
+// openStream returns the buckets of stream s, or nil if it has none. A damaged stream bucket
+// (see checkStream) panics with a *CorruptError, which the transaction's guard returns.
 func openStream(tx *bbolt.Tx, s store.Stream) *streamBuckets {
-	root := tx.Bucket(bucketStreams).Bucket(streamKey(s))
+	root, err := nestedBucket(tx.Bucket(bucketStreams), streamKey(s), "stream "+s.String())
+	if err != nil {
+		panic(err)
+	}
 	if root == nil {
 		return nil
 	}
-	sb := &streamBuckets{root: root, index: root.Bucket(bucketIndex), log: root.Bucket(bucketLog), state: readState(root)}
+	sb := &streamBuckets{root: root}
+	sb.index, sb.log, sb.state = checkStream(root, s)
 	sb.log.FillPercent = 1.0
 	return sb
 }

@@ -33,6 +33,7 @@ func TestConformance(t *testing.T) {
 			require.NoError(t, s.Close())
 			return open(t, path)
 		},
+		// MultiProcess stays nil: bbolt's file lock admits one process (see TestOpenLockedFile).
 	})
 }
 
@@ -41,10 +42,22 @@ func TestOpenLockedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
 	s := open(t, path)
 	defer s.Close()
-	// bbolt locks the file with flock, which also excludes a second open in the same process.
-	_, err := bolt.Open(path, &bolt.Options{Timeout: 50 * time.Millisecond})
-	require.ErrorIs(t, err, bolt.ErrLocked)
-	require.Contains(t, err.Error(), path)
+	// A second open in the same process fails at once, without waiting for the lock's timeout
+	// (bbolt's flock excludes it too, so it could never succeed).
+	for _, ro := range []bool{false, true} {
+		_, err := bolt.Open(path, &bolt.Options{Timeout: time.Minute, ReadOnly: ro})
+		require.ErrorIs(t, err, bolt.ErrOpenInProcess)
+		require.Contains(t, err.Error(), path+" is open for writing by another Store")
+	}
+	// Through another name for the same file, too.
+	link := filepath.Join(t.TempDir(), "link.db")
+	require.NoError(t, os.Symlink(path, link))
+	_, err := bolt.Open(link, &bolt.Options{Timeout: time.Minute})
+	require.ErrorIs(t, err, bolt.ErrOpenInProcess)
+	// Once closed, it opens again.
+	require.NoError(t, s.Close())
+	s2 := open(t, link)
+	require.NoError(t, s2.Close())
 }
 
 func TestOpenCorruptFile(t *testing.T) {
@@ -109,8 +122,8 @@ func TestReadOnly(t *testing.T) {
 	require.Len(t, res.Records, 1)
 	_, err = r1.RecordsWrite(ctx, &store.RecordsWriteParams{Stream: stream, Records: []store.RecordInput{{Data: []byte(`{"id":"2"}`)}}})
 	require.ErrorIs(t, err, bolt.ErrReadOnly)
-	_, err = bolt.Open(path, &bolt.Options{Timeout: 50 * time.Millisecond})
-	require.ErrorIs(t, err, bolt.ErrLocked, "no writer while readers hold the file")
+	_, err = bolt.Open(path, &bolt.Options{Timeout: time.Minute})
+	require.ErrorIs(t, err, bolt.ErrOpenInProcess, "no writer while readers hold the file")
 
 	empty := filepath.Join(t.TempDir(), "empty.db")
 	e, err := bolt.Open(empty, nil)

@@ -41,7 +41,7 @@ func (s *Store) CheckpointGet(ctx context.Context, key store.CheckpointKey) (*st
 		}
 		var ok bool
 		if cp, ok = decodeCheckpoint(v); !ok {
-			return fmt.Errorf("bolt: corrupt checkpoint %s/%s/%s", key.Integration, key.Sync, key.Connection)
+			return damaged(fmt.Sprintf("checkpoint %s/%s/%s", key.Integration, key.Sync, key.Connection), "%d bytes, shorter than its header", len(v))
 		}
 		return nil
 	})

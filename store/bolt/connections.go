@@ -26,10 +26,39 @@ func (s *Store) ConnectionPut(ctx context.Context, c *store.Connection) error {
 	})
 }
 
+// ConnectionUpdate implements store.Store.
+func (s *Store) ConnectionUpdate(ctx context.Context, integration, id string, update func(*store.Connection) error) (*store.Connection, error) {
+	var out *store.Connection
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketConns)
+		v := b.Get(connKey(integration, id))
+		if v == nil {
+			return fmt.Errorf("connection %q of %q: %w", id, integration, store.ErrNotFound)
+		}
+		c, err := decodeConn(v)
+		if err != nil {
+			return err
+		}
+		if err := store.ApplyConnectionUpdate(c, update); err != nil {
+			return err
+		}
+		data, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("bolt: encoding connection: %w", err)
+		}
+		out = c
+		return b.Put(connKey(integration, id), data)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func decodeConn(v []byte) (*store.Connection, error) {
 	var c store.Connection
 	if err := json.Unmarshal(v, &c); err != nil {
-		return nil, fmt.Errorf("bolt: corrupt connection: %w", err)
+		return nil, damaged("connections", "a connection does not decode: %v", err)
 	}
 	return &c, nil
 }
@@ -61,7 +90,8 @@ func (s *Store) ConnectionList(ctx context.Context, integration string) ([]*stor
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			conn, err := decodeConn(v)
 			if err != nil {
-				return err
+				s.skip("connection "+keyName(k), err)
+				continue
 			}
 			out = append(out, conn)
 		}
@@ -94,7 +124,14 @@ func (s *Store) ConnectionDelete(ctx context.Context, integration, id string) er
 			streams = append(streams, bytes.Clone(k))
 		}
 		for _, k := range streams {
-			if err := emptyStream(tx.Bucket(bucketStreams).Bucket(k)); err != nil {
+			root, err := nestedBucket(tx.Bucket(bucketStreams), k, "stream "+keyName(k))
+			if err != nil {
+				return err
+			}
+			if root.Bucket(bucketIndex) == nil || root.Bucket(bucketLog) == nil {
+				return damaged("stream "+keyName(k), "its index or change log bucket is missing")
+			}
+			if err := emptyStream(root); err != nil {
 				return err
 			}
 		}
@@ -129,7 +166,11 @@ func (s *Store) ConnectionDelete(ctx context.Context, integration, id string) er
 		}
 		for _, sk := range doomed {
 			var runIDs [][]byte
-			_ = runs.Bucket(sk).ForEach(func(_, v []byte) error {
+			b, err := nestedBucket(runs, sk, "runs of "+keyName(sk))
+			if err != nil {
+				return err
+			}
+			_ = b.ForEach(func(_, v []byte) error {
 				var r struct {
 					ID string `json:"id"`
 				}

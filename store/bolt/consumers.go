@@ -68,7 +68,8 @@ func (s *Store) ConsumerCursorList(ctx context.Context, consumer string) ([]*sto
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			cc, err := decodeConsumer(k, v)
 			if err != nil {
-				return err
+				s.skip("consumer cursor "+keyName(k), err)
+				continue
 			}
 			out = append(out, cc)
 		}

@@ -123,11 +123,11 @@ func actionCode(a store.Action) byte {
 // decodeLog splits a log value; id and payload alias v.
 func decodeLog(v []byte) (h logHeader, id, payload []byte, err error) {
 	if len(v) < logHeaderLen || v[0] != logVersion || v[1] == 0 || v[1] > 3 {
-		return h, nil, nil, fmt.Errorf("bolt: corrupt log entry (%d bytes)", len(v))
+		return h, nil, nil, damaged("change log", "an entry of %d bytes does not decode", len(v))
 	}
 	n := int(v[34])
 	if len(v) < logHeaderLen+n {
-		return h, nil, nil, fmt.Errorf("bolt: corrupt log entry (%d bytes, id of %d)", len(v), n)
+		return h, nil, nil, damaged("change log", "an entry of %d bytes holds an id of %d", len(v), n)
 	}
 	h = logHeader{
 		action:       codeActions[v[1]],
@@ -204,7 +204,7 @@ const leaseHeaderLen = 17
 
 func decodeLease(key store.SyncKey, v []byte) (store.Lease, bool, error) {
 	if len(v) < leaseHeaderLen {
-		return store.Lease{}, false, fmt.Errorf("bolt: corrupt lease of %s/%s/%s", key.Integration, key.Sync, key.Connection)
+		return store.Lease{}, false, damaged(fmt.Sprintf("lease of %s/%s/%s", key.Integration, key.Sync, key.Connection), "%d bytes, shorter than its header", len(v))
 	}
 	return store.Lease{
 		Key:       key,
@@ -257,7 +257,7 @@ func consumerCursor(v []byte) string {
 func decodeConsumer(k, v []byte) (*store.ConsumerCursor, error) {
 	parts := bytes.Split(k, []byte{0})
 	if len(parts) != 4 || len(v) < consumerHeaderLen {
-		return nil, fmt.Errorf("bolt: corrupt consumer cursor %q", k)
+		return nil, damaged("consumer cursors", "the cursor at %q does not decode", k)
 	}
 	return &store.ConsumerCursor{
 		Key: store.ConsumerKey{Consumer: string(parts[0]), Stream: store.Stream{

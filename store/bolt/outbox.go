@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -24,7 +25,7 @@ func getEntry(tx *bbolt.Tx, id string) (*store.OutboxEntry, error) {
 func decodeEntry(v []byte) (*store.OutboxEntry, error) {
 	var e store.OutboxEntry
 	if err := json.Unmarshal(v, &e); err != nil {
-		return nil, fmt.Errorf("bolt: corrupt outbox entry: %w", err)
+		return nil, damaged("outbox", "an entry does not decode: %v", err)
 	}
 	return &e, nil
 }
@@ -81,21 +82,31 @@ func (s *Store) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]
 	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		out = out[:0]
 		var claimed []*store.OutboxEntry
-		c := tx.Bucket(bucketOutboxDue).Cursor()
+		var bad [][]byte
+		dueIndex := tx.Bucket(bucketOutboxDue)
+		c := dueIndex.Cursor()
 		end := micros(now)
 		scanned := 0
 		for k, _ := c.First(); k != nil && len(claimed) < limit && scanned < store.MaxClaimScan; k, _ = c.Next() {
-			due, id, ok := decodeDueKey(k)
-			if !ok || due > end {
+			if due, _, ok := decodeDueKey(k); ok && due > end {
 				break
 			}
 			scanned++
-			old, err := getEntry(tx, id)
+			old, err := dueEntry(tx, k)
 			if err != nil {
-				return err
+				// A due key without an entry that decodes would stop every delivery behind
+				// it: the key goes, reported, and the entry (if any) stays out of the index.
+				s.skip(fmt.Sprintf("outbox due index key %x", k), err)
+				bad = append(bad, bytes.Clone(k))
+				continue
 			}
 			if !skip(old.Endpoint) {
 				claimed = append(claimed, old)
+			}
+		}
+		for _, k := range bad {
+			if err := dueIndex.Delete(k); err != nil {
+				return err
 			}
 		}
 		for _, old := range claimed {
@@ -181,7 +192,8 @@ func (s *Store) OutboxList(ctx context.Context, p *store.OutboxListParams) ([]*s
 		for ; k != nil && len(out) < limit; k, v = c.Next() {
 			e, err := decodeEntry(v)
 			if err != nil {
-				return err
+				s.skip("outbox entry "+string(k), err)
+				continue
 			}
 			if p.Match(e) {
 				out = append(out, e)
@@ -224,10 +236,11 @@ func (s *Store) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (in
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		n = 0
 		var doomed []*store.OutboxEntry
-		err := tx.Bucket(bucketOutbox).ForEach(func(_, v []byte) error {
+		err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			e, err := decodeEntry(v)
 			if err != nil {
-				return err
+				s.skip("outbox entry "+string(k), err)
+				return nil
 			}
 			if p.Prunes(e) {
 				doomed = append(doomed, e)

@@ -250,7 +250,8 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 		take := func(seq uint64, v []byte) (bool, error) {
 			h, id, payload, err := decodeLog(v)
 			if err != nil {
-				return false, err
+				s.skip(fmt.Sprintf("change log entry %d of %s", seq, q.Stream), err)
+				return false, nil
 			}
 			if !q.Filter.Match(h.action) || h.lastModified < minMod {
 				return false, nil
@@ -330,7 +331,7 @@ func listIDs(sb *streamBuckets, q store.RecordsListParams, after uint64, take fu
 		}
 		v := sb.log.Get(u64(seq))
 		if v == nil {
-			return fmt.Errorf("bolt: index points at missing log entry %d in %s", seq, q.Stream)
+			return damaged("stream "+q.Stream.String(), "the index points at missing change log entry %d", seq)
 		}
 		ok, err := take(seq, v)
 		if err != nil {
@@ -350,10 +351,9 @@ func (s *Store) StreamStats(ctx context.Context, stream store.Stream) (*store.St
 	}
 	out := &store.StreamStats{}
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		if sb := openStream(tx, stream); sb != nil {
-			out.Live, out.Deleted = int(sb.state.live), int(sb.state.deleted)
-		}
-		return nil
+		st, err := readStats(tx, stream)
+		out.Live, out.Deleted = int(st.live), int(st.deleted)
+		return err
 	})
 	return out, err
 }

@@ -28,7 +28,7 @@ func (s *Store) RunInsert(ctx context.Context, run *store.Run) error {
 		sk := syncKey(run.Key)
 		b, err := tx.Bucket(bucketRuns).CreateBucketIfNotExists(sk)
 		if err != nil {
-			return err
+			return asDamage("runs of "+keyName(sk), err)
 		}
 		b.FillPercent = 1.0
 		seq, err := b.NextSequence()
@@ -82,7 +82,11 @@ func (s *Store) RunUpdate(ctx context.Context, run *store.Run) error {
 		if !bytes.Equal(sk, syncKey(run.Key)) {
 			return &store.ParamError{Param: "run key", Reason: "a run cannot move to another sync or connection"}
 		}
-		if err := tx.Bucket(bucketRuns).Bucket(sk).Put(u64(seq), data); err != nil {
+		runs, err := runBucket(tx, sk, run.ID)
+		if err != nil {
+			return err
+		}
+		if err := runs.Put(u64(seq), data); err != nil {
 			return err
 		}
 		return markLastOK(tx, run, sk, seq)
@@ -91,8 +95,11 @@ func (s *Store) RunUpdate(ctx context.Context, run *store.Run) error {
 
 func decodeRun(v []byte) (*store.Run, error) {
 	var r store.Run
+	if v == nil {
+		return nil, damaged("runs", "a run in the index is missing from its sync's runs")
+	}
 	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("bolt: corrupt run: %w", err)
+		return nil, damaged("runs", "a run does not decode: %v", err)
 	}
 	return &r, nil
 }
@@ -105,7 +112,11 @@ func (s *Store) RunGet(ctx context.Context, id string) (*store.Run, error) {
 		if err != nil {
 			return err
 		}
-		run, err = decodeRun(tx.Bucket(bucketRuns).Bucket(sk).Get(u64(seq)))
+		runs, err := runBucket(tx, sk, id)
+		if err != nil {
+			return err
+		}
+		run, err = decodeRun(runs.Get(u64(seq)))
 		return err
 	})
 	return run, err
@@ -121,32 +132,39 @@ func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*store.R
 	err = s.view(ctx, func(tx *bbolt.Tx) error {
 		sk := syncKey(p.Key)
 		var k, v []byte
-		b := tx.Bucket(bucketRuns).Bucket(sk)
+		b, err := nestedBucket(tx.Bucket(bucketRuns), sk, "runs of "+keyName(sk))
+		if err != nil {
+			return err
+		}
 		if p.Before != "" {
 			bsk, seq, err := runLocation(tx, p.Before)
 			if err != nil || !bytes.Equal(bsk, sk) {
 				return fmt.Errorf("run %q of %s: %w", p.Before, p.Key.Sync, store.ErrNotFound)
 			}
+			if b == nil {
+				return damaged("run "+p.Before, "indexed, but the runs of %s are missing", keyName(sk))
+			}
 			c := b.Cursor()
 			c.Seek(u64(seq))
 			k, v = c.Prev()
-			return collectRuns(c, k, v, limit, &runs)
+			return s.collectRuns(c, k, v, limit, &runs)
 		}
 		if b == nil {
 			return nil
 		}
 		c := b.Cursor()
 		k, v = c.Last()
-		return collectRuns(c, k, v, limit, &runs)
+		return s.collectRuns(c, k, v, limit, &runs)
 	})
 	return runs, err
 }
 
-func collectRuns(c *bbolt.Cursor, k, v []byte, limit int, runs *[]*store.Run) error {
+func (s *Store) collectRuns(c *bbolt.Cursor, k, v []byte, limit int, runs *[]*store.Run) error {
 	for ; k != nil && len(*runs) < limit; k, v = c.Prev() {
 		r, err := decodeRun(v)
 		if err != nil {
-			return err
+			s.skip(fmt.Sprintf("run %x", k), err)
+			continue
 		}
 		*runs = append(*runs, r)
 	}
@@ -165,8 +183,11 @@ func (s *Store) RunLastSuccess(ctx context.Context, key store.SyncKey) (*store.R
 		if len(v) != 8 {
 			return store.ErrNotFound
 		}
-		var err error
-		run, err = decodeRun(tx.Bucket(bucketRuns).Bucket(sk).Get(v))
+		runs, err := runBucket(tx, sk, "last successful")
+		if err != nil {
+			return err
+		}
+		run, err = decodeRun(runs.Get(v))
 		return err
 	})
 	return run, err
@@ -191,7 +212,11 @@ func (s *Store) RunFinish(ctx context.Context, p *store.RunFinishParams) error {
 		if !bytes.Equal(sk, syncKey(run.Key)) {
 			return &store.ParamError{Param: "run key", Reason: "a run cannot move to another sync or connection"}
 		}
-		if err := tx.Bucket(bucketRuns).Bucket(sk).Put(u64(seq), data); err != nil {
+		runs, err := runBucket(tx, sk, run.ID)
+		if err != nil {
+			return err
+		}
+		if err := runs.Put(u64(seq), data); err != nil {
 			return err
 		}
 		if err := markLastOK(tx, run, sk, seq); err != nil {

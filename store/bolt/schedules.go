@@ -27,7 +27,7 @@ func (s *Store) SchedulePut(ctx context.Context, sched *store.Schedule) error {
 func decodeSchedule(v []byte) (*store.Schedule, error) {
 	var sc store.Schedule
 	if err := json.Unmarshal(v, &sc); err != nil {
-		return nil, fmt.Errorf("bolt: corrupt schedule: %w", err)
+		return nil, damaged("schedules", "a schedule does not decode: %v", err)
 	}
 	return &sc, nil
 }
@@ -62,7 +62,8 @@ func (s *Store) ScheduleList(ctx context.Context, integration string) ([]*store.
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			sc, err := decodeSchedule(v)
 			if err != nil {
-				return err
+				s.skip("schedule "+keyName(k), err)
+				continue
 			}
 			out = append(out, sc)
 		}

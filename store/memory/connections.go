@@ -32,6 +32,25 @@ func (s *Store) ConnectionPut(ctx context.Context, c *store.Connection) error {
 	return nil
 }
 
+// ConnectionUpdate implements store.Store.
+func (s *Store) ConnectionUpdate(ctx context.Context, integration, id string, update func(*store.Connection) error) (*store.Connection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	old, ok := s.conns[connKey{integration, id}]
+	if !ok {
+		return nil, fmt.Errorf("connection %q of %q: %w", id, integration, store.ErrNotFound)
+	}
+	c := cloneConn(old)
+	if err := store.ApplyConnectionUpdate(c, update); err != nil {
+		return nil, err
+	}
+	s.conns[connKey{integration, id}] = cloneConn(c)
+	return c, nil
+}
+
 // ConnectionGet implements store.Store.
 func (s *Store) ConnectionGet(ctx context.Context, integration, id string) (*store.Connection, error) {
 	s.mu.RLock()

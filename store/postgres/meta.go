@@ -309,6 +309,40 @@ func (s *Store) ConnectionPut(ctx context.Context, c *store.Connection) error {
 	})
 }
 
+// ConnectionUpdate implements store.Store: the row is locked while update runs.
+func (s *Store) ConnectionUpdate(ctx context.Context, integration, id string, update func(*store.Connection) error) (*store.Connection, error) {
+	var out *store.Connection
+	err := s.run(ctx, "connection update", txWrite, func(ctx context.Context, tx pgx.Tx) error {
+		var data []byte
+		err := tx.QueryRow(ctx, s.q(`SELECT data FROM {s}.connections WHERE integration = $1 AND id = $2 FOR UPDATE`), integration, id).Scan(&data)
+		if errors.Is(err, pgx.ErrNoRows) || invalidText(err) {
+			return fmt.Errorf("connection %q of %q: %w", id, integration, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		c, err := decodeConn(data)
+		if err != nil {
+			return err
+		}
+		if err := store.ApplyConnectionUpdate(c, update); err != nil {
+			return err
+		}
+		if data, err = json.Marshal(c); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.connections SET data = $3 WHERE integration = $1 AND id = $2`), integration, id, data); err != nil {
+			return err
+		}
+		out = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func decodeConn(data []byte) (*store.Connection, error) {
 	var c store.Connection
 	if err := json.Unmarshal(data, &c); err != nil {

@@ -44,6 +44,7 @@ type Store struct {
 	opts     Options
 	log      *slog.Logger
 	closed   atomic.Bool
+	listen   listener // signal.go
 }
 
 var _ store.Store = (*Store)(nil)
@@ -119,6 +120,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.stopListening()
 	if s.ownsPool {
 		s.pool.Close()
 	}

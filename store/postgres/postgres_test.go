@@ -114,6 +114,12 @@ func TestConformance(t *testing.T) {
 			require.NoError(t, err)
 			return re
 		},
+		// Another replica: a pool of its own on the same schema.
+		MultiProcess: func(t *testing.T, s store.Store) store.Store {
+			other, err := postgres.Open(t.Context(), testURL(t), &postgres.Options{Schema: s.(*postgres.Store).Schema()})
+			require.NoError(t, err)
+			return other
+		},
 	})
 }
 

@@ -37,9 +37,6 @@ const chunkSize = 1000
 // sweepPage is the number of records a sweep deletes per statement.
 const sweepPage = 2000
 
-// maxSkippedIDs bounds RecordsWriteResult.SkippedIDs.
-const maxSkippedIDs = 10
-
 // streamRow is a stream's row, read under its lock.
 type streamRow struct {
 	id       int64
@@ -136,11 +133,9 @@ const (
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
 	sqlLookupData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.data FROM unnest($2::bytea[]) AS u(rid)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
-	sqlUpdate    = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-	sqlWindowAdd = `INSERT INTO {s}.windows (stream_id, sync, rid) SELECT $1, $2, unnest($3::bytea[]) ON CONFLICT DO NOTHING`
-	unseen       = `r.stream_id = $1 AND r.deleted_at IS NULL AND NOT EXISTS
+	sqlUpdate = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	unseen    = `r.stream_id = $1 AND r.deleted_at IS NULL AND NOT EXISTS
 		(SELECT 1 FROM {s}.windows w WHERE w.stream_id = $1 AND w.sync = $2 AND w.rid = r.rid OFFSET 0)`
-	sqlSweepCount = `SELECT count(*) FROM {s}.records r WHERE ` + unseen
 	// sqlSweepPage selects the next page of unseen records after rid $3.
 	sqlSweepPage = `SELECT r.rid FROM {s}.records r WHERE ` + unseen + ` AND r.rid > $3 ORDER BY r.rid LIMIT $4`
 	// sqlSweepDelete marks a page deleted, each record with its sequence number.
@@ -240,7 +235,7 @@ type chunkWriter struct {
 
 	// Reused between chunks.
 	ids     [][]byte
-	olds    map[string]*prior
+	olds    map[string]store.Held
 	inserts []insertRow
 	upd     updateArrays
 	window  [][]byte
@@ -279,57 +274,37 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 	}
 	w.inserts, w.window = w.inserts[:0], w.window[:0]
 	w.upd.reset()
-	var absent prior
 	nowTS := pgtype.Timestamptz{Time: w.now, Valid: true}
 	for i := range recs {
-		r := &recs[i]
-		old := w.olds[r.ID]
-		if old == nil {
-			old = &absent
-		}
-		v, data, hash, err := decide(pw.Mode, pw.Stream.Model, r, old, w.newer)
+		r := recs[i]
+		held := w.olds[r.ID]
+		d, err := pw.Classify(held, r)
 		if err != nil {
 			return err
 		}
-		if pw.TrackSeen != "" && joinsWindow(pw.Mode, old) {
+		if pw.TrackSeen != "" && d.Seen {
 			w.window = append(w.window, w.ids[i])
 		}
-		switch v {
-		case vUnchanged:
-			w.res.Unchanged++
-			continue
-		case vIgnored:
-			w.res.Ignored++
-			continue
-		case vSkipped:
-			w.res.Skipped++
-			if len(w.res.SkippedIDs) < maxSkippedIDs {
-				w.res.SkippedIDs = append(w.res.SkippedIDs, r.ID)
-			}
+		w.res.Tally(r.ID, d)
+		if !d.Verdict.Writes() {
 			continue
 		}
+		live, deleted := d.Verdict.StatsDelta()
+		w.row.live += int64(live)
+		w.row.deleted += int64(deleted)
 		w.row.seq++
 		w.changed = true
 		seq := int64(w.row.seq)
-		switch v {
-		case vAdded:
-			w.inserts = append(w.inserts, insertRow{rid: w.ids[i], seq: seq, hash: int64(hash), data: data})
-			w.row.live++
-			w.res.Added++
-			continue
-		case vReadded:
-			w.upd.add(w.ids[i], seq, hash, actAdded, nowTS, pgtype.Timestamptz{}, data)
-			w.row.live++
-			w.row.deleted--
-			w.res.Added++
-		case vUpdated:
-			w.upd.add(w.ids[i], seq, hash, actUpdated, pgtype.Timestamptz{}, pgtype.Timestamptz{}, data)
-			w.res.Updated++
-		case vDeleted:
-			w.upd.add(w.ids[i], seq, hash, actDeleted, pgtype.Timestamptz{}, nowTS, nil)
-			w.row.live--
-			w.row.deleted++
-			w.res.Deleted++
+		switch d.Verdict {
+		case store.VerdictAdded:
+			w.inserts = append(w.inserts, insertRow{rid: w.ids[i], seq: seq, hash: int64(d.Hash), data: d.Data})
+		case store.VerdictReadded:
+			w.upd.add(w.ids[i], seq, d.Hash, actAdded, nowTS, pgtype.Timestamptz{}, d.Data)
+		case store.VerdictUpdated:
+			w.upd.add(w.ids[i], seq, d.Hash, actUpdated, pgtype.Timestamptz{}, pgtype.Timestamptz{}, d.Data)
+		case store.VerdictDeleted:
+			// The row keeps its payload: no need to send it back.
+			w.upd.add(w.ids[i], seq, d.Hash, actDeleted, pgtype.Timestamptz{}, nowTS, nil)
 		}
 	}
 	if len(w.inserts) > 0 {
@@ -358,7 +333,11 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 		}
 	}
 	if len(w.window) > 0 {
-		if _, err := w.tx.Exec(ctx, s.q(sqlWindowAdd), w.row.id, pw.TrackSeen, w.window); err != nil {
+		_, err := w.tx.CopyFrom(ctx, pgx.Identifier{s.name, "windows"}, []string{"stream_id", "sync", "rid"},
+			pgx.CopyFromSlice(len(w.window), func(i int) ([]any, error) {
+				return []any{w.row.id, pw.TrackSeen, w.window[i]}, nil
+			}))
+		if err != nil {
 			return fmt.Errorf("postgres: adding to the deletion-tracking window of %s: %w", pw.Stream, err)
 		}
 	}
@@ -375,7 +354,8 @@ func (u *updateArrays) add(rid []byte, seq int64, hash uint64, action int16, fir
 	u.data = append(u.data, data)
 }
 
-// lookup reads the rows of w.ids that exist, by primary key.
+// lookup reads what the stream holds for the ids of w.ids, by primary key; payloads only for
+// merges (a delete keeps the stored payload in place).
 func (w *chunkWriter) lookup(ctx context.Context) error {
 	merge := w.pw.Mode == store.WriteMerge
 	sql := sqlLookup
@@ -388,23 +368,24 @@ func (w *chunkWriter) lookup(ctx context.Context) error {
 	}
 	defer rows.Close()
 	if w.olds == nil {
-		w.olds = make(map[string]*prior, chunkSize)
+		w.olds = make(map[string]store.Held, chunkSize)
 	}
 	clear(w.olds)
 	var rid []byte
 	var seq, hash int64
 	var live bool
 	for rows.Next() {
-		p := &prior{exists: true}
+		h := store.Held{Exists: true}
 		dest := []any{&rid, &seq, &hash, &live}
 		if merge {
-			dest = append(dest, &p.data)
+			dest = append(dest, &h.Data)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		p.seq, p.hash, p.live = uint64(seq), uint64(hash), live
-		w.olds[string(rid)] = p
+		h.Hash, h.Deleted = uint64(hash), !live
+		h.Newer = w.newer != nil && w.newer(uint64(seq))
+		w.olds[string(rid)] = h
 	}
 	return rows.Err()
 }
@@ -524,18 +505,15 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 			return err
 		}
 		res.Live = int(row.live)
+		// One pass deletes and counts; the rare sweep that the guard refuses is rolled back to
+		// a savepoint.
 		mayRefuse := !p.Force && p.Guard != nil && p.Guard.Refuses(res.Live, res.Live)
 		if mayRefuse {
-			var n int64
-			if err := tx.QueryRow(ctx, s.q(sqlSweepCount), row.id, p.Sync).Scan(&n); err != nil {
+			if _, err := tx.Exec(ctx, `SAVEPOINT sweep`); err != nil {
 				return err
 			}
-			res.Unseen = int(n)
-			if p.Guard.Refuses(res.Unseen, res.Live) {
-				res.Refused = true
-				return closeWindow()
-			}
 		}
+		seqBefore := row.seq
 		now := store.Clock(p.Now)
 		if now.Before(row.lastTime) {
 			now = row.lastTime
@@ -583,8 +561,14 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 				break
 			}
 		}
-		if !mayRefuse {
-			res.Unseen = deleted
+		res.Unseen = deleted
+		if mayRefuse && p.Guard.Refuses(res.Unseen, res.Live) {
+			if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT sweep`); err != nil {
+				return err
+			}
+			row.seq = seqBefore
+			res.Refused = true
+			return closeWindow()
 		}
 		res.Deleted = deleted
 		if deleted > 0 {

@@ -1,10 +1,16 @@
 package storetest
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
-	"github.com/gonango/nango/store"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gonango/nango/store"
 )
 
 // connectionTests check connections and the cascade of ConnectionDelete.
@@ -15,7 +21,99 @@ func connectionTests() []test {
 		{"Invalid", testConnectionInvalid},
 		{"Unknown", testConnectionUnknown},
 		{"DeleteCascades", testConnectionDeleteCascades},
+		{"Update", testConnectionUpdate},
+		{"UpdateConcurrent", testConnectionUpdateConcurrent},
 	}
+}
+
+// ConnectionUpdate changes what the update changes and keeps the rest; a failed or invalid
+// update writes nothing; an unknown connection is ErrNotFound.
+func testConnectionUpdate(t *testing.T, su *suite) {
+	s := su.open(t)
+	ctx := t.Context()
+	c := putConn(t, s, "crm", "c1", `{"region":"eu"}`)
+	c.Credentials = []byte("token-1")
+	require.NoError(t, s.ConnectionPut(ctx, c))
+
+	got, err := s.ConnectionUpdate(ctx, "crm", "c1", func(c *store.Connection) error {
+		c.Credentials = []byte("token-2")
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, "token-2", string(got.Credentials))
+	stored, err := s.ConnectionGet(ctx, "crm", "c1")
+	require.NoError(t, err)
+	require.Equal(t, "token-2", string(stored.Credentials))
+	require.JSONEq(t, `{"region":"eu"}`, string(stored.Metadata), "the metadata stays")
+
+	boom := errors.New("boom")
+	_, err = s.ConnectionUpdate(ctx, "crm", "c1", func(c *store.Connection) error {
+		c.Credentials = []byte("token-3")
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	_, err = s.ConnectionUpdate(ctx, "crm", "c1", func(c *store.Connection) error {
+		c.ID = "c2"
+		return nil
+	})
+	requireParamError(t, err, "changing the id")
+	stored, err = s.ConnectionGet(ctx, "crm", "c1")
+	require.NoError(t, err)
+	require.Equal(t, "token-2", string(stored.Credentials), "failed updates write nothing")
+	_, err = s.ConnectionGet(ctx, "crm", "c2")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	called := false
+	_, err = s.ConnectionUpdate(ctx, "crm", "nobody", func(*store.Connection) error {
+		called = true
+		return nil
+	})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.False(t, called, "no update of an unknown connection")
+}
+
+// Concurrent updates of different fields never undo each other: one writer replaces the
+// credentials, another adds metadata keys, and the end holds the last credentials and every key.
+func testConnectionUpdateConcurrent(t *testing.T, su *suite) {
+	s := su.open(t)
+	ctx := t.Context()
+	putConn(t, s, "crm", "c1", `{}`)
+	const n = 50
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			_, err := s.ConnectionUpdate(ctx, "crm", "c1", func(c *store.Connection) error {
+				c.Credentials = fmt.Appendf(nil, "token-%d", i)
+				return nil
+			})
+			assert.NoError(t, err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			_, err := s.ConnectionUpdate(ctx, "crm", "c1", func(c *store.Connection) error {
+				m := map[string]int{}
+				if err := json.Unmarshal(c.Metadata, &m); err != nil {
+					return err
+				}
+				m[fmt.Sprintf("k%02d", i)] = i
+				var err error
+				c.Metadata, err = json.Marshal(m)
+				return err
+			})
+			assert.NoError(t, err)
+		}
+	}()
+	wg.Wait()
+	got, err := s.ConnectionGet(ctx, "crm", "c1")
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprintf("token-%d", n-1), string(got.Credentials))
+	m := map[string]int{}
+	require.NoError(t, json.Unmarshal(got.Metadata, &m))
+	require.Len(t, m, n, "no metadata update was lost")
 }
 
 // requireConn requires got to equal want, metadata compared as JSON and times as instants.

@@ -40,7 +40,10 @@
     src.close();
     var p = JSON.parse(ev.data);
     text(status, "Run " + p.run_id + " ended: " + p.state + ". Reloading…");
-    window.location.reload();
+    // Reload without the answer to the button that started the run: it is old news.
+    var u = new URL(window.location.href);
+    u.searchParams.delete("done");
+    window.location.replace(u.toString());
   });
   src.onerror = function () {
     text(status, "Live progress lost; reload the page to see where the run stands.");

@@ -1,0 +1,4 @@
+package bolt
+
+// VerifyPath exposes the page check of Open to the benchmarks.
+var VerifyPath = verifyPath
