@@ -429,15 +429,9 @@ func crashPoint(l string) string {
 	return l
 }
 
-// crashRun starts a child making runs complete runs on the file at path and, when kill is
-// not zero, kills it with SIGKILL after kill. It returns the child's event lines, and the
-// child's error when it was not killed.
-func crashRun(t *testing.T, path, hook, logPath string, runs int, kill time.Duration) ([]string, error) {
-	t.Helper()
-	return crashRunShifted(t, path, hook, logPath, runs, kill, 0)
-}
-
-// crashRunShifted is crashRun with the child's clock ahead by shift.
+// crashRunShifted starts a child making runs complete runs on the file at path, with its clock
+// ahead by shift, and, when kill is not zero, kills it with SIGKILL after kill. It returns the
+// child's event lines, and the child's error when it was not killed.
 func crashRunShifted(t *testing.T, path, hook, logPath string, runs int, kill, shift time.Duration) ([]string, error) {
 	return crashRunTimed(t, path, hook, logPath, runs, kill, shift, nil)
 }
