@@ -67,6 +67,9 @@ type Config struct {
 	// Webhooks configures the signed webhooks sent to your backend after runs, through a
 	// durable outbox (see WebhookConfig). Nil sends none.
 	Webhooks *WebhookConfig
+	// Retention prunes old record payloads and deletes idle streams in the background while
+	// the engine runs (see RetentionConfig). Nil means DefaultRetention.
+	Retention *RetentionConfig
 	// EncryptionKeys encrypt connection credentials and checkpoints at rest with AES-256-GCM,
 	// in any store: each key is EncryptionKeySize (32) random bytes. The first key encrypts;
 	// every key decrypts, since each stored value names its key. To rotate, put a new key
@@ -134,8 +137,10 @@ type Engine struct {
 	integrations map[string]*Integration
 	active       map[store.SyncKey]struct{}
 
-	sched   *scheduler.Scheduler // internal/scheduler
-	metrics *metrics
+	sched     *scheduler.Scheduler // internal/scheduler
+	ready     chan struct{}        // closed once Run has started the scheduler
+	readyOnce sync.Once
+	metrics   *metrics
 
 	hooks    *outgoing     // outgoing webhooks (webhook_delivery.go, internal/delivery)
 	subs     *subscribers  // in-process subscribers (subscribe.go)
@@ -145,8 +150,9 @@ type Engine struct {
 
 	progress progressRuns // runs in progress (progress.go); ready at its zero value
 
-	sealer          *sealer   // encryption at rest (crypt.go)
-	unencryptedOnce sync.Once // the warning that credentials are stored in the clear
+	retention       RetentionConfig // retention.go
+	sealer          *sealer         // encryption at rest (crypt.go)
+	unencryptedOnce sync.Once       // the warning that credentials are stored in the clear
 }
 
 // NewEngine returns an engine over st. The engine does not own st: close it after the engine is
@@ -187,6 +193,10 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 	if err := c.applySchedulingDefaults(); err != nil {
 		return nil, err
 	}
+	retention, err := c.Retention.withDefaults() // retention.go
+	if err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(c.MeterProvider)
 	if err != nil {
 		return nil, err
@@ -198,11 +208,13 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 		integrations: map[string]*Integration{},
 		active:       map[store.SyncKey]struct{}{},
 		metrics:      m,
+		retention:    retention,
 	}
 	if e.sealer, err = newSealer(c.EncryptionKeys); err != nil {
 		return nil, err
 	}
 	e.sched = newScheduler(e)
+	e.ready = make(chan struct{})
 	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {
 		return nil, err
 	}

@@ -223,13 +223,20 @@ func (r *receiver) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestReplicasShareTheWorkAndTakeOverFromAHungEngine(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
+		mem := memory.New()
+		shareAndTakeOver(t, 200, func(int) store.Store { return mem })
+	})
+}
+
+// shareAndTakeOver runs the test above: handle(i) is engine i's handle on the shared store.
+func shareAndTakeOver(t *testing.T, nConns int, handle func(i int) store.Store) {
+	{
 		const (
 			nEngines = 3
-			nConns   = 200
 			freq     = time.Minute
 			ttl      = 30 * time.Second
 		)
-		mem := memory.New()
+		mem := handle(0)
 		hung := make(chan struct{})
 		led := &ledger{runTime: 20 * time.Second, held: map[int]chan struct{}{}}
 		hooks := &receiver{seen: map[string]int{}}
@@ -237,7 +244,7 @@ func TestReplicasShareTheWorkAndTakeOverFromAHungEngine(t *testing.T) {
 		var parts []*partition
 		var stops []func() error
 		for i := range nEngines {
-			p := &partition{Store: mem}
+			p := &partition{Store: handle(i)}
 			eng, err := nango.NewEngine(p, &nango.Config{
 				Logger: quiet, InstanceID: fmt.Sprintf("replica-%d", i), LeaseTTL: ttl, MaxConcurrentRuns: 200,
 				Webhooks: &nango.WebhookConfig{URLs: []string{"http://backend.test/hooks"}, SigningKeys: [][]byte{[]byte("k")},
@@ -416,5 +423,5 @@ func TestReplicasShareTheWorkAndTakeOverFromAHungEngine(t *testing.T) {
 		t.Logf("%d engines, %d connections, %s of fake time: %d runs (%v per engine), %d succeeded, %d records; overlaps %d; "+
 			"engine 2 hung with %d runs in flight, taken over after at most %s (%.2f lease TTLs)",
 			nEngines, nConns, end.Sub(t0), len(runs), perEngine, succeeded, total, overlaps, len(inFlight), maxTakeover, float64(maxTakeover)/float64(ttl))
-	})
+	}
 }

@@ -326,7 +326,9 @@ func (e *Engine) newRun(ctx context.Context, in *Integration, sc *SyncConfig, co
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, within(err, "loading checkpoint of %s", key.Sync)
 	}
-	if err := e.store.RunInsert(ctx, run); err != nil {
+	// Not cancelled midway: an insert that commits while the caller sees its context's error
+	// would leave a run RUNNING that nobody finishes. Once it is in, execute records its end.
+	if err := e.store.RunInsert(context.WithoutCancel(ctx), run); err != nil {
 		return nil, within(err, "recording run start")
 	}
 	logs := newRunLog(e.cfg.RunLogLines)

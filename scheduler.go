@@ -20,11 +20,13 @@ import (
 // delivers the webhooks left in the outbox.
 func (e *Engine) Run(ctx context.Context) error {
 	err := e.sched.Run(ctx, e.schedIntegrations, func(runCtx context.Context) func() {
-		stop := e.hooks.start(runCtx) // the webhook delivery worker (webhook_delivery.go)
-		unwatch := e.watch(runCtx)    // the other engines sharing the store (replicas.go)
+		stop := e.hooks.start(runCtx)       // the webhook delivery worker (webhook_delivery.go)
+		unwatch := e.watch(runCtx)          // the other engines sharing the store (replicas.go)
+		unprune := e.startRetention(runCtx) // retention.go
 		e.logger.Info("engine started", "schedules", e.sched.Len(), "instance", e.cfg.InstanceID)
 		e.warnUnencrypted()
-		return func() { unwatch(); stop() }
+		e.readyOnce.Do(func() { close(e.ready) })
+		return func() { unprune(); unwatch(); stop() }
 	})
 	switch {
 	case errors.Is(err, scheduler.ErrRunning):
@@ -35,6 +37,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.logger.Info("engine stopped")
 	return nil
 }
+
+// Ready returns a channel that is closed once Run has started the scheduler: from then on
+// Trigger, Pause, Start and the other control calls take effect instead of answering
+// ErrEngineNotRunning. A service that serves the REST API (package api) or the dashboard
+// should wait for it before it starts listening, so that its first requests find the engine
+// running.
+func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
 // newScheduler returns the engine's scheduler (package internal/scheduler), with the engine
 // as its Runner.

@@ -15,6 +15,7 @@
 // as Express does):
 //
 //	GET  /records                           the change feed of one model for one connection
+//	PATCH /records/prune                   empty the payloads of records up to a cursor
 //	POST /sync/trigger                      run syncs now, optionally with a reset
 //	POST /sync/start                        schedule syncs again (and run them now)
 //	POST /sync/pause                        stop scheduling syncs
@@ -30,6 +31,11 @@
 // with its id as a string and _nango_metadata {first_seen_at, last_modified_at, last_action,
 // deleted_at, pruned_at, cursor}, times written like Nango's ("2023-09-18T15:20:35.941305+00:00");
 // next_cursor is null on the last page.
+//
+// PATCH /records/prune takes the same headers and the body {"model", "until_cursor", "variant"?,
+// "limit"? (1 to 10,000, default 1,000)}; it empties the payload of the records up to and
+// including until_cursor, keeping their metadata and place in the feed, and answers
+// {"count": n, "has_more": bool}: while has_more is true, send the same request again.
 //
 // GET /webhooks/deliveries lists the webhooks the engine sends to your backend, from its outbox,
 // oldest first. It takes the query parameters state (pending, delivered or dead), run_id,

@@ -85,6 +85,7 @@ type route struct {
 
 var routes = map[string]route{
 	"/records":                          {http.MethodGet, (*Handler).listRecords},
+	"/records/prune":                    {http.MethodPatch, (*Handler).pruneRecords}, // prune.go
 	"/sync/trigger":                     {http.MethodPost, (*Handler).trigger},
 	"/sync/start":                       {http.MethodPost, (*Handler).start},
 	"/sync/pause":                       {http.MethodPost, (*Handler).pause},

@@ -96,7 +96,8 @@ func TestRouting(t *testing.T) {
 	requireError(t, a, http.StatusNotFound, "not_found")
 	require.Contains(t, a.message(), "GET /connections")
 	requireError(t, f.do(t, req{method: http.MethodGet, path: "/"}), http.StatusNotFound, "not_found")
-	requireError(t, f.do(t, req{method: http.MethodGet, path: "/records/prune"}), http.StatusNotFound, "not_found")
+	requireError(t, f.do(t, req{method: http.MethodGet, path: "/records/purge"}), http.StatusNotFound, "not_found")
+	requireError(t, f.do(t, req{method: http.MethodGet, path: "/records/prune"}), http.StatusMethodNotAllowed, "method_not_allowed")
 
 	a = f.do(t, req{method: http.MethodPost, path: "/records", body: "{}"})
 	requireError(t, a, http.StatusMethodNotAllowed, "method_not_allowed")

@@ -299,7 +299,11 @@ func encodePage(page *nango.RecordsPage) ([]byte, error) {
 func appendRecord(b []byte, rec nango.Record) ([]byte, error) {
 	b = append(b, `{"id":`...)
 	b = appendString(b, rec.ID)
-	dec := json.NewDecoder(bytes.NewReader(rec.Data))
+	data := rec.Data
+	if len(data) == 0 && !rec.Metadata.PrunedAt.IsZero() {
+		data = json.RawMessage("{}") // a pruned record: its id and metadata only
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, fmt.Errorf("api: record %q: payload is not a JSON object", rec.ID)
 	}

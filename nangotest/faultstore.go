@@ -255,6 +255,16 @@ func (s *faultStore) OutboxRequeue(ctx context.Context, p *store.OutboxRequeuePa
 	return afterCrash(s, func() (*store.OutboxEntry, error) { return s.Store.OutboxRequeue(ctx, p) })
 }
 
+// RecordsPrune implements store.Store.
+func (s *faultStore) RecordsPrune(ctx context.Context, p *store.RecordsPruneParams) (*store.RecordsPruneResult, error) {
+	return afterCrash(s, func() (*store.RecordsPruneResult, error) { return s.Store.RecordsPrune(ctx, p) })
+}
+
+// RunsPrune implements store.Store.
+func (s *faultStore) RunsPrune(ctx context.Context, p *store.RunsPruneParams) (*store.RunsPruneResult, error) {
+	return afterCrash(s, func() (*store.RunsPruneResult, error) { return s.Store.RunsPrune(ctx, p) })
+}
+
 // OutboxPrune implements store.Store.
 func (s *faultStore) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (int, error) {
 	return afterCrash(s, func() (int, error) { return s.Store.OutboxPrune(ctx, p) })

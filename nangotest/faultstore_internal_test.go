@@ -25,6 +25,7 @@ var (
 	otherWrites = []string{
 		"ConnectionPut", "ConnectionUpdate", "ConnectionDelete", "LeaseAcquire", "LeaseRenew", "LeaseRelease", "SchedulePut",
 		"OutboxClaim", "OutboxSettle", "OutboxRequeue", "OutboxPrune", "ConsumerCursorPut", "ConsumerDelete",
+		"RecordsPrune", "RunsPrune",
 	}
 	// passThrough are reads, and Close: they reach the store even after a crash.
 	passThrough = []string{

@@ -18,6 +18,8 @@ type Held struct {
 	// Newer is set when the record's last change is after the writer's IgnoreModifiedAfter
 	// snapshot and not one of the writer's own (see CursorSnapshot.ModifiedAfter).
 	Newer bool
+	// Pruned is set when the record's payload was removed by RecordsPrune: Data is then empty.
+	Pruned bool
 }
 
 // NeedsData reports whether Classify uses h.Data for a write in this mode: to merge into a
@@ -114,6 +116,10 @@ type Decision struct {
 	// Seen is set when the id joins the write's deletion-tracking window (if it has one): every
 	// id of a save, and the ids of a merge that are live, skipped ones included.
 	Seen bool
+	// Restore is set on an unchanged save of a pruned live record: the store puts Data back
+	// as the record's payload and clears its pruned_at, in place, without a change (the cursor,
+	// the last action and the times stay).
+	Restore bool
 }
 
 // Classify decides what the write does to rec given what the stream holds for its id. It
@@ -122,9 +128,10 @@ type Decision struct {
 //
 //	save,   nothing held              -> added
 //	save,   deleted                   -> readded (ADDED, first_seen_at reset)
-//	save,   live, same hash           -> unchanged
+//	save,   live, same hash           -> unchanged (a pruned payload is restored in place)
 //	save,   live, other hash          -> updated
 //	merge,  live                      -> updated with the deep merge, or unchanged
+//	merge,  live and pruned           -> the merge onto an empty object: updated, or restored
 //	merge,  nothing held or deleted   -> ignored
 //	delete, live                      -> deleted, payload kept
 //	delete, nothing held or deleted   -> ignored
@@ -146,19 +153,27 @@ func (pw *PreparedWrite) Classify(held Held, rec PreparedRecord) (Decision, erro
 			d.Verdict = VerdictUpdated
 		default:
 			d.Verdict = VerdictUnchanged
+			d.Restore = held.Pruned
 		}
 		return d, nil
 	case WriteMerge:
 		if !live {
 			return Decision{Verdict: VerdictIgnored}, nil
 		}
-		merged, err := Merge(held.Data, rec.Data)
+		base := held.Data
+		if held.Pruned {
+			base = []byte("{}")
+		}
+		merged, err := Merge(base, rec.Data)
 		if err != nil {
 			return Decision{}, &RecordError{Model: pw.Stream.Model, Index: rec.Index, ID: rec.ID, Reason: err.Error(), Err: err}
 		}
 		d := Decision{Verdict: VerdictUnchanged, Seen: true}
-		if h := Hash(merged); h != held.Hash {
+		switch h := Hash(merged); {
+		case h != held.Hash:
 			d = Decision{Verdict: VerdictUpdated, Data: merged, Hash: h, Seen: true}
+		case held.Pruned:
+			d = Decision{Verdict: VerdictUnchanged, Data: merged, Hash: h, Seen: true, Restore: true}
 		}
 		return d, nil
 	case WriteDelete:

@@ -18,6 +18,7 @@ type Store interface {
 	Connections
 	Leases
 	Schedules
+	Retention
 	// Close releases the store. Calls after Close return an error.
 	Close() error
 }
@@ -71,6 +72,21 @@ type Records interface {
 	// StreamDelete removes a stream's records for good. Cursors taken from it before are
 	// rejected afterwards with ErrCursorStale.
 	StreamDelete(ctx context.Context, stream Stream) error
+}
+
+// Retention removes what is kept no longer. Every method writes, in short transactions.
+type Retention interface {
+	// RecordsPrune empties the payload of up to params.Limit records of a stream that are within
+	// the params' bounds and not pruned yet, oldest change first, and sets their pruned_at. Their
+	// cursor, last action and times stay, so the feed keeps its order and a consumer's position
+	// stays valid. A later save of the same payload restores it without a change (unchanged);
+	// a save of another payload is UPDATED as usual. An unknown stream prunes nothing.
+	RecordsPrune(ctx context.Context, params *RecordsPruneParams) (*RecordsPruneResult, error)
+
+	// RunsPrune removes up to params.Limit finished runs of one sync on one connection, oldest
+	// first, beyond the newest params.Keep or ended before params.EndedBefore. Running runs and
+	// the newest successful run stay.
+	RunsPrune(ctx context.Context, params *RunsPruneParams) (*RunsPruneResult, error)
 }
 
 // CheckpointReader reads checkpoints.

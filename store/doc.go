@@ -85,6 +85,16 @@
 // refuses (then nothing is deleted and the result says so), and closes the window either way.
 // Implementations must do this in memory that does not grow with the stream.
 //
+// # Pruning
+//
+// RecordsPrune empties the payload of the records of a stream up to a cursor (inclusive) or last
+// modified before a time, oldest change first, at most Limit per call, and sets their pruned_at.
+// Nothing else of the record changes: not its cursor, last action, times or place in the feed,
+// and the stream's head cursor stays. A save of the same payload (the stored hash matches)
+// restores it in place and counts as unchanged; another payload is an update as usual; a delete
+// keeps pruned_at; a merge applies onto an empty object. Calls are short transactions, and a
+// store does not rescan what it pruned before.
+//
 // # Checkpoints
 //
 // Checkpoints are JSON values keyed by (integration, sync, connection) with a version that starts

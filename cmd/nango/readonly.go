@@ -58,6 +58,14 @@ func (readOnly) OutboxRequeue(context.Context, *store.OutboxRequeueParams) (*sto
 	return nil, errReadOnly
 }
 
+func (readOnly) RecordsPrune(context.Context, *store.RecordsPruneParams) (*store.RecordsPruneResult, error) {
+	return nil, errReadOnly
+}
+
+func (readOnly) RunsPrune(context.Context, *store.RunsPruneParams) (*store.RunsPruneResult, error) {
+	return nil, errReadOnly
+}
+
 func (readOnly) OutboxPrune(context.Context, *store.OutboxPruneParams) (int, error) {
 	return 0, errReadOnly
 }

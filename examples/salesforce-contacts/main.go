@@ -59,7 +59,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gonango/nango"
+	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
+	"github.com/gonango/nango/store/postgres"
 )
 
 // connectionID is the default connection id (-connection-id).
@@ -125,7 +127,7 @@ func defineFlags(flags *flag.FlagSet, o *options) {
 	flags.StringVar(&o.clientSecret, "client-secret", "", "the connected app's consumer `secret`, for refreshing [SALESFORCE_CLIENT_SECRET]")
 	flags.StringVar(&o.loginURL, "login-url", "https://login.salesforce.com", "the `URL` whose /services/oauth2/token refreshes tokens [SALESFORCE_LOGIN_URL]")
 	flags.StringVar(&o.apiVersion, "api-version", "v62.0", "the REST API `version` [SALESFORCE_API_VERSION]")
-	flags.StringVar(&o.dbPath, "db", "", "bbolt `file` to keep the store in (default: a temporary file, removed at exit) [NANGO_DB]")
+	flags.StringVar(&o.dbPath, "db", "", "the store: a bbolt `file`, or a postgres:// URL that several replicas share (default: a temporary file, removed at exit) [NANGO_DB]")
 	flags.StringVar(&o.connectionID, "connection-id", connectionID, "the connection's `id` [NANGO_CONNECTION_ID]")
 	flags.StringVar(&o.frequency, "frequency", "every hour", "how often the service runs the sync, as Nango writes it (\"every 30 minutes\") [NANGO_FREQUENCY]")
 	flags.StringVar(&o.listen, "listen", "", "serve the Nango-compatible API on this `address` (such as 127.0.0.1:3003) and run as a service [NANGO_LISTEN]")
@@ -234,6 +236,8 @@ func newApp(ctx context.Context, o options) (_ *app, err error) {
 		}
 		a.closers = append(a.closers, func() { os.RemoveAll(dir) })
 		o.dbPath = filepath.Join(dir, "nango.db")
+	} else if isPostgres(o.dbPath) {
+		a.where = "PostgreSQL"
 	} else {
 		// The walkthrough's output needs a fresh store; a service restarts on its own.
 		if _, err := os.Stat(o.dbPath); a.fake != nil && o.listen == "" && !errors.Is(err, fs.ErrNotExist) {
@@ -249,7 +253,12 @@ func newApp(ctx context.Context, o options) (_ *app, err error) {
 		}
 		keys = [][]byte{k}
 	}
-	st, err := bolt.Open(o.dbPath, nil)
+	var st store.Store
+	if isPostgres(o.dbPath) {
+		st, err = postgres.Open(context.Background(), o.dbPath, nil)
+	} else {
+		st, err = bolt.Open(o.dbPath, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -397,4 +406,9 @@ func plural(n int, noun string) string {
 		return fmt.Sprintf("%d %ses", n, noun)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// isPostgres reports whether -db names a PostgreSQL database rather than a bbolt file.
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }

@@ -100,6 +100,13 @@ func serve(ctx context.Context, out io.Writer, o options) error {
 		}
 	}()
 	go func() {
+		// Serve once the scheduler runs, so that a trigger sent right away finds it.
+		select {
+		case <-a.eng.Ready():
+		case <-engineDone:
+			_ = ln.Close()
+			return
+		}
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("serving the API: %w", err)
 		}

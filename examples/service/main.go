@@ -30,13 +30,15 @@ import (
 
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/api"
+	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
+	"github.com/gonango/nango/store/postgres"
 	"github.com/gonango/nango/ui"
 )
 
 func main() {
 	var o options
-	flag.StringVar(&o.db, "db", "", "bbolt `file` for the store (default: a temporary file, removed at exit)")
+	flag.StringVar(&o.db, "db", "", "the store: a bbolt `file`, or a postgres:// URL that several replicas share (default: a temporary file, removed at exit)")
 	flag.DurationVar(&o.runFor, "for", 0, "stop after this long (default: run until interrupted)")
 	flag.DurationVar(&o.statusEvery, "status-every", 10*time.Second, "print the status table this often")
 	flag.IntVar(&o.connections, "connections", 4, "number of customer connections")
@@ -86,7 +88,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 		defer os.RemoveAll(dir)
 		o.db = filepath.Join(dir, "service.db")
 	}
-	st, err := bolt.Open(o.db, nil)
+	st, err := openStore(ctx, o.db)
 	if err != nil {
 		return err
 	}
@@ -118,6 +120,12 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	defer stopEngine()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- eng.Run(engCtx) }()
+	// Serve once the scheduler runs, so that a trigger sent right away finds it.
+	select {
+	case <-eng.Ready():
+	case err := <-engineDone:
+		return err
+	}
 	fmt.Fprintf(out, "Engine running: %d connections, tickets every 15s. Ctrl-C to stop.\n", o.connections)
 	if o.addr != "" {
 		stopServing, err := serve(ctx, out, eng, logger, o)
@@ -246,4 +254,13 @@ func (h *helpdesk) fetch(conn string) []Ticket {
 		out[i] = Ticket{ID: fmt.Sprintf("%s-%03d", strings.TrimPrefix(conn, "customer-"), i), Subject: subjects[i%len(subjects)], Status: status}
 	}
 	return out
+}
+
+// openStore opens a PostgreSQL store for a postgres:// URL (several replicas of the service
+// may share it), else a bbolt file.
+func openStore(ctx context.Context, db string) (store.Store, error) {
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		return postgres.Open(ctx, db, nil)
+	}
+	return bolt.Open(db, nil)
 }

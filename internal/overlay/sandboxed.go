@@ -125,6 +125,20 @@ func (s *Store) OutboxStats(ctx context.Context) (*store.OutboxStats, error) {
 	return s.mem.OutboxStats(ctx)
 }
 
+// RecordsPrune implements store.Store: a dry run prunes nothing. The parameters are checked as
+// the base would check them.
+func (s *Store) RecordsPrune(ctx context.Context, p *store.RecordsPruneParams) (*store.RecordsPruneResult, error) {
+	if _, err := store.PreparePrune(p); err != nil {
+		return nil, err
+	}
+	return &store.RecordsPruneResult{}, ctx.Err()
+}
+
+// RunsPrune implements store.Store: runs live in the sandbox.
+func (s *Store) RunsPrune(ctx context.Context, p *store.RunsPruneParams) (*store.RunsPruneResult, error) {
+	return s.mem.RunsPrune(ctx, p)
+}
+
 // OutboxPrune implements store.Store.
 func (s *Store) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (int, error) {
 	return s.mem.OutboxPrune(ctx, p)

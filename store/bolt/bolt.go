@@ -7,7 +7,8 @@
 //	meta         "format" -> format version (1)
 //	streams      one nested bucket per stream, named integration\x00connection\x00model, holding
 //	               m  stream state: epoch(4) last change time(8) live(8) deleted(8)
-//	               i  the id index: record id -> seq(8) hash(8) flags(1)
+//	               p  prune mark: seq(8); every log entry up to it has no payload (RecordsPrune)
+//	               i  the id index: record id -> seq(8) hash(8) flags(1: deleted 1, pruned 2)
 //	               l  the change log: seq(8) -> version(1) action(1) first_seen(8) last_modified(8)
 //	                  deleted_at(8) pruned_at(8) id length(1) id payload
 //	windows      one nested bucket per deletion-tracking window (stream key \x00 sync), holding
@@ -85,10 +86,11 @@ var (
 	rootBuckets       = [][]byte{bucketMeta, bucketStreams, bucketWindows, bucketCheckpoints, bucketRuns, bucketRunIDs, bucketRunLastOK, bucketConns, bucketLeases, bucketSchedules,
 		bucketOutbox, bucketOutboxDue, bucketOutboxStats, bucketConsumers}
 
-	keyFormat   = []byte("format")
-	keyState    = []byte("m")
-	bucketIndex = []byte("i")
-	bucketLog   = []byte("l")
+	keyFormat    = []byte("format")
+	keyState     = []byte("m")
+	keyPruneMark = []byte("p")
+	bucketIndex  = []byte("i")
+	bucketLog    = []byte("l")
 )
 
 // Options configure Open. The zero value and nil mean the defaults.

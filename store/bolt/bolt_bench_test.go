@@ -11,6 +11,7 @@ import (
 
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
+	"github.com/gonango/nango/store/storetest"
 	bbolt "go.etcd.io/bbolt"
 )
 
@@ -268,4 +269,16 @@ func BenchmarkRawScan(b *testing.B) {
 		}
 	}
 	reportRecords(b, b.N*benchBatch)
+}
+
+// BenchmarkPrune100k prunes 100,000 records in transactions of 2,000 (the engine's default),
+// with fsync, and compares it with writing them.
+func BenchmarkPrune100k(b *testing.B) {
+	storetest.BenchmarkPrune(b, func(b *testing.B) store.Store {
+		s, err := bolt.Open(filepath.Join(b.TempDir(), "prune.db"), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}, 100_000, 2000)
 }

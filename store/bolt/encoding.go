@@ -51,17 +51,21 @@ func (st streamState) put(b *bbolt.Bucket) error {
 const (
 	indexLen    = 17
 	flagDeleted = 1
+	flagPruned  = 2
 )
 
 type indexEntry struct {
 	seq     uint64
 	hash    uint64
 	deleted bool
+	// pruned is set when the record's log entry has no payload (RecordsPrune).
+	pruned bool
 }
 
 // decodeIndex decodes an index value, which must be indexLen bytes long.
 func decodeIndex(v []byte) indexEntry {
-	return indexEntry{seq: binary.BigEndian.Uint64(v[0:8]), hash: binary.BigEndian.Uint64(v[8:16]), deleted: v[16]&flagDeleted != 0}
+	return indexEntry{seq: binary.BigEndian.Uint64(v[0:8]), hash: binary.BigEndian.Uint64(v[8:16]),
+		deleted: v[16]&flagDeleted != 0, pruned: v[16]&flagPruned != 0}
 }
 
 // isLiveIndex reports whether v is a well-formed index value of a live record.
@@ -71,11 +75,22 @@ func isLiveIndex(v []byte) bool { return len(v) == indexLen && v[16]&flagDeleted
 func (e indexEntry) put(v []byte) {
 	binary.BigEndian.PutUint64(v[0:8], e.seq)
 	binary.BigEndian.PutUint64(v[8:16], e.hash)
+	v[16] = 0
 	if e.deleted {
-		v[16] = flagDeleted
-	} else {
-		v[16] = 0
+		v[16] |= flagDeleted
 	}
+	if e.pruned {
+		v[16] |= flagPruned
+	}
+}
+
+// pruneMark reads a stream's prune mark: every log entry up to this sequence has no payload.
+func pruneMark(root *bbolt.Bucket) uint64 {
+	v := root.Get(keyPruneMark)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
 }
 
 // Log entry: version(1) action(1) first_seen(8) last_modified(8) deleted_at(8) pruned_at(8)

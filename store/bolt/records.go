@@ -88,7 +88,7 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, newer func(uint64, uint
 			default:
 				e := decodeIndex(iv)
 				held[i] = heldEntry{seq: e.seq, Held: store.Held{Exists: true, Deleted: e.deleted, Hash: e.hash,
-					Newer: newer != nil && newer(e.seq, sb.state.epoch)}}
+					Newer: newer != nil && newer(e.seq, sb.state.epoch), Pruned: e.pruned}}
 			}
 		}
 	}
@@ -98,13 +98,13 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, newer func(uint64, uint
 	changed := false
 	for i, r := range recs {
 		h := &held[i]
-		var first uint64
+		var first, prunedAt uint64
 		if h.NeedsData(pw.Mode) {
 			prev, payload, err := readLog(sb, &ar, h.seq, r.ID)
 			if err != nil {
 				return err
 			}
-			h.Data, first = payload, prev.firstSeen
+			h.Data, first, prunedAt = payload, prev.firstSeen, prev.prunedAt
 		}
 		d, err := pw.Classify(h.Held, r)
 		if err != nil {
@@ -112,6 +112,12 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, newer func(uint64, uint
 		}
 		res.Tally(r.ID, d)
 		seen[i] = d.Seen
+		if d.Restore {
+			if err := restorePayload(sb, &ar, h.seq, r.ID, d); err != nil {
+				return err
+			}
+			continue
+		}
 		if !d.Verdict.Writes() {
 			continue
 		}
@@ -130,7 +136,7 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, newer func(uint64, uint
 			hdr.firstSeen = first
 		}
 		if d.Verdict == store.VerdictDeleted {
-			hdr.deletedAt = now
+			hdr.deletedAt, hdr.prunedAt = now, prunedAt
 		}
 		// Encoded before the old entry is deleted, since d.Data may point into it.
 		entry := ar.log(hdr, r.ID, d.Data)
@@ -146,7 +152,7 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, newer func(uint64, uint
 		if err := sb.log.Put(ar.u64(seq), entry); err != nil {
 			return err
 		}
-		puts[i] = ar.index(indexEntry{seq: seq, hash: d.Hash, deleted: d.Verdict == store.VerdictDeleted})
+		puts[i] = ar.index(indexEntry{seq: seq, hash: d.Hash, deleted: d.Verdict == store.VerdictDeleted, pruned: hdr.prunedAt != 0})
 		live, deleted := d.Verdict.StatsDelta()
 		// Two's complement: adding a negative delta converted to uint64 subtracts.
 		sb.state.live += uint64(live)
@@ -178,6 +184,26 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, newer func(uint64, uint
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// restorePayload puts a pruned record's payload back in place: same sequence, same times, no
+// pruned_at, and lowers the stream's prune mark below it.
+func restorePayload(sb *streamBuckets, ar *arena, seq uint64, id string, d store.Decision) error {
+	prev, _, err := readLog(sb, ar, seq, id)
+	if err != nil {
+		return err
+	}
+	prev.prunedAt = 0
+	if err := sb.log.Put(ar.u64(seq), ar.log(prev, id, d.Data)); err != nil {
+		return err
+	}
+	if err := sb.index.Put(idBytes(id), ar.index(indexEntry{seq: seq, hash: d.Hash})); err != nil {
+		return err
+	}
+	if pruneMark(sb.root) >= seq {
+		return sb.root.Put(keyPruneMark, ar.u64(seq-1))
 	}
 	return nil
 }
@@ -380,6 +406,9 @@ func emptyStream(root *bbolt.Bucket) error {
 	log := root.Bucket(bucketLog)
 	seq := log.Sequence()
 	state := streamState{epoch: newEpoch(), lastTime: readState(root).lastTime}
+	if err := root.Delete(keyPruneMark); err != nil {
+		return err
+	}
 	for _, name := range [][]byte{bucketIndex, bucketLog} {
 		if err := root.DeleteBucket(name); err != nil {
 			return err

@@ -233,3 +233,55 @@ func (s *Store) RunFinish(ctx context.Context, p *store.RunFinishParams) error {
 		return nil
 	})
 }
+
+// RunsPrune implements store.Store. It walks the sync key's runs newest first and removes the
+// chosen ones with their id index entries; the newest successful run is never among them, so
+// runlastok stays right.
+func (s *Store) RunsPrune(ctx context.Context, p *store.RunsPruneParams) (*store.RunsPruneResult, error) {
+	q, err := store.PrepareRunsPrune(p)
+	if err != nil {
+		return nil, err
+	}
+	res := &store.RunsPruneResult{}
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
+		*res = store.RunsPruneResult{}
+		sk := syncKey(q.Key)
+		b, err := nestedBucket(tx.Bucket(bucketRuns), sk, "runs of "+keyName(sk))
+		if err != nil || b == nil {
+			return err
+		}
+		walk := store.NewRunsPruneWalk(q)
+		var keys [][]byte
+		var ids []string
+		c := b.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			r, err := decodeRun(v)
+			if err != nil {
+				s.skip(fmt.Sprintf("run %x", k), err)
+				continue
+			}
+			if !walk.Prunes(r) {
+				continue
+			}
+			if res.Count == q.Limit {
+				res.HasMore = true
+				break
+			}
+			keys, ids = append(keys, bytes.Clone(k)), append(ids, r.ID)
+			res.Count++
+		}
+		for i, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketRunIDs).Delete([]byte(ids[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}

@@ -450,7 +450,7 @@ func sweepDelete(sb *streamBuckets, ids [][]byte, olds []indexEntry, now uint64)
 		if err := sb.log.Put(ar.u64(seq), entry); err != nil {
 			return err
 		}
-		if err := sb.index.Put(id, ar.index(indexEntry{seq: seq, hash: old.hash, deleted: true})); err != nil {
+		if err := sb.index.Put(id, ar.index(indexEntry{seq: seq, hash: old.hash, deleted: true, pruned: old.pruned})); err != nil {
 			return err
 		}
 	}

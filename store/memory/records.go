@@ -94,6 +94,7 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 		d  store.Decision
 	}
 	changes := make([]change, 0, len(pw.Records))
+	var restores []change
 	var seen []string
 	for _, r := range pw.Records {
 		var e *entry
@@ -103,13 +104,16 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 		}
 		if e != nil {
 			held = store.Held{Exists: true, Deleted: !e.meta.DeletedAt.IsZero(), Hash: e.hash, Data: e.data,
-				Newer: newer != nil && newer(e.seq, st.epoch)}
+				Newer: newer != nil && newer(e.seq, st.epoch), Pruned: !e.meta.PrunedAt.IsZero()}
 		}
 		d, err := pw.Classify(held, r)
 		if err != nil {
 			return nil, err
 		}
 		res.Tally(r.ID, d)
+		if d.Restore {
+			restores = append(restores, change{id: r.ID, e: e, d: d})
+		}
 		if d.Seen {
 			seen = append(seen, r.ID)
 		}
@@ -142,12 +146,17 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 			}
 			if c.d.Verdict == store.VerdictDeleted {
 				m.DeletedAt = now
+				m.PrunedAt = e.meta.PrunedAt
 			} else {
 				e.data = slices.Clone(c.d.Data)
 			}
 			e.meta, e.hash = m, c.d.Hash
 			st.append(e)
 		}
+	}
+	for _, c := range restores {
+		c.e.data = slices.Clone(c.d.Data)
+		c.e.meta.PrunedAt = time.Time{}
 	}
 	if p.TrackSeen != "" && len(seen) > 0 {
 		wk := windowKey{p.Stream, p.TrackSeen}
@@ -396,4 +405,44 @@ func (s *Store) StreamCursor(ctx context.Context, key store.Stream) (string, err
 		return "", err
 	}
 	return s.head(key), nil
+}
+
+// RecordsPrune implements store.Store.
+func (s *Store) RecordsPrune(ctx context.Context, p *store.RecordsPruneParams) (*store.RecordsPruneResult, error) {
+	q, err := store.PreparePrune(p)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	res := &store.RecordsPruneResult{}
+	st := s.streams[q.Stream]
+	if st == nil {
+		return res, nil
+	}
+	if q.Stale(st.epoch) {
+		return nil, store.ErrCursorStale
+	}
+	for _, pos := range st.log {
+		e := pos.e
+		if e.seq != pos.seq {
+			continue
+		}
+		if !q.Selects(e.seq, e.meta.LastModifiedAt) {
+			break
+		}
+		if !e.meta.PrunedAt.IsZero() {
+			continue
+		}
+		if res.Count == q.Limit {
+			res.HasMore = true
+			break
+		}
+		e.data, e.meta.PrunedAt = nil, q.Now
+		res.Count++
+	}
+	return res, nil
 }

@@ -144,3 +144,38 @@ func (s *Store) RunFinish(ctx context.Context, p *store.RunFinishParams) error {
 	}
 	return nil
 }
+
+// RunsPrune implements store.Store.
+func (s *Store) RunsPrune(ctx context.Context, p *store.RunsPruneParams) (*store.RunsPruneResult, error) {
+	q, err := store.PrepareRunsPrune(p)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	res := &store.RunsPruneResult{}
+	ids := s.runsByKey[q.Key]
+	walk := store.NewRunsPruneWalk(q)
+	gone := map[string]bool{}
+	for i := len(ids) - 1; i >= 0; i-- {
+		if !walk.Prunes(s.runs[ids[i]]) {
+			continue
+		}
+		if res.Count == q.Limit {
+			res.HasMore = true
+			break
+		}
+		gone[ids[i]] = true
+		res.Count++
+	}
+	if res.Count > 0 {
+		s.runsByKey[q.Key] = slices.DeleteFunc(ids, func(id string) bool { return gone[id] })
+		for id := range gone {
+			delete(s.runs, id)
+		}
+	}
+	return res, nil
+}

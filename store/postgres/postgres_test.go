@@ -154,3 +154,9 @@ func TestNamesPostgresCannotHold(t *testing.T) {
 	_, err = s.OutboxGet(ctx, "a\x00b")
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// BenchmarkPrune100k prunes 100,000 records in transactions of 2,000 (the engine's default)
+// and compares it with writing them.
+func BenchmarkPrune100k(b *testing.B) {
+	storetest.BenchmarkPrune(b, func(b *testing.B) store.Store { return newStore(b, nil) }, 100_000, 2000)
+}

@@ -130,11 +130,18 @@ func head(st store.Stream, row *streamRow) string {
 // as a scan of the stream. The sweep reads a page of live ids and the window's ids in the same
 // range, both in index order, and compares them itself.
 const (
-	sqlLookup = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL FROM unnest($2::bytea[]) AS u(rid)
+	sqlLookup = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL FROM unnest($2::bytea[]) AS u(rid)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
-	sqlLookupData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.data FROM unnest($2::bytea[]) AS u(rid)
+	sqlLookupData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL, r.data FROM unnest($2::bytea[]) AS u(rid)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
-	sqlUpdate = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	sqlUpdate  = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	sqlRestore = `SELECT {s}.records_restore($1, $2, $3)`
+	// sqlLowerMark lowers a stream's prune mark below the restored records $2 (primary-key
+	// probes).
+	sqlLowerMark = `UPDATE {s}.streams SET prune_mark = LEAST(prune_mark,
+		(SELECT min(r.seq) - 1 FROM unnest($2::bytea[]) AS u(rid)
+			CROSS JOIN LATERAL (SELECT r.seq FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r))
+		WHERE id = $1`
 	// sqlSweepLive reads the next page of a stream's live ids after $2, in id order.
 	sqlSweepLive = `SELECT rid FROM {s}.records WHERE stream_id = $1 AND deleted_at IS NULL AND rid > $2 ORDER BY rid LIMIT $3`
 	// sqlSweepWindow reads the ids of a sync's window in ($3, $4], in id order.
@@ -240,6 +247,9 @@ type chunkWriter struct {
 	inserts []insertRow
 	upd     updateArrays
 	window  [][]byte
+	// restores are the pruned records whose payload an unchanged write puts back.
+	restoreIDs  [][]byte
+	restoreData [][]byte
 }
 
 type insertRow struct {
@@ -274,6 +284,7 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 		return err
 	}
 	w.inserts, w.window = w.inserts[:0], w.window[:0]
+	w.restoreIDs, w.restoreData = w.restoreIDs[:0], w.restoreData[:0]
 	w.upd.reset()
 	nowTS := pgtype.Timestamptz{Time: w.now, Valid: true}
 	for i := range recs {
@@ -287,6 +298,9 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 			w.window = append(w.window, w.ids[i])
 		}
 		w.res.Tally(r.ID, d)
+		if d.Restore {
+			w.restoreIDs, w.restoreData = append(w.restoreIDs, w.ids[i]), append(w.restoreData, d.Data)
+		}
 		if !d.Verdict.Writes() {
 			continue
 		}
@@ -333,6 +347,18 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 			return fmt.Errorf("postgres: updated %d of %d records of %s", n, len(u.rid), pw.Stream)
 		}
 	}
+	if len(w.restoreIDs) > 0 {
+		var n int
+		if err := w.tx.QueryRow(ctx, s.q(sqlRestore), w.row.id, w.restoreIDs, w.restoreData).Scan(&n); err != nil {
+			return fmt.Errorf("postgres: restoring pruned records of %s: %w", pw.Stream, err)
+		}
+		if n != len(w.restoreIDs) {
+			return fmt.Errorf("postgres: restored %d of %d pruned records of %s", n, len(w.restoreIDs), pw.Stream)
+		}
+		if _, err := w.tx.Exec(ctx, s.q(sqlLowerMark), w.row.id, w.restoreIDs); err != nil {
+			return fmt.Errorf("postgres: lowering the prune mark of %s: %w", pw.Stream, err)
+		}
+	}
 	if len(w.window) > 0 {
 		_, err := w.tx.CopyFrom(ctx, pgx.Identifier{s.name, "windows"}, []string{"stream_id", "sync", "rid"},
 			pgx.CopyFromSlice(len(w.window), func(i int) ([]any, error) {
@@ -377,7 +403,7 @@ func (w *chunkWriter) lookup(ctx context.Context) error {
 	var live bool
 	for rows.Next() {
 		h := store.Held{Exists: true}
-		dest := []any{&rid, &seq, &hash, &live}
+		dest := []any{&rid, &seq, &hash, &live, &h.Pruned}
 		if merge {
 			dest = append(dest, &h.Data)
 		}
@@ -418,10 +444,10 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 		var seq pgtype.Int8
 		var rid []byte
 		var act pgtype.Int2
-		var first, last, deleted pgtype.Timestamptz
+		var first, last, deleted, pruned pgtype.Timestamptz
 		for rows.Next() {
 			var data []byte
-			if err := rows.Scan(&stEpoch, &seq, &rid, &act, &first, &last, &deleted, &data); err != nil {
+			if err := rows.Scan(&stEpoch, &seq, &rid, &act, &first, &last, &deleted, &pruned, &data); err != nil {
 				return err
 			}
 			if q.Cursor != "" && uint32(stEpoch) != epoch {
@@ -431,7 +457,7 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 				continue // the stream has no record after the cursor
 			}
 			res.Records = append(res.Records, store.Record{ID: string(rid), Data: data, Metadata: store.Metadata{
-				FirstSeenAt: utc(first), LastModifiedAt: utc(last), DeletedAt: utc(deleted),
+				FirstSeenAt: utc(first), LastModifiedAt: utc(last), DeletedAt: utc(deleted), PrunedAt: utc(pruned),
 				LastAction: actionOf(act.Int16), Cursor: codec.Encode(uint64(seq.Int64), uint32(stEpoch)),
 			}})
 		}
@@ -478,7 +504,7 @@ func (s *Store) listSQL(q *store.RecordsListParams, after uint64) (string, []any
 		cond.WriteString(" AND r.rid = ANY($" + strconv.Itoa(len(args)) + "::bytea[])")
 	}
 	return s.q(`WITH st AS (SELECT id, epoch FROM {s}.streams WHERE integration = $1 AND connection = $2 AND model = $3)
-		SELECT st.epoch, r.seq, r.rid, r.action, r.first_seen, r.last_modified, r.deleted_at, r.data
+		SELECT st.epoch, r.seq, r.rid, r.action, r.first_seen, r.last_modified, r.deleted_at, r.pruned_at, r.data
 		FROM st LEFT JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = st.id AND r.seq > $4` + cond.String() + `
 			ORDER BY r.seq LIMIT $5) r ON true`), args
 }
@@ -707,7 +733,7 @@ func (s *Store) emptyStream(ctx context.Context, tx pgx.Tx, id int64) error {
 			return err
 		}
 	}
-	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.streams SET epoch = $2, live = 0, deleted = 0 WHERE id = $1`), id, int64(newEpoch()))
+	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.streams SET epoch = $2, live = 0, deleted = 0, prune_mark = 0 WHERE id = $1`), id, int64(newEpoch()))
 	return err
 }
 

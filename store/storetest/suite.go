@@ -45,6 +45,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, f Features) {
 		{"RecordsList", recordsListTests()},
 		{"Sweep", sweepTests()},
 		{"Streams", streamTests()},
+		{"Prune", pruneTests()},
+		{"RunsPrune", runsPruneTests()},
 		{"Checkpoints", checkpointTests()},
 		{"Runs", runTests()},
 		{"Connections", connectionTests()},

@@ -1,0 +1,44 @@
+package nango_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/gonango/nango/store"
+	"github.com/gonango/nango/store/postgres"
+	"github.com/stretchr/testify/require"
+)
+
+// The replica test over PostgreSQL: three engines, each with its own pool, on one schema. The
+// engines' time is synctest's, so the test takes seconds; time stands still while a query is
+// in flight.
+func TestReplicasOnPostgres(t *testing.T) {
+	url := os.Getenv("NANGO_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("NANGO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against (e.g. postgres://postgres@127.0.0.1:5432/test)")
+	}
+	schema := fmt.Sprintf("replicas_%d_%d", os.Getpid(), time.Now().UnixNano())
+	t.Cleanup(func() {
+		st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema})
+		if err == nil {
+			_, _ = st.Pool().Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			st.Close()
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		var handles []store.Store
+		for range 3 {
+			st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema})
+			require.NoError(t, err)
+			handles = append(handles, st)
+		}
+		shareAndTakeOver(t, 100, func(i int) store.Store { return handles[i] })
+		for _, h := range handles {
+			require.NoError(t, h.Close())
+		}
+	})
+}
