@@ -90,7 +90,8 @@ func TestReplicasInProcesses(t *testing.T) {
 		require.NoError(t, cmd.Start())
 		children = append(children, cmd)
 	}
-	// Kill one once it has committed runs of its own, mid-run as likely as not.
+	// Kill one once the replicas have committed runs, at a moment it holds a run's lease (it is
+	// mid-run), so that the others must take that run over.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var n int
@@ -99,6 +100,16 @@ func TestReplicasInProcesses(t *testing.T) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond) // waiting for another process: no shared clock
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		var held int
+		require.NoError(t, st.Pool().QueryRow(ctx, "SELECT count(*) FROM "+schema+".leases WHERE owner = 'process-2' AND active").Scan(&held))
+		if held > 0 {
+			break
+		}
+		require.False(t, time.Now().After(deadline), "the replica to kill never held a run's lease")
+		time.Sleep(10 * time.Millisecond)
 	}
 	killedAt := time.Now()
 	require.NoError(t, children[2].Process.Signal(syscall.SIGKILL))
