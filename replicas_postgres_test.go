@@ -34,7 +34,10 @@ func TestReplicasOnPostgres(t *testing.T) {
 		for range 3 {
 			st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema})
 			require.NoError(t, err)
-			handles = append(handles, st)
+			// Without its signals: a LISTEN connection waits on the network, which synctest
+			// does not count as idle, so fake time would never move. The engines share the
+			// store by their reloads here; TestReplicasInProcesses runs with signals.
+			handles = append(handles, noSignals{st})
 		}
 		// The engines see the store without its LISTEN/NOTIFY signals: a goroutine waiting on a
 		// socket for a notification is never durably blocked, so synctest.Wait would wait for it
