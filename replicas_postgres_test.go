@@ -39,11 +39,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 			// store by their reloads here; TestReplicasInProcesses runs with signals.
 			handles = append(handles, noSignals{st})
 		}
-		// The engines see the store without its LISTEN/NOTIFY signals: a goroutine waiting on a
-		// socket for a notification is never durably blocked, so synctest.Wait would wait for it
-		// forever. They share control changes through the reload alone here; the signals have
-		// their own tests (storetest's Signals group on PostgreSQL, and TestReplicasInProcesses).
-		shareAndTakeOver(t, 100, func(i int) store.Store { return struct{ store.Store }{handles[i]} })
+		shareAndTakeOver(t, 100, func(i int) store.Store { return handles[i] })
 		for _, h := range handles {
 			require.NoError(t, h.Close())
 		}
