@@ -148,25 +148,10 @@ func (s *Store) ScheduleGet(ctx context.Context, key store.SyncKey) (*store.Sche
 func (s *Store) ScheduleList(ctx context.Context, integration string) ([]*store.Schedule, error) {
 	out := []*store.Schedule{}
 	err := s.read(ctx, "schedule list", func(ctx context.Context, db dbtx) error {
-		out = out[:0]
-		rows, err := db.Query(ctx, s.q(`SELECT data FROM {s}.schedules WHERE $1 = '' OR integration = $1
+		got, err := queryJSON(ctx, db, decodeSchedule, s.q(`SELECT data FROM {s}.schedules WHERE $1 = '' OR integration = $1
 			ORDER BY integration, sync, connection`), integration)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var data []byte
-			if err := rows.Scan(&data); err != nil {
-				return err
-			}
-			sc, err := decodeSchedule(data)
-			if err != nil {
-				return err
-			}
-			out = append(out, sc)
-		}
-		return rows.Err()
+		out = append(out[:0], got...)
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -243,24 +243,10 @@ func (s *Store) RunList(ctx context.Context, p *store.RunListParams) ([]*store.R
 				return err
 			}
 		}
-		rows, err := db.Query(ctx, s.q(`SELECT data FROM {s}.runs WHERE integration = $1 AND sync = $2 AND connection = $3
+		got, err := queryJSON(ctx, db, decodeRun, s.q(`SELECT data FROM {s}.runs WHERE integration = $1 AND sync = $2 AND connection = $3
 			AND ($4 < 0 OR ord < $4) ORDER BY ord DESC LIMIT $5`), k.Integration, k.Sync, k.Connection, before, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var data []byte
-			if err := rows.Scan(&data); err != nil {
-				return err
-			}
-			r, err := decodeRun(data)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return rows.Err()
+		out = append(out, got...)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -376,24 +362,9 @@ func (s *Store) ConnectionGet(ctx context.Context, integration, id string) (*sto
 func (s *Store) ConnectionList(ctx context.Context, integration string) ([]*store.Connection, error) {
 	out := []*store.Connection{}
 	err := s.read(ctx, "connection list", func(ctx context.Context, db dbtx) error {
-		out = out[:0]
-		rows, err := db.Query(ctx, s.q(`SELECT data FROM {s}.connections WHERE $1 = '' OR integration = $1 ORDER BY integration, id`), integration)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var data []byte
-			if err := rows.Scan(&data); err != nil {
-				return err
-			}
-			c, err := decodeConn(data)
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return rows.Err()
+		got, err := queryJSON(ctx, db, decodeConn, s.q(`SELECT data FROM {s}.connections WHERE $1 = '' OR integration = $1 ORDER BY integration, id`), integration)
+		out = append(out[:0], got...)
+		return err
 	})
 	if err != nil {
 		return nil, err
