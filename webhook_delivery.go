@@ -277,18 +277,27 @@ const maxGapRuns = 100
 // changed since then. Without such runs the payloads are returned as they are.
 func (n *Nango) coverGap(ctx context.Context, res *RunResult, payloads []WebhookPayload) []WebhookPayload {
 	e := n.engine
-	runs, err := e.store.RunList(ctx, &store.RunListParams{Key: n.run.Key, Before: res.RunID, Limit: maxGapRuns})
-	if err != nil {
-		n.logger.Warn("webhooks cover only this run: listing the earlier runs failed", "error", err)
-		return payloads
-	}
 	from := res.StartedAt
-	for _, r := range runs {
-		if r.State == store.RunSucceeded {
-			break
+	// Usually the previous run succeeded: read the history a few runs at a time.
+	before, seen := res.RunID, 0
+walk:
+	for seen < maxGapRuns {
+		runs, err := e.store.RunList(ctx, &store.RunListParams{Key: n.run.Key, Before: before, Limit: 4})
+		if err != nil {
+			n.logger.Warn("webhooks cover only this run: listing the earlier runs failed", "error", err)
+			return payloads
 		}
-		if r.StartedAt.Before(from) {
-			from = r.StartedAt
+		for _, r := range runs {
+			if r.State == store.RunSucceeded {
+				break walk
+			}
+			if r.StartedAt.Before(from) {
+				from = r.StartedAt
+			}
+			before, seen = r.ID, seen+1
+		}
+		if len(runs) < 4 {
+			break
 		}
 	}
 	if !from.Before(res.StartedAt) {

@@ -14,6 +14,9 @@ CREATE TABLE {schema}.streams (
 	last_time   timestamptz,
 	live        bigint NOT NULL DEFAULT 0,
 	deleted     bigint NOT NULL DEFAULT 0,
+	-- prune_mark is the sequence up to which every record is pruned (RecordsPrune), so that
+	-- pruning does not rescan what it pruned before.
+	prune_mark  bigint NOT NULL DEFAULT 0,
 	UNIQUE (integration, connection, model)
 );
 
@@ -26,6 +29,8 @@ CREATE TABLE {schema}.records (
 	first_seen    timestamptz NOT NULL,
 	last_modified timestamptz NOT NULL,
 	deleted_at    timestamptz,
+	-- pruned_at is set on a record whose payload RecordsPrune removed (data is then empty).
+	pruned_at     timestamptz,
 	data          bytea NOT NULL,
 	PRIMARY KEY (stream_id, rid)
 );
@@ -118,7 +123,8 @@ CREATE INDEX consumers_stream ON {schema}.consumers (integration, connection);
 
 -- records_update applies a chunk of changes to existing records, one primary-key update per
 -- record: a plan that cannot turn into a scan of the stream, whatever the statistics say. NULL
--- first_seen and data keep the record's own.
+-- first_seen and data keep the record's own. A record written with a new payload is no longer
+-- pruned; a deleted one keeps its pruned_at with its payload.
 CREATE FUNCTION {schema}.records_update(p_stream bigint, p_now timestamptz, p_rid bytea[], p_seq bigint[], p_hash bigint[],
 	p_action smallint[], p_first_seen timestamptz[], p_deleted_at timestamptz[], p_data bytea[]) RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -131,7 +137,7 @@ BEGIN
 	LOOP
 		UPDATE {schema}.records SET seq = u.seq, hash = u.hash, action = u.action,
 			first_seen = COALESCE(u.first_seen, first_seen), last_modified = p_now, deleted_at = u.deleted_at,
-			data = COALESCE(u.data, data)
+			data = COALESCE(u.data, data), pruned_at = CASE WHEN u.data IS NULL THEN pruned_at END
 		WHERE stream_id = p_stream AND rid = u.rid;
 		IF FOUND THEN
 			n := n + 1;
@@ -151,6 +157,24 @@ BEGIN
 	FOR u IN SELECT * FROM unnest(p_rid, p_seq) AS t(rid, seq) LOOP
 		UPDATE {schema}.records SET seq = u.seq, action = 3, last_modified = p_now, deleted_at = p_now
 		WHERE stream_id = p_stream AND rid = u.rid AND deleted_at IS NULL;
+		IF FOUND THEN
+			n := n + 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+-- records_restore puts pruned payloads back in place: same sequence, same times.
+CREATE FUNCTION {schema}.records_restore(p_stream bigint, p_rid bytea[], p_data bytea[]) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+	n integer := 0;
+	u record;
+BEGIN
+	FOR u IN SELECT * FROM unnest(p_rid, p_data) AS t(rid, data) LOOP
+		UPDATE {schema}.records SET data = u.data, pruned_at = NULL
+		WHERE stream_id = p_stream AND rid = u.rid AND pruned_at IS NOT NULL;
 		IF FOUND THEN
 			n := n + 1;
 		END IF;
