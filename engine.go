@@ -152,6 +152,7 @@ type Engine struct {
 
 	retention       RetentionConfig // retention.go
 	sealer          *sealer         // encryption at rest (crypt.go)
+	keys            *keyring        // connections' data keys (datakey.go)
 	unencryptedOnce sync.Once       // the warning that credentials are stored in the clear
 }
 
@@ -213,6 +214,7 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 	if e.sealer, err = newSealer(c.EncryptionKeys); err != nil {
 		return nil, err
 	}
+	e.keys = newKeyring(e.sealer, e.store)
 	e.sched = newScheduler(e)
 	e.ready = make(chan struct{})
 	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {
@@ -411,6 +413,9 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) error {
 	resume := e.sched.RemoveConnection(integration, id)
 	defer resume()
+	if c, err := e.store.ConnectionGet(ctx, integration, id); err == nil && len(c.DataKey) > 0 {
+		defer e.keys.forget(c.DataKey)
+	}
 	if err := e.store.ConnectionDelete(ctx, integration, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, id, integration)

@@ -499,11 +499,22 @@ func (h *Harness) stream(model string) store.Stream {
 func (h *Harness) scan(model, cursor string, fn func(store.Record)) string {
 	h.tb.Helper()
 	p := &store.RecordsListParams{Stream: h.stream(model), Cursor: cursor, Limit: store.MaxListLimit}
+	var keys [][]byte
+	if h.opts.Config != nil {
+		keys = h.opts.Config.EncryptionKeys
+	}
+	opener, err := nango.NewStoreOpener(h.st, keys)
+	if err != nil {
+		h.tb.Fatalf("nangotest: %v", err)
+	}
 	last := cursor
 	for {
 		page, err := h.st.RecordsList(h.tb.Context(), p)
 		if err != nil {
 			h.tb.Fatalf("nangotest: listing records of %s: %v", model, err)
+		}
+		if err := opener.OpenRecords(h.tb.Context(), p.Stream, page.Records); err != nil {
+			h.tb.Fatalf("nangotest: reading records of %s: %v", model, err)
 		}
 		for _, r := range page.Records {
 			fn(r)
