@@ -214,6 +214,33 @@ func TestRecordsEncryptedAtRest(t *testing.T) {
 			requireNoClearText(t, raw(), "the store after a merge")
 			require.Equal(t, nango.ModelResult{Unchanged: 50}, sealedRun(t, eng), "the same merge again changes nothing")
 
+			// A consumer and a dry run read the payloads in the clear too.
+			var consumed []nango.Record
+			c, err := eng.NewConsumer(nango.ConsumerConfig{Name: "backend", Integration: "vault", BatchSize: 20,
+				Handle: func(_ context.Context, b *nango.ChangeBatch) error {
+					consumed = append(consumed, b.Records...)
+					return nil
+				}})
+			require.NoError(t, err)
+			got, err := c.Drain(t.Context())
+			require.NoError(t, err)
+			require.Equal(t, 50, got)
+			require.Contains(t, string(consumed[49].Data), "mergedsecret-")
+			f.mu.Lock()
+			f.merge = false
+			f.mu.Unlock()
+			report, err := eng.DryRun(t.Context(), "vault", "items", "c1", nil)
+			require.NoError(t, err)
+			dm := report.Models["Item"]
+			require.Equal(t, 50, dm.WouldUpdate, "saving the items without their merged field")
+			require.Contains(t, string(dm.Updated[0].Before), "mergedsecret-", "the stored payload, opened")
+			require.NotContains(t, string(dm.Updated[0].After), "mergedsecret-")
+			require.JSONEq(t, `{"page":"checkpointsecret"}`, string(report.CheckpointBefore))
+			f.mu.Lock()
+			f.merge = true
+			f.mu.Unlock()
+			requireNoClearText(t, raw(), "the store after a dry run")
+
 			// Rotation: a new master key first, the old one still there to open.
 			rotated := sealedEngine(t, st, f, k2, k1)
 			n, err := rotated.ReencryptCredentials(t.Context())
