@@ -343,3 +343,21 @@ func TestReencryptRecordsOptions(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "without keys it does nothing")
 }
+
+// A dry run for a connection that has no data key yet makes one in its sandbox only, and its
+// report shows the checkpoint it would leave in the clear.
+func TestDryRunEncryptedNewConnection(t *testing.T) {
+	t.Parallel()
+	st := memory.New()
+	t.Cleanup(func() { st.Close() })
+	eng := sealedEngine(t, st, &sealedFix{n: 3}, key(1))
+	require.NoError(t, eng.AddConnection(t.Context(), nango.Connection{Integration: "vault", ID: "c1"}))
+	report, err := eng.DryRun(t.Context(), "vault", "items", "c1", nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, report.Models["Item"].WouldAdd)
+	require.Contains(t, string(report.Models["Item"].Added[0].Data), "topsecret-")
+	require.JSONEq(t, `{"page":"checkpointsecret"}`, string(report.Checkpoint))
+	c, err := st.ConnectionGet(t.Context(), "vault", "c1")
+	require.NoError(t, err)
+	require.Empty(t, c.DataKey, "the dry run wrote nothing")
+}

@@ -196,7 +196,7 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 		if err != nil {
 			return report, fmt.Errorf("nango: dry run of %s: %w", syncName, err)
 		}
-		if err := e.openDiff(ctx, store.Stream{Integration: integration, Connection: connection, Model: m.Name}, diff); err != nil {
+		if err := dry.openDiff(ctx, store.Stream{Integration: integration, Connection: connection, Model: m.Name}, diff); err != nil {
 			return report, fmt.Errorf("nango: dry run of %s: %w", syncName, err)
 		}
 		report.Models[m.Name] = dryRunModel(diff)
@@ -204,7 +204,7 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 	after, err := sandbox.CheckpointGet(ctx, key)
 	switch {
 	case err == nil:
-		if report.Checkpoint, err = e.openCheckpoint(ctx, key, after.Data); err != nil {
+		if report.Checkpoint, err = dry.openCheckpoint(ctx, key, after.Data); err != nil {
 			return report, fmt.Errorf("nango: dry run of %s: loading checkpoint: %w", syncName, err)
 		}
 	case !errors.Is(err, store.ErrNotFound):
