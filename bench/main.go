@@ -6,6 +6,7 @@
 //	go run ./bench -records 100000
 //	go run ./bench -records 1000000 -json -workloads raw-put,full-sync-trackdeletes
 //	go run ./bench schedule -connections 10000 -frequency "every minute"
+//	go run ./bench schedule -store postgres -engines 3 -connections 10000
 package main
 
 import (

@@ -19,7 +19,7 @@
 //	Consumers    ConsumerCursorGet ConsumerCursorList   ConsumerCursorPut ConsumerDelete
 //	Connections  ConnectionGet ConnectionList           ConnectionPut ConnectionDelete
 //	Leases       -                                      LeaseAcquire LeaseRenew LeaseRelease
-//	Schedules    ScheduleGet ScheduleList               SchedulePut
+//	Schedules    ScheduleGet ScheduleList               SchedulePut ScheduleUpdate
 //
 // Anyone may implement Store: the stores of this module (bolt, memory, postgres) and third
 // parties alike. An implementation is correct when it passes storetest.Run. It should build on

@@ -398,4 +398,21 @@ type Schedule struct {
 	// NextRunAt is when the scheduler runs it next; zero means as soon as possible.
 	NextRunAt time.Time `json:"next_run_at,omitzero"`
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	// Trigger is a run that was asked for and has not run yet; zero when there is none.
+	Trigger ScheduleTrigger `json:"trigger,omitzero"`
 }
+
+// ScheduleTrigger is a run asked for ahead of the schedule (a trigger, with a reset or not). It
+// is kept in the schedule, so that whichever engine sharing the store takes the sync's lease
+// first runs it, even when the engine that was asked stops first; the run clears it when it
+// ends.
+type ScheduleTrigger struct {
+	// ID tells one trigger from the next, so that a run clears only the trigger it ran.
+	ID         string    `json:"id"`
+	Reset      bool      `json:"reset,omitempty"`
+	EmptyCache bool      `json:"empty_cache,omitempty"`
+	At         time.Time `json:"at,omitzero"`
+}
+
+// IsZero reports whether t is no trigger.
+func (t ScheduleTrigger) IsZero() bool { return t == ScheduleTrigger{} }

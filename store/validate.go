@@ -376,7 +376,29 @@ func ValidateSchedule(s *Schedule) error {
 	if s == nil {
 		return &ParamError{Param: "schedule", Reason: "nil"}
 	}
-	return s.Key.Validate()
+	if err := s.Key.Validate(); err != nil {
+		return err
+	}
+	switch t := s.Trigger; {
+	case !t.IsZero() && t.ID == "":
+		return &ParamError{Param: "schedule.Trigger.ID", Reason: fmt.Sprintf("empty in a trigger of %s for %q", s.Key.Sync, s.Key.Connection)}
+	case t.EmptyCache && !t.Reset:
+		return &ParamError{Param: "schedule.Trigger.EmptyCache", Reason: fmt.Sprintf("needs Reset (trigger of %s for %q)", s.Key.Sync, s.Key.Connection)}
+	}
+	return nil
+}
+
+// ApplyScheduleUpdate calls update on sc (a copy the caller owns) and checks the result, for
+// the stores' ScheduleUpdate.
+func ApplyScheduleUpdate(sc *Schedule, update func(*Schedule) error) error {
+	key := sc.Key
+	if err := update(sc); err != nil {
+		return err
+	}
+	if sc.Key != key {
+		return &ParamError{Param: "schedule", Reason: fmt.Sprintf("an update may not change its key (%s for %q)", key.Sync, key.Connection)}
+	}
+	return ValidateSchedule(sc)
 }
 
 // LeaseHeldError returns ErrLeaseHeld with who holds the lease and until when, as a
