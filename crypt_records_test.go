@@ -299,7 +299,11 @@ func TestRecordsSealedAfterTheFact(t *testing.T) {
 			require.NoError(t, plain.AddConnection(t.Context(), nango.Connection{Integration: "vault", ID: "c1"}))
 			require.Equal(t, nango.ModelResult{Added: 30}, sealedRun(t, plain))
 			require.Contains(t, string(storedBytes(t, st)), "topsecret-", "without a key, payloads are in the clear")
-			_, err := st.RecordsWrite(t.Context(), &store.RecordsWriteParams{Stream: sealedStream, Mode: store.WriteDelete,
+			require.Equal(t, `{"id":"item-000","secret":"topsecret-000"}`, string(storedRecords(t, st)[0].Data), "stored as canonical JSON, as before")
+			conn, err := st.ConnectionGet(t.Context(), "vault", "c1")
+			require.NoError(t, err)
+			require.Empty(t, conn.DataKey, "no data key without a master key")
+			_, err = st.RecordsWrite(t.Context(), &store.RecordsWriteParams{Stream: sealedStream, Mode: store.WriteDelete,
 				Records: []store.RecordInput{{ID: "item-000"}}})
 			require.NoError(t, err)
 
