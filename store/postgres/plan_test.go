@@ -85,6 +85,9 @@ func TestPlansOnFreshTables(t *testing.T) {
 	}{
 		{"lookup", sqlLookup, []any{streamID, chunk}, false},
 		{"lookup with data", sqlLookupData, []any{streamID, chunk}, false},
+		{"lookup in a named stream", sqlLookupStream, []any{st.Integration, st.Connection, st.Model, chunk}, false},
+		{"lookup with data in a named stream", sqlLookupStreamData, []any{st.Integration, st.Connection, st.Model, chunk}, false},
+		{"window add", sqlWindowAdd, []any{streamID, "full", chunk}, false},
 		{"update", sqlUpdate, []any{streamID, now, chunk, seqs, hashes, acts, nulls, nulls, datas}, false},
 		{"sweep live", sqlSweepLive, []any{streamID, []byte{}, sweepPage}, true},
 		{"sweep window", sqlSweepWindow, []any{streamID, "full", []byte{}, chunk[len(chunk)-1]}, true},
