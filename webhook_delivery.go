@@ -35,7 +35,7 @@ import (
 // answers (3xx and 4xx) are final. A webhook that is refused, or still failing after
 // MaxAttempts attempts or MaxAge, is kept as dead with its last error: see
 // Engine.WebhookDeliveries and Engine.RedeliverWebhook. The delivered ones are pruned after
-// Retention.
+// Retention, and beyond the newest RetentionCount.
 //
 // Every committed change is announced by some webhook: the changes of runs that sent no
 // success webhook (failed, cancelled, or killed with their process) are covered by the next
@@ -84,6 +84,12 @@ type WebhookConfig struct {
 	// DeadRetention is how long dead webhooks are kept. Defaults to keeping them until they
 	// are redelivered; a positive value prunes them that long after their last attempt.
 	DeadRetention time.Duration
+	// RetentionCount is how many delivered webhooks are kept at most, the newest (by delivery
+	// time), whatever their age. Defaults to 100,000; negative sets no count.
+	RetentionCount int
+	// DeadRetentionCount is how many dead webhooks are kept at most, the newest (by last
+	// attempt). Defaults to no count; a positive value prunes the oldest beyond it.
+	DeadRetentionCount int
 }
 
 func (c *WebhookConfig) prepare() (*WebhookConfig, error) {
@@ -144,6 +150,12 @@ func (c *WebhookConfig) prepare() (*WebhookConfig, error) {
 	if o.DeadRetention < 0 {
 		return nil, configError("webhook dead retention %s is negative", o.DeadRetention)
 	}
+	if o.RetentionCount == 0 {
+		o.RetentionCount = 100_000
+	}
+	if o.DeadRetentionCount < 0 {
+		return nil, configError("webhook dead retention count %d is negative", o.DeadRetentionCount)
+	}
 	if o.Client == nil {
 		o.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
@@ -187,7 +199,8 @@ func newOutgoing(e *Engine, cfg *WebhookConfig) (*outgoing, error) {
 		Owner: e.cfg.InstanceID, MaxAttempts: c.MaxAttempts, MaxAge: c.MaxAge,
 		InitialBackoff: c.InitialBackoff, MaxBackoff: c.MaxBackoff, Timeout: c.Timeout,
 		MaxConcurrencyPerEndpoint: c.MaxConcurrencyPerEndpoint, Client: c.Client,
-		Retention: c.Retention, DeadRetention: c.DeadRetention, Header: c.header,
+		Retention: c.Retention, DeadRetention: c.DeadRetention,
+		RetentionCount: c.RetentionCount, DeadRetentionCount: c.DeadRetentionCount, Header: c.header,
 	}, e.store, e.cfg.Clock, e.logger)
 	return o, nil
 }

@@ -480,6 +480,7 @@ func TestWebhookOptions(t *testing.T) {
 		{SigningKeys: [][]byte{[]byte("k")}, URLs: []string{"/relative"}},
 		{SigningKeys: [][]byte{[]byte("k")}, MaxAttempts: -1},
 		{SigningKeys: [][]byte{[]byte("k")}, InitialBackoff: time.Hour, MaxBackoff: time.Minute},
+		{SigningKeys: [][]byte{[]byte("k")}, DeadRetentionCount: -1},
 	} {
 		_, err := nango.NewEngine(memory.New(), &nango.Config{Webhooks: c})
 		require.ErrorIs(t, err, nango.ErrInvalidConfig, "%+v", c)

@@ -153,8 +153,10 @@ type Outbox interface {
 	// round of attempts (Attempts 0, QueuedAt now, a new ClaimToken). ErrNotFound for an
 	// unknown ID.
 	OutboxRequeue(ctx context.Context, params *OutboxRequeueParams) (*OutboxEntry, error)
-	// OutboxPrune removes delivered and dead entries older than the params say, and returns how
-	// many it removed. Pending entries are never pruned.
+	// OutboxPrune removes up to params.Limit finished (delivered and dead) entries that are
+	// older than the params' times or beyond their counts, oldest first, in one short write,
+	// and returns how many it removed. Pending entries, and entries requeued meanwhile, are
+	// never removed.
 	OutboxPrune(ctx context.Context, params *OutboxPruneParams) (int, error)
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -152,13 +153,107 @@ type OutboxStats struct {
 	NextAttemptAt time.Time
 }
 
-// OutboxPruneParams say which finished entries OutboxPrune removes. A zero time removes
-// nothing of that state.
+// OutboxPruneParams say which finished (delivered or dead) entries OutboxPrune removes: those
+// older than a time, and those beyond a count of the newest. Zero values remove nothing.
 type OutboxPruneParams struct {
 	// DeliveredBefore removes delivered entries delivered before it.
 	DeliveredBefore time.Time
 	// DeadBefore removes dead entries whose last attempt was before it.
 	DeadBefore time.Time
+	// KeepDelivered, when above zero, removes the delivered entries beyond the newest
+	// KeepDelivered (by delivery time, then id).
+	KeepDelivered int
+	// KeepDead, when above zero, removes the dead entries beyond the newest KeepDead (by last
+	// attempt, then id).
+	KeepDead int
+	// Limit is how many entries one call removes at most, 1 to MaxPruneLimit; 0 means
+	// DefaultPruneLimit. One call is one short write; a caller repeats while a call removes
+	// Limit entries.
+	Limit int
+}
+
+// PrepareOutboxPrune validates the parameters of OutboxPrune and returns the limit to apply.
+func PrepareOutboxPrune(p *OutboxPruneParams) (int, error) {
+	if p == nil {
+		return 0, &ParamError{Param: "params", Reason: "nil"}
+	}
+	if p.KeepDelivered < 0 {
+		return 0, &ParamError{Param: "keep delivered", Reason: fmt.Sprintf("%d is negative", p.KeepDelivered)}
+	}
+	if p.KeepDead < 0 {
+		return 0, &ParamError{Param: "keep dead", Reason: fmt.Sprintf("%d is negative", p.KeepDead)}
+	}
+	switch {
+	case p.Limit == 0:
+		return DefaultPruneLimit, nil
+	case p.Limit < 0 || p.Limit > MaxPruneLimit:
+		return 0, &ParamError{Param: "limit", Reason: fmt.Sprintf("%d is outside 1..%d", p.Limit, MaxPruneLimit)}
+	}
+	return p.Limit, nil
+}
+
+// PruneCandidate is a finished outbox entry as OutboxPrune weighs it: At is its delivery time
+// (delivered) or last attempt (dead).
+type PruneCandidate struct {
+	ID    string
+	State OutboxState
+	At    time.Time
+}
+
+// Candidate returns e as a prune candidate, and false for an entry that is not finished.
+func (e *OutboxEntry) Candidate() (PruneCandidate, bool) {
+	switch e.State {
+	case OutboxDelivered:
+		return PruneCandidate{ID: e.ID, State: e.State, At: e.DeliveredAt}, true
+	case OutboxDead:
+		return PruneCandidate{ID: e.ID, State: e.State, At: e.LastAttemptAt}, true
+	}
+	return PruneCandidate{}, false
+}
+
+// Plan returns the ids among cands (every finished entry of the outbox) that the prune removes,
+// oldest first, at most limit of them. It reorders cands.
+func (p *OutboxPruneParams) Plan(cands []PruneCandidate, limit int) []string {
+	// Newest first within each state, so that an entry's index is its rank.
+	sort.Slice(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		if a.State != b.State {
+			return a.State < b.State
+		}
+		if !a.At.Equal(b.At) {
+			return a.At.After(b.At)
+		}
+		return a.ID > b.ID
+	})
+	var doomed []PruneCandidate
+	rank := 0
+	for i, c := range cands {
+		if i == 0 || c.State != cands[i-1].State {
+			rank = 0
+		}
+		rank++
+		before, keep := p.DeliveredBefore, p.KeepDelivered
+		if c.State == OutboxDead {
+			before, keep = p.DeadBefore, p.KeepDead
+		}
+		if (!before.IsZero() && c.At.Before(before)) || (keep > 0 && rank > keep) {
+			doomed = append(doomed, c)
+		}
+	}
+	sort.Slice(doomed, func(i, j int) bool {
+		if !doomed[i].At.Equal(doomed[j].At) {
+			return doomed[i].At.Before(doomed[j].At)
+		}
+		return doomed[i].ID < doomed[j].ID
+	})
+	if len(doomed) > limit {
+		doomed = doomed[:limit]
+	}
+	ids := make([]string, len(doomed))
+	for i, c := range doomed {
+		ids[i] = c.ID
+	}
+	return ids
 }
 
 // PrepareRunFinish validates the parameters of RunFinish and returns the entries to add, copied
@@ -329,17 +424,6 @@ func PrepareOutboxList(p *OutboxListParams) (int, error) {
 // Match reports whether e is selected by the listing (After excepted).
 func (p *OutboxListParams) Match(e *OutboxEntry) bool {
 	return (p.State == "" || e.State == p.State) && (p.RunID == "" || e.RunID == p.RunID)
-}
-
-// Prunes reports whether the prune removes e.
-func (p *OutboxPruneParams) Prunes(e *OutboxEntry) bool {
-	switch e.State {
-	case OutboxDelivered:
-		return !p.DeliveredBefore.IsZero() && e.DeliveredAt.Before(p.DeliveredBefore)
-	case OutboxDead:
-		return !p.DeadBefore.IsZero() && e.LastAttemptAt.Before(p.DeadBefore)
-	}
-	return false
 }
 
 // ConsumerKey names the cursor of one durable consumer in one stream.

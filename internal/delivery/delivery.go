@@ -37,6 +37,9 @@ const maxIdle = time.Minute
 // pruneEvery is how often the worker prunes finished entries.
 const pruneEvery = time.Hour
 
+// maxPruneRounds bounds the store calls of one prune.
+const maxPruneRounds = 100
+
 // Outbox is what the worker needs of a store.
 type Outbox interface {
 	OutboxClaim(ctx context.Context, params *store.OutboxClaimParams) ([]*store.OutboxEntry, error)
@@ -66,6 +69,10 @@ type Config struct {
 	// negative keeps them.
 	Retention     time.Duration
 	DeadRetention time.Duration
+	// RetentionCount and DeadRetentionCount are how many delivered and dead entries are kept at
+	// most, the newest; zero or negative sets no count.
+	RetentionCount     int
+	DeadRetentionCount int
 	// Header sets the headers of an attempt besides Content-Type and User-Agent: the
 	// signatures, the delivery id and the attempt number (1 for the first).
 	Header func(h http.Header, entry *store.OutboxEntry, attempt int)
@@ -397,20 +404,32 @@ func (w *Worker) prune(ctx context.Context) {
 	if !due {
 		return
 	}
-	p := &store.OutboxPruneParams{}
+	p := &store.OutboxPruneParams{KeepDelivered: max(w.cfg.RetentionCount, 0), KeepDead: max(w.cfg.DeadRetentionCount, 0)}
 	if w.cfg.Retention > 0 {
 		p.DeliveredBefore = now.Add(-w.cfg.Retention)
 	}
 	if w.cfg.DeadRetention > 0 {
 		p.DeadBefore = now.Add(-w.cfg.DeadRetention)
 	}
-	if p.DeliveredBefore.IsZero() && p.DeadBefore.IsZero() {
+	if p.DeliveredBefore.IsZero() && p.DeadBefore.IsZero() && p.KeepDelivered == 0 && p.KeepDead == 0 {
 		return
 	}
-	if n, err := w.store.OutboxPrune(ctx, p); err != nil {
-		w.logger.Warn("pruning delivered webhooks failed", "error", err)
-	} else if n > 0 {
-		w.logger.Debug("pruned finished webhooks", "count", n)
+	// Short writes of store.DefaultPruneLimit entries each, up to maxPruneRounds of them: what
+	// is left waits for the next prune.
+	total := 0
+	for range maxPruneRounds {
+		n, err := w.store.OutboxPrune(ctx, p)
+		total += n
+		if err != nil {
+			w.logger.Warn("pruning delivered webhooks failed", "error", err)
+			break
+		}
+		if n < store.DefaultPruneLimit || ctx.Err() != nil {
+			break
+		}
+	}
+	if total > 0 {
+		w.logger.Debug("pruned finished webhooks", "count", total)
 	}
 }
 

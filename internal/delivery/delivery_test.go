@@ -88,3 +88,29 @@ func TestSilentEndpointDoesNotHoldUpOthers(t *testing.T) {
 	cancel()
 	stop()
 }
+
+// The newest RetentionCount delivered webhooks are kept, whatever their age; the prune removes
+// the rest in short writes until none is left beyond the count.
+func TestPruneKeepsTheNewestByCount(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer ok.Close()
+	st := memory.New()
+	const queued, keep = store.DefaultPruneLimit + 205, 100
+	endpoints := make([]string, queued)
+	for i := range endpoints {
+		endpoints[i] = ok.URL
+	}
+	queue(t, st, endpoints...)
+	cfg := config(http.DefaultClient)
+	cfg.MaxConcurrencyPerEndpoint = 16
+	cfg.RetentionCount = keep
+	w := New(cfg, st, clock.System{}, slog.New(slog.DiscardHandler))
+	rep, err := w.Round(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, queued, rep.Delivered)
+
+	w.prune(t.Context())
+	stats, err := st.OutboxStats(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, keep, stats.Delivered, "more than one store call's worth was pruned, down to the count")
+}

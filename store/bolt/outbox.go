@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/gonango/nango/store"
@@ -229,33 +230,52 @@ func (s *Store) OutboxStats(ctx context.Context) (*store.OutboxStats, error) {
 // OutboxPrune implements store.Store. It reads every entry, so prune regularly rather than
 // rarely.
 func (s *Store) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (int, error) {
-	if p == nil {
-		return 0, &store.ParamError{Param: "params", Reason: "nil"}
+	limit, err := store.PrepareOutboxPrune(p)
+	if err != nil {
+		return 0, err
 	}
-	n := 0
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		n = 0
-		var doomed []*store.OutboxEntry
+	// The plan is made in a read transaction, so that the write lock is held only for the
+	// removals; each is checked again there, as the entry may have been requeued meanwhile.
+	var ids []string
+	err = s.view(ctx, func(tx *bbolt.Tx) error {
+		var cands []store.PruneCandidate
 		err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			e, err := decodeEntry(v)
 			if err != nil {
 				s.skip("outbox entry "+string(k), err)
 				return nil
 			}
-			if p.Prunes(e) {
-				doomed = append(doomed, e)
+			if c, ok := e.Candidate(); ok {
+				cands = append(cands, c)
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, e := range doomed {
+		ids = p.Plan(cands, limit)
+		return err
+	})
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	n := 0
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
+		n = 0
+		for _, id := range ids {
+			e, err := getEntry(tx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				s.skip("outbox entry "+id, err)
+				continue
+			}
+			if _, ok := e.Candidate(); !ok {
+				continue
+			}
 			if err := putEntry(tx, e, nil); err != nil {
 				return err
 			}
+			n++
 		}
-		n = len(doomed)
 		return nil
 	})
 	return n, err

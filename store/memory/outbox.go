@@ -151,20 +151,24 @@ func (s *Store) OutboxStats(ctx context.Context) (*store.OutboxStats, error) {
 
 // OutboxPrune implements store.Store.
 func (s *Store) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (int, error) {
-	if p == nil {
-		return 0, &store.ParamError{Param: "params", Reason: "nil"}
+	limit, err := store.PrepareOutboxPrune(p)
+	if err != nil {
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
-	n := 0
-	for id, e := range s.outbox {
-		if p.Prunes(e) {
-			delete(s.outbox, id)
-			n++
+	var cands []store.PruneCandidate
+	for _, e := range s.outbox {
+		if c, ok := e.Candidate(); ok {
+			cands = append(cands, c)
 		}
 	}
-	return n, nil
+	ids := p.Plan(cands, limit)
+	for _, id := range ids {
+		delete(s.outbox, id)
+	}
+	return len(ids), nil
 }

@@ -243,13 +243,23 @@ func (s *Store) OutboxStats(ctx context.Context) (*store.OutboxStats, error) {
 
 // OutboxPrune implements store.Store.
 func (s *Store) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (int, error) {
-	if p == nil {
-		return 0, &store.ParamError{Param: "params", Reason: "nil"}
+	limit, err := store.PrepareOutboxPrune(p)
+	if err != nil {
+		return 0, err
 	}
+	// Ranks are newest first within each state, as store.OutboxPruneParams.Plan ranks them.
 	n := 0
-	err := s.run(ctx, "outbox prune", txWrite, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.outbox WHERE (state = 'delivered' AND $1::timestamptz IS NOT NULL AND delivered_at < $1)
-			OR (state = 'dead' AND $2::timestamptz IS NOT NULL AND last_attempt_at < $2)`), ts(p.DeliveredBefore), ts(p.DeadBefore))
+	err = s.run(ctx, "outbox prune", txWrite, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.outbox WHERE id IN (
+			SELECT id FROM (
+				SELECT id, state, at, row_number() OVER (PARTITION BY state ORDER BY at DESC, id DESC) AS rank
+				FROM (SELECT id, state, CASE state WHEN 'delivered' THEN delivered_at ELSE last_attempt_at END AS at
+					FROM {s}.outbox WHERE state IN ('delivered', 'dead')) f
+			) r
+			WHERE (state = 'delivered' AND (($1::timestamptz IS NOT NULL AND at < $1) OR ($3::bigint > 0 AND rank > $3)))
+			   OR (state = 'dead' AND (($2::timestamptz IS NOT NULL AND at < $2) OR ($4::bigint > 0 AND rank > $4)))
+			ORDER BY at, id LIMIT $5)`),
+			ts(p.DeliveredBefore), ts(p.DeadBefore), p.KeepDelivered, p.KeepDead, limit)
 		n = int(tag.RowsAffected())
 		return err
 	})

@@ -20,6 +20,7 @@ func outboxTests() []test {
 		{"Settle", testOutboxSettle},
 		{"Requeue", testOutboxRequeue},
 		{"ListAndPrune", testOutboxListPrune},
+		{"PruneByCount", testOutboxPruneCount},
 		{"Persistence", testOutboxPersistence},
 	}
 }
@@ -360,6 +361,81 @@ func testOutboxListPrune(t *testing.T, su *suite) {
 	require.Equal(t, store.OutboxStats{Pending: 1, Dead: 1, NextAttemptAt: at(20).Add(time.Minute)}, normStats(outboxStats(t, s)))
 	_, err = s.OutboxGet(t.Context(), "wh-1")
 	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testOutboxPruneCount(t *testing.T, su *suite) {
+	s := su.open(t)
+	run := finishedRun(t, s, "run-1", 0)
+	var entries []*store.OutboxEntry
+	for i := 1; i <= 9; i++ {
+		entries = append(entries, entry(fmt.Sprintf("wh-%d", i), run, "{}"))
+	}
+	require.NoError(t, s.RunFinish(t.Context(), &store.RunFinishParams{Run: run, Outbox: entries}))
+	got := claim(t, s, 20, 0)
+	require.Len(t, got, 9)
+	tokens := map[string]uint64{}
+	for _, e := range got {
+		tokens[e.ID] = e.ClaimToken
+	}
+	settle := func(id string, n int, state store.OutboxState) {
+		t.Helper()
+		_, err := s.OutboxSettle(t.Context(), &store.OutboxSettleParams{ID: id, ClaimToken: tokens[id], Now: at(n), State: state})
+		require.NoError(t, err)
+	}
+	// Delivered out of id order, so that the prune must order by time: wh-5 is the oldest.
+	settle("wh-5", 21, store.OutboxDelivered)
+	settle("wh-1", 22, store.OutboxDelivered)
+	settle("wh-4", 23, store.OutboxDelivered)
+	settle("wh-2", 24, store.OutboxDelivered)
+	settle("wh-3", 25, store.OutboxDelivered)
+	settle("wh-6", 31, store.OutboxDead)
+	settle("wh-7", 32, store.OutboxDead)
+	settle("wh-8", 33, store.OutboxDead)
+	// wh-9 stays claimed, then is given back as pending: never pruned.
+	_, err := s.OutboxSettle(t.Context(), &store.OutboxSettleParams{ID: "wh-9", ClaimToken: tokens["wh-9"], Now: at(34), State: store.OutboxPending, NextAttemptAt: at(100)})
+	require.NoError(t, err)
+
+	ids := func(state store.OutboxState) []string {
+		t.Helper()
+		es, err := s.OutboxList(t.Context(), &store.OutboxListParams{State: state})
+		require.NoError(t, err)
+		return entryIDs(es)
+	}
+	// One at a time (Limit 1): the oldest delivered goes first.
+	n, err := s.OutboxPrune(t.Context(), &store.OutboxPruneParams{KeepDelivered: 3, Limit: 1})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, []string{"wh-1", "wh-2", "wh-3", "wh-4"}, ids(store.OutboxDelivered))
+	n, err = s.OutboxPrune(t.Context(), &store.OutboxPruneParams{KeepDelivered: 3})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, []string{"wh-2", "wh-3", "wh-4"}, ids(store.OutboxDelivered))
+	require.Equal(t, []string{"wh-6", "wh-7", "wh-8"}, ids(store.OutboxDead), "a count of delivered entries leaves the dead ones")
+	n, err = s.OutboxPrune(t.Context(), &store.OutboxPruneParams{KeepDelivered: 3})
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing beyond the count is left")
+
+	// A dead entry requeued is pending again and out of the prune's reach.
+	_, err = s.OutboxRequeue(t.Context(), &store.OutboxRequeueParams{ID: "wh-6", Now: at(40)})
+	require.NoError(t, err)
+	n, err = s.OutboxPrune(t.Context(), &store.OutboxPruneParams{KeepDead: 1})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, []string{"wh-8"}, ids(store.OutboxDead))
+	// Age and count together: the age removes what the count keeps.
+	n, err = s.OutboxPrune(t.Context(), &store.OutboxPruneParams{KeepDelivered: 2, DeliveredBefore: at(25)})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, []string{"wh-3"}, ids(store.OutboxDelivered))
+	require.Equal(t, []string{"wh-6", "wh-9"}, ids(store.OutboxPending))
+
+	for _, p := range []*store.OutboxPruneParams{nil, {KeepDelivered: -1}, {KeepDead: -1}, {Limit: -1}, {Limit: store.MaxPruneLimit + 1}} {
+		_, err := s.OutboxPrune(t.Context(), p)
+		requireParamError(t, err, "prune %+v", p)
+	}
+	all, err := s.OutboxList(t.Context(), &store.OutboxListParams{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"wh-3", "wh-6", "wh-8", "wh-9"}, entryIDs(all))
 }
 
 func testOutboxPersistence(t *testing.T, su *suite) {
