@@ -602,11 +602,19 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 			return nil, err
 		}
 	}
-	sql, args := s.listSQL(&q, after)
 	res := &store.RecordsListResult{Records: []store.Record{}}
-	err = s.read(ctx, "records list", func(ctx context.Context, db dbtx) error {
+	err = s.read(ctx, "records list", func(ctx context.Context, db dbtx) (err error) {
 		res.Records = res.Records[:0]
-		rows, err := db.Query(ctx, sql, args...)
+		br := db.SendBatch(ctx, s.listBatch(&q, after))
+		defer func() {
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, err := br.Query()
 		if err != nil {
 			return err
 		}
@@ -642,6 +650,17 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 		res.NextCursor = res.Records[q.Limit-1].Cursor
 	}
 	return res, nil
+}
+
+// listBatch is the round trip of a listing: its statement after the plan settings, which hold
+// for the batch's implicit transaction. Without them, the first plans of the statement on a
+// table without statistics read the rest of the stream and sort it for every page.
+func (s *Store) listBatch(q *store.RecordsListParams, after uint64) *pgx.Batch {
+	sql, args := s.listSQL(q, after)
+	b := &pgx.Batch{}
+	b.Queue(planSettings)
+	b.Queue(sql, args...)
+	return b
 }
 
 // listSQL returns the statement of a listing and its arguments: one statement, so one
