@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gonango/nango/store"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -140,7 +142,8 @@ func (s *Store) openStream(ctx context.Context, tx pgx.Tx, st store.Stream, fenc
 	return scanStream(tx.QueryRow(ctx, lock, st.Integration, st.Connection, st.Model))
 }
 
-// read fills pf.olds with the rows of a lookup.
+// read fills pf.olds with the rows of a lookup. Rows in the binary format (as pgx asks for
+// these types) are decoded here, without a Scan per row.
 func (pf *prefetch) read(rows pgx.Rows, epoch uint32) error {
 	defer rows.Close()
 	if pf.olds == nil {
@@ -150,20 +153,61 @@ func (pf *prefetch) read(rows pgx.Rows, epoch uint32) error {
 	var rid []byte
 	var seq, hash int64
 	var live bool
-	for rows.Next() {
-		h := store.Held{Exists: true}
-		dest := []any{&rid, &seq, &hash, &live, &h.Pruned}
-		if pf.merge {
-			dest = append(dest, &h.Data)
+	var dest []any
+	raw := false
+	for first := true; rows.Next(); first = false {
+		if first {
+			raw = binaryLookup(rows.FieldDescriptions(), pf.merge)
 		}
-		if err := rows.Scan(dest...); err != nil {
-			return err
+		h := store.Held{Exists: true}
+		if vals := rows.RawValues(); raw && validLookupRow(vals, pf.merge) {
+			rid = vals[0]
+			seq, hash = int64(binary.BigEndian.Uint64(vals[1])), int64(binary.BigEndian.Uint64(vals[2]))
+			live, h.Pruned = vals[3][0] != 0, vals[4][0] != 0
+			if pf.merge {
+				h.Data = bytes.Clone(vals[5])
+			}
+		} else {
+			if dest == nil {
+				dest = []any{&rid, &seq, &hash, &live, &h.Pruned}
+			}
+			dest[4] = &h.Pruned
+			if pf.merge {
+				dest = append(dest[:5], &h.Data)
+			}
+			if err := rows.Scan(dest...); err != nil {
+				return err
+			}
 		}
 		h.Hash, h.Deleted = uint64(hash), !live
 		h.Newer = pf.newer != nil && pf.newer(uint64(seq), epoch)
 		pf.olds[string(rid)] = h
 	}
 	return rows.Err()
+}
+
+// binaryLookup reports whether a lookup's columns come in the binary format with the expected
+// types: bytea, int8, int8, bool, bool (and bytea for merges).
+func binaryLookup(fds []pgconn.FieldDescription, merge bool) bool {
+	want := []uint32{pgtype.ByteaOID, pgtype.Int8OID, pgtype.Int8OID, pgtype.BoolOID, pgtype.BoolOID}
+	if merge {
+		want = append(want, pgtype.ByteaOID)
+	}
+	if len(fds) != len(want) {
+		return false
+	}
+	for i, fd := range fds {
+		if fd.Format != pgx.BinaryFormatCode || fd.DataTypeOID != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// validLookupRow checks the sizes of a binary lookup row's values (none of them is NULL).
+func validLookupRow(vals [][]byte, merge bool) bool {
+	return vals[0] != nil && len(vals[1]) == 8 && len(vals[2]) == 8 && len(vals[3]) == 1 && len(vals[4]) == 1 &&
+		(!merge || vals[5] != nil)
 }
 
 func scanStream(r pgx.Row) (*streamRow, error) {
