@@ -125,7 +125,7 @@ func (s *Store) openStream(ctx context.Context, tx pgx.Tx, st store.Stream, fenc
 	if err == nil && lookup && row != nil {
 		var rows pgx.Rows
 		if rows, err = br.Query(); err == nil {
-			err = pf.read(rows, row.epoch)
+			err = pf.read(rows, pf.ids, row.epoch)
 		}
 		pf.valid = err == nil
 	}
@@ -142,15 +142,16 @@ func (s *Store) openStream(ctx context.Context, tx pgx.Tx, st store.Stream, fenc
 	return scanStream(tx.QueryRow(ctx, lock, st.Integration, st.Connection, st.Model))
 }
 
-// read fills pf.olds with the rows of a lookup. Rows in the binary format (as pgx asks for
-// these types) are decoded here, without a Scan per row.
-func (pf *prefetch) read(rows pgx.Rows, epoch uint32) error {
+// read fills pf.olds with the rows of a lookup of ids, which name each record by its position in
+// ids (from 1). Rows in the binary format (as pgx asks for these types) are decoded here,
+// without a Scan per row.
+func (pf *prefetch) read(rows pgx.Rows, ids [][]byte, epoch uint32) error {
 	defer rows.Close()
 	if pf.olds == nil {
 		pf.olds = make(map[string]store.Held, chunkSize)
 	}
 	clear(pf.olds)
-	var rid []byte
+	var pos int32
 	var seq, hash int64
 	var live bool
 	var dest []any
@@ -161,7 +162,7 @@ func (pf *prefetch) read(rows pgx.Rows, epoch uint32) error {
 		}
 		h := store.Held{Exists: true}
 		if vals := rows.RawValues(); raw && validLookupRow(vals, pf.merge) {
-			rid = vals[0]
+			pos = int32(binary.BigEndian.Uint32(vals[0]))
 			seq, hash = int64(binary.BigEndian.Uint64(vals[1])), int64(binary.BigEndian.Uint64(vals[2]))
 			live, h.Pruned = vals[3][0] != 0, vals[4][0] != 0
 			if pf.merge {
@@ -169,7 +170,7 @@ func (pf *prefetch) read(rows pgx.Rows, epoch uint32) error {
 			}
 		} else {
 			if dest == nil {
-				dest = []any{&rid, &seq, &hash, &live, &h.Pruned}
+				dest = []any{&pos, &seq, &hash, &live, &h.Pruned}
 			}
 			dest[4] = &h.Pruned
 			if pf.merge {
@@ -179,17 +180,20 @@ func (pf *prefetch) read(rows pgx.Rows, epoch uint32) error {
 				return err
 			}
 		}
+		if pos < 1 || int(pos) > len(ids) {
+			return fmt.Errorf("postgres: a lookup of %d ids returned position %d", len(ids), pos)
+		}
 		h.Hash, h.Deleted = uint64(hash), !live
 		h.Newer = pf.newer != nil && pf.newer(uint64(seq), epoch)
-		pf.olds[string(rid)] = h
+		pf.olds[string(ids[pos-1])] = h
 	}
 	return rows.Err()
 }
 
 // binaryLookup reports whether a lookup's columns come in the binary format with the expected
-// types: bytea, int8, int8, bool, bool (and bytea for merges).
+// types: int4, int8, int8, bool, bool (and bytea for merges).
 func binaryLookup(fds []pgconn.FieldDescription, merge bool) bool {
-	want := []uint32{pgtype.ByteaOID, pgtype.Int8OID, pgtype.Int8OID, pgtype.BoolOID, pgtype.BoolOID}
+	want := []uint32{pgtype.Int4OID, pgtype.Int8OID, pgtype.Int8OID, pgtype.BoolOID, pgtype.BoolOID}
 	if merge {
 		want = append(want, pgtype.ByteaOID)
 	}
@@ -206,7 +210,7 @@ func binaryLookup(fds []pgconn.FieldDescription, merge bool) bool {
 
 // validLookupRow checks the sizes of a binary lookup row's values (none of them is NULL).
 func validLookupRow(vals [][]byte, merge bool) bool {
-	return vals[0] != nil && len(vals[1]) == 8 && len(vals[2]) == 8 && len(vals[3]) == 1 && len(vals[4]) == 1 &&
+	return len(vals[0]) == 4 && len(vals[1]) == 8 && len(vals[2]) == 8 && len(vals[3]) == 1 && len(vals[4]) == 1 &&
 		(!merge || vals[5] != nil)
 }
 
@@ -242,21 +246,22 @@ func head(st store.Stream, row *streamRow) string {
 // The statements of writes and sweeps, whose plans plan_test.go checks on tables without
 // statistics. Each touches the records by primary key, never the whole stream: lookups probe
 // the primary key once per id (a lateral subquery that OFFSET 0 keeps from becoming a join the
-// planner could turn around); updates go through functions (migrations) that update
+// planner could turn around) and name each record found by its position in the array of ids
+// rather than send its id back; updates go through functions (migrations) that update
 // one record by primary key at a time, since a join of an array with the records can be planned
 // as a scan of the stream. The sweep reads a page of live ids and the window's ids in the same
 // range, both in index order, and compares them itself.
 const (
-	sqlLookup = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL FROM unnest($2::bytea[]) AS u(rid)
+	sqlLookup = `SELECT u.i::int4, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL FROM unnest($2::bytea[]) WITH ORDINALITY AS u(rid, i)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
-	sqlLookupData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL, r.data FROM unnest($2::bytea[]) AS u(rid)
+	sqlLookupData = `SELECT u.i::int4, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL, r.data FROM unnest($2::bytea[]) WITH ORDINALITY AS u(rid, i)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
 	// sqlLookupStream and sqlLookupStreamData look up as sqlLookup and sqlLookupData do, in the
 	// stream named by $1-$3 (one probe of its key, once).
-	sqlLookupStream = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL FROM unnest($4::bytea[]) AS u(rid)
+	sqlLookupStream = `SELECT u.i::int4, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL FROM unnest($4::bytea[]) WITH ORDINALITY AS u(rid, i)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = (SELECT id FROM {s}.streams
 			WHERE integration = $1 AND connection = $2 AND model = $3) AND r.rid = u.rid OFFSET 0) r`
-	sqlLookupStreamData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL, r.data FROM unnest($4::bytea[]) AS u(rid)
+	sqlLookupStreamData = `SELECT u.i::int4, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL, r.data FROM unnest($4::bytea[]) WITH ORDINALITY AS u(rid, i)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = (SELECT id FROM {s}.streams
 			WHERE integration = $1 AND connection = $2 AND model = $3) AND r.rid = u.rid OFFSET 0) r`
 	sqlUpdate = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
@@ -626,7 +631,7 @@ func (w *chunkWriter) lookup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgres: reading records of %s: %w", w.pw.Stream, err)
 	}
-	if err := w.pf.read(rows, w.row.epoch); err != nil {
+	if err := w.pf.read(rows, w.ids, w.row.epoch); err != nil {
 		return fmt.Errorf("postgres: reading records of %s: %w", w.pw.Stream, err)
 	}
 	return nil
