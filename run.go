@@ -125,6 +125,17 @@ func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (
 	if err != nil {
 		return nil, err
 	}
+	if !o.slot.IsZero() {
+		// A slot that an engine sharing the store ran already is skipped with one read, before
+		// the lease is written (claim looks again once it is held).
+		runs, err := e.store.RunList(ctx, &store.RunListParams{Key: key, Limit: 1})
+		if err != nil {
+			return nil, within(err, "loading the latest run of %s for %q", key.Sync, key.Connection)
+		}
+		if len(runs) > 0 && runs[0].State != store.RunRunning && slotRan(runs[0], o.slot) {
+			return nil, errSlotTaken
+		}
+	}
 	conn, err := e.store.ConnectionGet(ctx, key.Integration, key.Connection)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -231,17 +242,19 @@ func (e *Engine) claim(ctx context.Context, key store.SyncKey, slot time.Time) e
 	if last.State == store.RunRunning {
 		return e.endInterrupted(ctx, last)
 	}
-	if slot.IsZero() {
-		return nil
-	}
-	slot = store.Timestamp(slot)
-	// A run that started at or after the slot ran it; so did one that was going at the slot,
-	// as on a single engine a slot that comes while the sync runs is skipped. A cancelled run
-	// (cut short by a shutdown, say) does not count: the slot is due again.
-	if last.State != store.RunCancelled && (!last.StartedAt.Before(slot) || !last.EndedAt.Before(slot)) {
+	if !slot.IsZero() && slotRan(last, slot) {
 		return errSlotTaken
 	}
 	return nil
+}
+
+// slotRan reports whether last, a run that ended, ran the slot. A run that started at or after
+// the slot ran it; so did one that was going at the slot, as on a single engine a slot that
+// comes while the sync runs is skipped. A cancelled run (cut short by a shutdown, say) does not
+// count: the slot is due again.
+func slotRan(last *store.Run, slot time.Time) bool {
+	slot = store.Timestamp(slot)
+	return last.State != store.RunCancelled && (!last.StartedAt.Before(slot) || !last.EndedAt.Before(slot))
 }
 
 // InterruptedRunError is the error recorded for a run whose engine stopped (a crash, a kill, a
