@@ -30,6 +30,10 @@ import (
 // payload, a checkpoint, credentials) when no key was configured to open it.
 var ErrNoEncryptionKey = errors.New("nango: the value is encrypted but Config.EncryptionKeys is empty")
 
+// ErrUnknownEncryptionKey is matched by the errors of reads that meet a value sealed with a key
+// that is not among Config.EncryptionKeys (a key removed too early, or another service's).
+var ErrUnknownEncryptionKey = errors.New("nango: the value is encrypted with a key that is not in Config.EncryptionKeys")
+
 // dataKey is a connection's unwrapped data key.
 type dataKey struct {
 	s       *sealer // one key

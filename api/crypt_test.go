@@ -87,6 +87,16 @@ func TestRecordsEncrypted(t *testing.T) {
 	a = g.do(t, req{method: http.MethodGet, path: "/sync/status?provider_config_key=crm&syncs=*&connection_id=conn-1"})
 	requireError(t, a, http.StatusInternalServerError, api.CodeServerError)
 	require.Contains(t, a.message(), "the stored data is encrypted")
+
+	// And through an engine with another key, not the one that sealed the store.
+	other := bytes.Repeat([]byte{5}, nango.EncryptionKeySize)
+	var otherLogs syncBuffer
+	h := sealedFixture(t, st, &nango.Config{Logger: discard, ShutdownTimeout: time.Second, EncryptionKeys: [][]byte{other}}, slog.New(slog.NewTextHandler(&otherLogs, nil)))
+	a = h.records(t, "conn-1", "model=Contact")
+	requireError(t, a, http.StatusInternalServerError, api.CodeServerError)
+	require.Contains(t, a.message(), "the stored data is encrypted and the service has no key to decrypt it")
+	require.Nil(t, a.body["records"])
+	require.Contains(t, otherLogs.String(), "not in Config.EncryptionKeys", "the log says that the key is another one")
 }
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
