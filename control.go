@@ -79,6 +79,11 @@ func (e *Engine) targets(ctx context.Context, sel SyncSelector) ([]store.SyncKey
 // returns without waiting for them (use RunSync to wait). Syncs that are already running or
 // queued are left alone and reported in an error that wraps ErrRunActive; the others are queued
 // all the same. It needs the engine to be running (ErrEngineNotRunning).
+//
+// The trigger is saved in each sync's schedule before Trigger returns, and cleared by the run
+// that ran it when that run ends: whichever engine sharing the store takes the sync's lease
+// first runs it, and a trigger whose engine stopped before its run ended (a crash, a shutdown)
+// runs on another engine, or on this one when it starts again.
 func (e *Engine) Trigger(ctx context.Context, p TriggerParams) error {
 	if p.EmptyCache && !p.Reset {
 		return configError("EmptyCache needs Reset")
@@ -87,14 +92,40 @@ func (e *Engine) Trigger(ctx context.Context, p TriggerParams) error {
 	if err != nil {
 		return err
 	}
-	trigger := TriggerManual
-	if p.Reset {
-		trigger = TriggerReset
-	}
-	busy, err := e.sched.Trigger(keys, scheduler.Job{Trigger: trigger, Reset: p.Reset, EmptyCache: p.EmptyCache})
+	busy, err := e.sched.Busy(keys)
 	if errors.Is(err, scheduler.ErrNotRunning) {
 		return ErrEngineNotRunning
 	}
+	if err != nil {
+		return fmt.Errorf("nango: %w", err)
+	}
+	now := e.now()
+	trig := store.ScheduleTrigger{ID: newTriggerID(now), Reset: p.Reset, EmptyCache: p.EmptyCache, At: now}
+	free := slices.DeleteFunc(slices.Clone(keys), func(k store.SyncKey) bool { return slices.Contains(busy, k) })
+	if len(free) > 0 {
+		sig := store.Signal{Kind: store.SignalTrigger, Integration: p.Integration, Connection: p.Connection}
+		if len(p.Syncs) == 1 {
+			sig.Sync = p.Syncs[0]
+		}
+		defer e.signal(ctx, sig) // what was saved, even if a later key failed
+	}
+	for _, k := range free {
+		if err := e.saveTrigger(ctx, k, trig); err != nil {
+			return err
+		}
+	}
+	raced, err := e.sched.Trigger(free, scheduler.TriggerJob(trig))
+	if errors.Is(err, scheduler.ErrNotRunning) {
+		return ErrEngineNotRunning
+	}
+	for _, k := range raced {
+		// Queued or started between the two looks: left alone, as if busy from the start.
+		if err := e.clearTrigger(ctx, k, trig.ID); err != nil {
+			e.logger.Warn("withdrawing a trigger failed; it runs after the sync's run", "integration", k.Integration,
+				"sync", k.Sync, "connection_id", k.Connection, "error", err)
+		}
+	}
+	busy = append(busy, raced...)
 	if len(busy) > 0 {
 		names := make([]string, len(busy))
 		for i, k := range busy {
@@ -103,6 +134,49 @@ func (e *Engine) Trigger(ctx context.Context, p TriggerParams) error {
 		return fmt.Errorf("%w: %s", ErrRunActive, strings.Join(names, ", "))
 	}
 	return err
+}
+
+// newTriggerID returns a new id for a saved trigger.
+func newTriggerID(t time.Time) string {
+	return "trigger_" + strings.TrimPrefix(newRunID(t), "run_")
+}
+
+// saveTrigger saves t in k's schedule, replacing a trigger not run yet.
+func (e *Engine) saveTrigger(ctx context.Context, k store.SyncKey, t store.ScheduleTrigger) error {
+	err := e.updateSchedule(ctx, k, func(sc *store.Schedule) { sc.Trigger, sc.UpdatedAt = t, t.At })
+	if err != nil {
+		return fmt.Errorf("nango: saving the trigger of %s for %q: %w", k.Sync, k.Connection, err)
+	}
+	return nil
+}
+
+// clearTrigger removes the trigger id from k's schedule; a later trigger saved since stays.
+func (e *Engine) clearTrigger(ctx context.Context, k store.SyncKey, id string) error {
+	_, err := e.store.ScheduleUpdate(ctx, k, func(sc *store.Schedule) error {
+		if sc.Trigger.ID == id {
+			sc.Trigger = store.ScheduleTrigger{}
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // the connection is gone
+	}
+	return err
+}
+
+// updateSchedule changes k's saved schedule in one step; a schedule not saved yet starts as a
+// new connection's would.
+func (e *Engine) updateSchedule(ctx context.Context, k store.SyncKey, set func(*store.Schedule)) error {
+	_, err := e.store.ScheduleUpdate(ctx, k, func(sc *store.Schedule) error { set(sc); return nil })
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	saved, err := e.schedule(ctx, k)
+	if err != nil {
+		return err
+	}
+	set(saved)
+	return e.store.SchedulePut(ctx, saved)
 }
 
 // Pause stops scheduling the selected syncs; a run in progress finishes. The state is kept in
@@ -135,15 +209,13 @@ func (e *Engine) setPaused(ctx context.Context, sel SyncSelector, paused bool) e
 			continue
 		}
 		// Not scheduled now (the engine is not running): change the saved schedule.
-		saved, err := e.schedule(ctx, k)
+		err = e.updateSchedule(ctx, k, func(saved *store.Schedule) {
+			if saved.Paused && !paused {
+				saved.NextRunAt = time.Time{} // run as soon as the engine runs
+			}
+			saved.Paused, saved.UpdatedAt = paused, e.now()
+		})
 		if err != nil {
-			return err
-		}
-		if saved.Paused && !paused {
-			saved.NextRunAt = time.Time{} // run as soon as the engine runs
-		}
-		saved.Paused, saved.UpdatedAt = paused, e.now()
-		if err := e.store.SchedulePut(ctx, saved); err != nil {
 			return fmt.Errorf("nango: saving schedule of %s for %q: %w", k.Sync, k.Connection, err)
 		}
 	}
@@ -189,14 +261,12 @@ func (e *Engine) SetFrequency(ctx context.Context, integration, syncName, connec
 		}
 		return nil
 	}
-	saved, err := e.schedule(ctx, k)
+	err = e.updateSchedule(ctx, k, func(saved *store.Schedule) {
+		saved.Frequency = frequency
+		saved.NextRunAt = scheduler.NextSlot(k, freq, e.cfg.Clock.Now())
+		saved.UpdatedAt = e.now()
+	})
 	if err != nil {
-		return err
-	}
-	saved.Frequency = frequency
-	saved.NextRunAt = scheduler.NextSlot(k, freq, e.cfg.Clock.Now())
-	saved.UpdatedAt = e.now()
-	if err := e.store.SchedulePut(ctx, saved); err != nil {
 		return fmt.Errorf("nango: saving schedule of %s for %q: %w", k.Sync, k.Connection, err)
 	}
 	return nil

@@ -13,7 +13,8 @@ import (
 // others move on without counting it as a failure. Control calls write the store and then send
 // a store.Signal when the store implements store.Signaler; every engine reloads what the signal
 // names, and also reloads everything every Config.ReloadInterval, so that a lost signal only
-// delays.
+// delays. A trigger is written to the sync's schedule (store.ScheduleTrigger) and run by the
+// first engine to take the lease, which clears it when the run ends (control.go, run.go).
 
 // signal tells the other engines sharing the store that something changed there. It is
 // best-effort: a failure is logged, and the others catch up at their next reload.
@@ -30,14 +31,16 @@ func (e *Engine) signal(ctx context.Context, sig store.Signal) {
 }
 
 // watch receives the signals of the other engines and reloads the store every
-// Config.ReloadInterval, until ctx is done or the returned function is called.
+// Config.ReloadInterval, until ctx is done or the returned function is called. It returns once
+// it receives the signals (on PostgreSQL, once its LISTEN is in place), so that the engine is
+// Ready only when it hears the others.
 func (e *Engine) watch(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
+	sigs := e.signals(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sigs := e.signals(ctx)
 		tick := e.cfg.Clock.After(e.cfg.ReloadInterval)
 		for {
 			select {

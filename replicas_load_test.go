@@ -117,6 +117,12 @@ func (p *partition) SchedulePut(ctx context.Context, s *store.Schedule) error {
 	}
 	return p.Store.SchedulePut(ctx, s)
 }
+func (p *partition) ScheduleUpdate(ctx context.Context, key store.SyncKey, update func(*store.Schedule) error) (*store.Schedule, error) {
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return p.Store.ScheduleUpdate(ctx, key, update)
+}
 func (p *partition) OutboxClaim(ctx context.Context, q *store.OutboxClaimParams) ([]*store.OutboxEntry, error) {
 	if err := p.err(); err != nil {
 		return nil, err

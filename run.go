@@ -61,6 +61,10 @@ type RunOptions struct {
 	// slot, for a scheduled run, is the time it was due: the run does not start when a run
 	// started at or after it (another engine sharing the store ran the slot).
 	slot time.Time
+	// triggerID, for a run of a trigger saved in the sync's schedule (Trigger), is its id: the
+	// run takes the saved trigger's options, does not start when the schedule holds none (an
+	// engine sharing the store ran it), and clears it when it ends.
+	triggerID string
 }
 
 // RunResult reports a finished run.
@@ -110,7 +114,7 @@ func (e *Engine) RunSync(ctx context.Context, integration, syncName, connection 
 }
 
 // runOnce is one run, whoever asked for it: RunSync or the scheduler.
-func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (*RunResult, error) {
+func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (res *RunResult, err error) {
 	if o.Trigger == "" {
 		o.Trigger = TriggerManual
 		if o.Reset {
@@ -151,6 +155,21 @@ func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (
 	if err := e.claim(runCtx, key, o.slot); err != nil {
 		return nil, err
 	}
+	if o.triggerID != "" {
+		if err := e.claimTrigger(runCtx, key, &o); err != nil {
+			return nil, err
+		}
+		defer func() {
+			// A run cut short by a shutdown, or that lost its lease, leaves the trigger to the
+			// engine that runs the sync next.
+			if res != nil && res.State != RunCancelled && !errors.Is(context.Cause(runCtx), store.ErrLeaseLost) {
+				if err := e.clearTrigger(context.WithoutCancel(ctx), key, o.triggerID); err != nil {
+					e.logger.Warn("clearing the trigger the run ran failed; it may run once more", "integration", key.Integration,
+						"sync", key.Sync, "connection_id", key.Connection, "error", err)
+				}
+			}
+		}()
+	}
 
 	if o.Reset {
 		if err := e.reset(runCtx, key, sc, o.EmptyCache, lease); err != nil {
@@ -164,13 +183,36 @@ func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (
 	n.lease = lease
 	defer e.progress.track(n)() // progress.go
 	e.metrics.runStarted(ctx, key.Integration, key.Sync)
-	res := e.execute(runCtx, n, sc, o)
+	res = e.execute(runCtx, n, sc, o)
 	e.metrics.runFinished(context.WithoutCancel(ctx), res)
 	return res, res.Err
 }
 
-// errSlotTaken: another engine sharing the store already ran a scheduled run's slot.
+// errSlotTaken: another engine sharing the store already ran a scheduled run's slot, or a
+// saved trigger.
 var errSlotTaken = errors.New("nango: another engine ran this slot")
+
+// claimTrigger, once this engine holds the lease, takes up the trigger saved in key's schedule:
+// the run gets its options (the latest trigger's, if another was saved since the job was
+// queued). None saved means that an engine sharing the store ran it: errSlotTaken.
+func (e *Engine) claimTrigger(ctx context.Context, key store.SyncKey, o *RunOptions) error {
+	sc, err := e.store.ScheduleGet(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errSlotTaken
+	case err != nil:
+		return within(err, "loading the schedule of %s for %q", key.Sync, key.Connection)
+	case sc.Trigger.IsZero():
+		return errSlotTaken
+	}
+	t := sc.Trigger
+	o.triggerID, o.Reset, o.EmptyCache = t.ID, t.Reset, t.EmptyCache
+	o.Trigger = TriggerManual
+	if t.Reset {
+		o.Trigger = TriggerReset
+	}
+	return nil
+}
 
 // claim looks at the sync's latest run once this engine holds the lease. A run still RUNNING was
 // left by an engine that stopped, or lost its lease, before it finished (nobody else can hold
@@ -320,7 +362,7 @@ func (e *Engine) newRun(ctx context.Context, in *Integration, sc *SyncConfig, co
 	var cpFrom json.RawMessage
 	if cp, err := e.store.CheckpointGet(ctx, store.CheckpointKey(key)); err == nil {
 		cpVersion = cp.Version
-		if cpFrom, err = e.openCheckpoint(store.CheckpointKey(key), cp.Data); err != nil {
+		if cpFrom, err = e.openCheckpoint(ctx, store.CheckpointKey(key), cp.Data); err != nil {
 			return nil, fmt.Errorf("nango: loading checkpoint of %s: %w", key.Sync, err)
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -414,7 +456,7 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 	res.CheckpointFrom = n.cpFrom
 	if cp, cerr := e.store.CheckpointGet(finishCtx, store.CheckpointKey(n.run.Key)); cerr == nil {
 		var oerr error
-		if res.CheckpointTo, oerr = e.openCheckpoint(store.CheckpointKey(n.run.Key), cp.Data); oerr != nil {
+		if res.CheckpointTo, oerr = e.openCheckpoint(ctx, store.CheckpointKey(n.run.Key), cp.Data); oerr != nil {
 			e.logger.Error("reading the run's last checkpoint failed", "run_id", run.ID, "error", oerr)
 		}
 	}

@@ -93,7 +93,7 @@ type schedRunner struct{ e *Engine }
 
 func (r schedRunner) Run(ctx context.Context, key store.SyncKey, job scheduler.Job) scheduler.Result {
 	e := r.e
-	o := RunOptions{Trigger: job.Trigger, Reset: job.Reset, EmptyCache: job.EmptyCache}
+	o := RunOptions{Trigger: job.Trigger, Reset: job.Reset, EmptyCache: job.EmptyCache, triggerID: job.TriggerID}
 	if job.Trigger == TriggerSchedule {
 		o.slot = job.Due
 	}

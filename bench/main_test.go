@@ -96,3 +96,40 @@ func TestScheduleWorkload(t *testing.T) {
 		t.Fatalf("unexpected result %+v", res)
 	}
 }
+
+// The scheduler workload on PostgreSQL: three engines, each with its own pool, share one
+// schema; every connection runs once, on one engine, and none twice.
+func TestScheduleWorkloadPostgres(t *testing.T) {
+	url := os.Getenv("NANGO_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("NANGO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against (e.g. postgres://postgres@127.0.0.1:5432/test)")
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"schedule", "-store", "postgres", "-db", url, "-engines", "3", "-connections", "60",
+		"-frequency", "2s", "-min-frequency", "1s", "-json"}, &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res ScheduleResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%v: %s", err, out.Bytes())
+	}
+	if res.Runs != 60 || res.Engines != 3 || res.Store != "postgres" || len(res.RunsPerEngine) != 3 || res.Repeated != 0 || res.Overlaps != 0 {
+		t.Fatalf("unexpected result %+v", res)
+	}
+	total := 0
+	for _, n := range res.RunsPerEngine {
+		total += n
+	}
+	if total < 60 {
+		t.Fatalf("the engines ran %v, fewer than 60 runs in all", res.RunsPerEngine)
+	}
+}
+
+func TestScheduleFlags(t *testing.T) {
+	for _, args := range [][]string{{"-store", "nope"}, {"-engines", "0"}, {"-connections", "0"}, {"-concurrency", "0"}, {"extra"}} {
+		if err := run(context.Background(), append([]string{"schedule"}, args...), io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}

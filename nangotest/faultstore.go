@@ -240,6 +240,11 @@ func (s *faultStore) SchedulePut(ctx context.Context, sc *store.Schedule) error 
 	return afterCrashErr(s, func() error { return s.Store.SchedulePut(ctx, sc) })
 }
 
+// ScheduleUpdate implements store.Store.
+func (s *faultStore) ScheduleUpdate(ctx context.Context, key store.SyncKey, update func(*store.Schedule) error) (*store.Schedule, error) {
+	return afterCrash(s, func() (*store.Schedule, error) { return s.Store.ScheduleUpdate(ctx, key, update) })
+}
+
 // OutboxClaim implements store.Store.
 func (s *faultStore) OutboxClaim(ctx context.Context, p *store.OutboxClaimParams) ([]*store.OutboxEntry, error) {
 	return afterCrash(s, func() ([]*store.OutboxEntry, error) { return s.Store.OutboxClaim(ctx, p) })

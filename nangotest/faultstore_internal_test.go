@@ -23,7 +23,7 @@ var (
 	// otherWrites are not commits of a run (connections, leases, schedules, the outbox, consumer
 	// cursors); they fail once the process has crashed.
 	otherWrites = []string{
-		"ConnectionPut", "ConnectionUpdate", "ConnectionDelete", "LeaseAcquire", "LeaseRenew", "LeaseRelease", "SchedulePut",
+		"ConnectionPut", "ConnectionUpdate", "ConnectionDelete", "LeaseAcquire", "LeaseRenew", "LeaseRelease", "SchedulePut", "ScheduleUpdate",
 		"OutboxClaim", "OutboxSettle", "OutboxRequeue", "OutboxPrune", "ConsumerCursorPut", "ConsumerDelete",
 		"RecordsPrune", "RunsPrune",
 	}

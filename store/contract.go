@@ -233,6 +233,13 @@ type Schedules interface {
 	ScheduleReader
 	// SchedulePut inserts or replaces the schedule of a sync for a connection.
 	SchedulePut(ctx context.Context, sched *Schedule) error
+	// ScheduleUpdate changes a stored schedule in one atomic step: it reads it, calls update on
+	// a copy, and writes the result, so that concurrent changes of different fields (the next
+	// run after a run, a pause, a trigger) never undo each other. update may be called more
+	// than once (a transaction retried after a transient failure); it must only change the
+	// copy, and not its Key. An error from update writes nothing and is returned as it is. It
+	// returns the schedule as written, or ErrNotFound.
+	ScheduleUpdate(ctx context.Context, key SyncKey, update func(*Schedule) error) (*Schedule, error)
 }
 
 // Compile-time check: a Store is a Reader.

@@ -17,8 +17,9 @@ const (
 	// SignalConnection: Connection of Integration was added, changed or deleted: engines
 	// reload it (and drop its schedules when it is gone).
 	SignalConnection SignalKind = "connection"
-	// SignalTrigger: a run of Sync on Connection was asked for; the engine that was asked runs
-	// it, the others only learn that its schedule may have moved.
+	// SignalTrigger: a run of Sync on Connection was asked for and saved in its schedule
+	// (Schedule.Trigger): engines reload the schedule, and the first to take the sync's lease
+	// runs it. Empty Sync and Connection mean all, as for SignalSchedule.
 	SignalTrigger SignalKind = "trigger"
 )
 

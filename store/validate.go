@@ -105,8 +105,11 @@ func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 	if err := p.Stream.Validate(); err != nil {
 		return nil, err
 	}
-	if p.Mode < WriteSave || p.Mode > WriteDelete {
+	if p.Mode < WriteSave || p.Mode > WriteReseal {
 		return nil, &ParamError{Param: "mode", Reason: fmt.Sprintf("unknown write mode %d", p.Mode)}
+	}
+	if p.Mode == WriteReseal && p.Codec == nil {
+		return nil, &ParamError{Param: "codec", Reason: "a reseal write needs a payload codec"}
 	}
 	if p.TrackSeen != "" {
 		if err := ValidateName("sync", p.TrackSeen); err != nil {
@@ -144,7 +147,7 @@ func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 			pr.ID = id
 			buf = out
 			pr.Data = buf[start:len(buf):len(buf)]
-			pr.Hash = Hash(pr.Data)
+			pr.Hash = pw.hash(pr.Data)
 		}
 		if reason := ValidateID(pr.ID); reason != "" {
 			return nil, &RecordError{Model: p.Stream.Model, Index: i, ID: pr.ID, Reason: reason}
@@ -178,7 +181,7 @@ func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 			return nil, err
 		}
 	}
-	if p.TrackSeen != "" && p.Mode != WriteDelete {
+	if p.TrackSeen != "" && (p.Mode == WriteSave || p.Mode == WriteMerge) {
 		pw.SeenIDs = make([]string, len(recs))
 		for i, r := range recs {
 			pw.SeenIDs[i] = r.ID
@@ -373,7 +376,29 @@ func ValidateSchedule(s *Schedule) error {
 	if s == nil {
 		return &ParamError{Param: "schedule", Reason: "nil"}
 	}
-	return s.Key.Validate()
+	if err := s.Key.Validate(); err != nil {
+		return err
+	}
+	switch t := s.Trigger; {
+	case !t.IsZero() && t.ID == "":
+		return &ParamError{Param: "schedule.Trigger.ID", Reason: fmt.Sprintf("empty in a trigger of %s for %q", s.Key.Sync, s.Key.Connection)}
+	case t.EmptyCache && !t.Reset:
+		return &ParamError{Param: "schedule.Trigger.EmptyCache", Reason: fmt.Sprintf("needs Reset (trigger of %s for %q)", s.Key.Sync, s.Key.Connection)}
+	}
+	return nil
+}
+
+// ApplyScheduleUpdate calls update on sc (a copy the caller owns) and checks the result, for
+// the stores' ScheduleUpdate.
+func ApplyScheduleUpdate(sc *Schedule, update func(*Schedule) error) error {
+	key := sc.Key
+	if err := update(sc); err != nil {
+		return err
+	}
+	if sc.Key != key {
+		return &ParamError{Param: "schedule", Reason: fmt.Sprintf("an update may not change its key (%s for %q)", key.Sync, key.Connection)}
+	}
+	return ValidateSchedule(sc)
 }
 
 // LeaseHeldError returns ErrLeaseHeld with who holds the lease and until when, as a

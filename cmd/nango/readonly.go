@@ -94,3 +94,7 @@ func (readOnly) LeaseRenew(context.Context, *store.LeaseRenewParams) (*store.Lea
 func (readOnly) LeaseRelease(context.Context, *store.Lease) error { return errReadOnly }
 
 func (readOnly) SchedulePut(context.Context, *store.Schedule) error { return errReadOnly }
+
+func (readOnly) ScheduleUpdate(context.Context, store.SyncKey, func(*store.Schedule) error) (*store.Schedule, error) {
+	return nil, errReadOnly
+}

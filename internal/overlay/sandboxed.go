@@ -81,6 +81,20 @@ func (s *Store) SchedulePut(ctx context.Context, sc *store.Schedule) error {
 	return s.mem.SchedulePut(ctx, sc)
 }
 
+// ScheduleUpdate implements store.Store: the result stays in the sandbox.
+func (s *Store) ScheduleUpdate(ctx context.Context, key store.SyncKey, update func(*store.Schedule) error) (*store.Schedule, error) {
+	if _, err := s.mem.ScheduleGet(ctx, key); errors.Is(err, store.ErrNotFound) {
+		sc, err := s.base.ScheduleGet(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.mem.SchedulePut(ctx, sc); err != nil {
+			return nil, err
+		}
+	}
+	return s.mem.ScheduleUpdate(ctx, key, update)
+}
+
 // ScheduleGet implements store.Store: the sandbox's schedule, else the base's.
 func (s *Store) ScheduleGet(ctx context.Context, key store.SyncKey) (*store.Schedule, error) {
 	sc, err := s.mem.ScheduleGet(ctx, key)

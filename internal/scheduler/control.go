@@ -29,9 +29,29 @@ func (s *Scheduler) Trigger(keys []Key, job Job) (busy []Key, err error) {
 			busy = append(busy, k)
 			continue
 		}
+		if job.TriggerID != "" {
+			en.triggerID = job.TriggerID
+		}
 		s.enqueue(en, job)
 	}
 	s.signal()
+	return busy, nil
+}
+
+// Busy returns the keys whose sync is running or queued in this scheduler. It returns
+// ErrNotRunning when Run is not running.
+func (s *Scheduler) Busy(keys []Key) ([]Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return nil, ErrNotRunning
+	}
+	var busy []Key
+	for _, k := range keys {
+		if en := s.entries[k]; en != nil && en.state != entryIdle {
+			busy = append(busy, k)
+		}
+	}
 	return busy, nil
 }
 
@@ -195,8 +215,9 @@ func (s *Scheduler) Reload(ctx context.Context, integration, connection, sync st
 }
 
 // apply brings an entry in line with its saved schedule. With next, or when the pause or the
-// frequency changed, an idle entry that is not paused takes the saved next run. Callers hold
-// s.mu.
+// frequency changed, an idle entry that is not paused takes the saved next run. A saved
+// trigger it has not taken up yet is queued now, paused or not (or once the run in progress
+// ends). Callers hold s.mu.
 func (s *Scheduler) apply(en *entry, saved *store.Schedule, next bool) {
 	changed := false
 	if saved.Frequency != en.override {
@@ -212,6 +233,16 @@ func (s *Scheduler) apply(en *entry, saved *store.Schedule, next bool) {
 		en.paused, changed = saved.Paused, true
 		if en.paused {
 			s.unschedule(en)
+		}
+	}
+	if t := saved.Trigger; !t.IsZero() && t.ID != en.triggerID {
+		en.triggerID = t.ID
+		job := TriggerJob(t)
+		if en.state == entryIdle {
+			s.enqueue(en, job)
+			s.signal()
+		} else {
+			en.nextTrigger = &job
 		}
 	}
 	if (!changed && !next) || en.paused || en.state != entryIdle {

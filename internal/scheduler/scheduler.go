@@ -39,6 +39,8 @@ var (
 const (
 	TriggerSchedule = "schedule"
 	TriggerWebhook  = "webhook"
+	TriggerManual   = "manual"
+	TriggerReset    = "reset"
 )
 
 // triggerRetryDelay is how long a triggered run that found its sync busy waits to try again.
@@ -56,6 +58,19 @@ type Job struct {
 	// started at or after it (another engine sharing the store ran it). Zero for the other
 	// triggers, and for a scheduled run asked for now (Start), which runs in any case.
 	Due time.Time
+	// TriggerID names the trigger saved in the sync's schedule (store.ScheduleTrigger) that the
+	// job runs: the run does not start when that schedule holds no trigger any more (another
+	// engine sharing the store ran it), and clears it when it ends. Empty for other jobs.
+	TriggerID string
+}
+
+// TriggerJob returns the job that runs a trigger saved in a schedule.
+func TriggerJob(t store.ScheduleTrigger) Job {
+	job := Job{Trigger: TriggerManual, Reset: t.Reset, EmptyCache: t.EmptyCache, TriggerID: t.ID}
+	if t.Reset {
+		job.Trigger = TriggerReset
+	}
+	return job
 }
 
 // Outcome is how a run went, as far as the scheduler cares.
@@ -73,8 +88,8 @@ const (
 	// scheduled job looks again then (the owner may have died, leaving its run interrupted),
 	// or at its next slot if that comes first; it is not a failure.
 	Busy
-	// Skipped: another engine already ran the job's slot (Job.Due); the entry moves on to its
-	// next slot.
+	// Skipped: another engine already ran the job's slot (Job.Due) or its trigger
+	// (Job.TriggerID); the entry moves on to its next slot.
 	Skipped
 )
 
@@ -157,7 +172,12 @@ type entry struct {
 	cancel   context.CancelFunc // of the running run
 	// followUp: provider webhook events came while the entry ran; one more run follows.
 	followUp bool
-	gen      uint64 // when it was added, for Resync
+	// triggerID is the saved trigger (store.ScheduleTrigger) this engine last took up, so that
+	// a reload does not queue it twice; nextTrigger a saved trigger found while the entry was
+	// queued or running, run once that run ends.
+	triggerID   string
+	nextTrigger *Job
+	gen         uint64 // when it was added, for Resync
 }
 
 // Scheduler keeps one timer for a heap of due times, not a goroutine per schedule; due entries
@@ -301,6 +321,11 @@ func (s *Scheduler) addEntry(ctx context.Context, key Key, sc Sync, saved *store
 	now := s.cfg.Clock.Now()
 	if saved != nil {
 		en.paused, en.override, en.due = saved.Paused, saved.Frequency, saved.NextRunAt
+		if t := saved.Trigger; !t.IsZero() {
+			// A trigger no engine has run yet (the one asked stopped first): due now.
+			job := TriggerJob(t)
+			en.retryJob, en.triggerID, en.due = &job, t.ID, store.Timestamp(now)
+		}
 	} else {
 		// New: due now. The time is saved so that every engine sharing the store runs the
 		// same first slot, and only one of them runs it.
@@ -337,7 +362,7 @@ func (s *Scheduler) addEntry(ctx context.Context, key Key, sc Sync, saved *store
 		s.queues[key.Integration] = nil
 		s.order = append(s.order, key.Integration)
 	}
-	if !en.paused {
+	if !en.paused || en.retryJob != nil {
 		heap.Push(&s.heap, en)
 	}
 	s.signal()
@@ -528,6 +553,10 @@ func (s *Scheduler) finished(en *entry, res Result) {
 		en.failures = 0 // a success, or retries used up: the next slot starts afresh
 		en.due = NextSlot(en.key, en.freq, now)
 	}
+	if en.nextTrigger != nil {
+		// A trigger saved by another engine while this one ran: it runs now.
+		en.due, en.retryJob, en.nextTrigger = now, en.nextTrigger, nil
+	}
 	if en.startNow {
 		// Started while it ran: starting means running now.
 		en.startNow = false
@@ -547,7 +576,8 @@ func (s *Scheduler) finished(en *entry, res Result) {
 	// while it ran; only the current entry goes back on the grid.
 	cur, ok := s.entries[en.key]
 	live := ok && cur == en
-	if live && !en.paused && s.running {
+	if live && (!en.paused || triggered(en.retryJob)) && s.running {
+		// A paused entry waits only for a trigger to try again.
 		heap.Push(&s.heap, en)
 	}
 	s.signal()
@@ -578,37 +608,58 @@ func (s *Scheduler) persistLocked(ctx context.Context, key Key) error {
 		return nil
 	}
 	// A queued or running entry keeps the due time of its run: due at once after a restart.
-	sc := &store.Schedule{Key: key, Paused: en.paused, Frequency: en.override, NextRunAt: en.due,
-		UpdatedAt: store.Timestamp(s.cfg.Clock.Now())}
+	paused, override, due := en.paused, en.override, en.due
 	s.mu.Unlock()
-	if err := s.cfg.Store.SchedulePut(ctx, sc); err != nil {
+	err := s.update(ctx, key, func(sc *store.Schedule) {
+		sc.Paused, sc.Frequency, sc.NextRunAt = paused, override, due
+		sc.UpdatedAt = store.Timestamp(s.cfg.Clock.Now())
+	})
+	if err != nil {
 		return fmt.Errorf("saving schedule of %s for %q: %w", key.Sync, key.Connection, err)
 	}
 	return nil
 }
 
+// update changes key's saved schedule in one step, keeping what set does not change (a
+// trigger saved meanwhile); a schedule not saved yet is created from a blank one.
+func (s *Scheduler) update(ctx context.Context, key Key, set func(*store.Schedule)) error {
+	_, err := s.cfg.Store.ScheduleUpdate(ctx, key, func(sc *store.Schedule) error { set(sc); return nil })
+	if errors.Is(err, store.ErrNotFound) {
+		sc := &store.Schedule{Key: key}
+		set(sc)
+		err = s.cfg.Store.SchedulePut(ctx, sc)
+	}
+	return err
+}
+
+// triggered reports whether job runs a trigger (manual, reset or webhook) rather than a slot.
+func triggered(job *Job) bool { return job != nil && job.Trigger != TriggerSchedule }
+
 // persistNext saves when a scheduled entry runs next after its run, keeping the pause and the
 // frequency override as the store has them: those belong to the control calls, which another
-// engine sharing the store may have made while the run went on.
+// engine sharing the store may have made while the run went on. When such a call changed the
+// frequency, the next run it saved stands.
 func (s *Scheduler) persistNext(ctx context.Context, key Key) error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
-	saved, err := s.cfg.Store.ScheduleGet(ctx, key)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return s.persistLocked(ctx, key)
-	case err != nil:
-		return fmt.Errorf("loading schedule of %s for %q: %w", key.Sync, key.Connection, err)
-	}
 	s.mu.Lock()
 	en := s.entries[key]
 	if en == nil {
 		s.mu.Unlock()
 		return nil
 	}
-	saved.NextRunAt, saved.UpdatedAt = en.due, store.Timestamp(s.cfg.Clock.Now())
+	due, override := en.due, en.override
 	s.mu.Unlock()
-	if err := s.cfg.Store.SchedulePut(ctx, saved); err != nil {
+	_, err := s.cfg.Store.ScheduleUpdate(ctx, key, func(sc *store.Schedule) error {
+		if sc.Frequency == override {
+			sc.NextRunAt, sc.UpdatedAt = due, store.Timestamp(s.cfg.Clock.Now())
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return s.persistLocked(ctx, key)
+	case err != nil:
 		return fmt.Errorf("saving schedule of %s for %q: %w", key.Sync, key.Connection, err)
 	}
 	return nil

@@ -24,6 +24,38 @@ func (s *Store) SchedulePut(ctx context.Context, sched *store.Schedule) error {
 	})
 }
 
+// ScheduleUpdate implements store.Store.
+func (s *Store) ScheduleUpdate(ctx context.Context, key store.SyncKey, update func(*store.Schedule) error) (*store.Schedule, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	var out *store.Schedule
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketSchedules)
+		v := b.Get(syncKey(key))
+		if v == nil {
+			return store.ErrNotFound
+		}
+		sc, err := decodeSchedule(v)
+		if err != nil {
+			return err
+		}
+		if err := store.ApplyScheduleUpdate(sc, update); err != nil {
+			return err
+		}
+		data, err := json.Marshal(sc)
+		if err != nil {
+			return fmt.Errorf("bolt: encoding schedule: %w", err)
+		}
+		out = sc
+		return b.Put(syncKey(key), data)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func decodeSchedule(v []byte) (*store.Schedule, error) {
 	var sc store.Schedule
 	if err := json.Unmarshal(v, &sc); err != nil {

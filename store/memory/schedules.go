@@ -23,6 +23,29 @@ func (s *Store) SchedulePut(ctx context.Context, sched *store.Schedule) error {
 	return nil
 }
 
+// ScheduleUpdate implements store.Store.
+func (s *Store) ScheduleUpdate(ctx context.Context, key store.SyncKey, update func(*store.Schedule) error) (*store.Schedule, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	old, ok := s.schedules[key]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	c := *old
+	if err := store.ApplyScheduleUpdate(&c, update); err != nil {
+		return nil, err
+	}
+	kept := c
+	s.schedules[key] = &kept
+	return &c, nil
+}
+
 // ScheduleGet implements store.Store.
 func (s *Store) ScheduleGet(ctx context.Context, key store.SyncKey) (*store.Schedule, error) {
 	if err := key.Validate(); err != nil {

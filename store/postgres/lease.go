@@ -111,6 +111,45 @@ func (s *Store) SchedulePut(ctx context.Context, sched *store.Schedule) error {
 	})
 }
 
+// ScheduleUpdate implements store.Store.
+func (s *Store) ScheduleUpdate(ctx context.Context, key store.SyncKey, update func(*store.Schedule) error) (*store.Schedule, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	var out *store.Schedule
+	err := s.run(ctx, "schedule update", txWrite, func(ctx context.Context, tx pgx.Tx) error {
+		var data []byte
+		err := tx.QueryRow(ctx, s.q(`SELECT data FROM {s}.schedules WHERE integration = $1 AND sync = $2 AND connection = $3 FOR UPDATE`),
+			key.Integration, key.Sync, key.Connection).Scan(&data)
+		if errors.Is(err, pgx.ErrNoRows) || invalidText(err) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		sc, err := decodeSchedule(data)
+		if err != nil {
+			return err
+		}
+		if err := store.ApplyScheduleUpdate(sc, update); err != nil {
+			return err
+		}
+		if data, err = json.Marshal(sc); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.schedules SET next_run_at = $4, data = $5 WHERE integration = $1 AND sync = $2 AND connection = $3`),
+			key.Integration, key.Sync, key.Connection, ts(sc.NextRunAt), data); err != nil {
+			return err
+		}
+		out = sc
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func decodeSchedule(data []byte) (*store.Schedule, error) {
 	var sc store.Schedule
 	if err := json.Unmarshal(data, &sc); err != nil {

@@ -92,6 +92,7 @@ func TestPlansOnFreshTables(t *testing.T) {
 		{"sweep live", sqlSweepLive, []any{streamID, []byte{}, sweepPage}, true},
 		{"sweep window", sqlSweepWindow, []any{streamID, "full", []byte{}, chunk[len(chunk)-1]}, true},
 		{"sweep delete", sqlSweepDelete, []any{streamID, now, chunk, seqs}, false},
+		{"reseal", sqlReseal, []any{streamID, chunk, datas, hashes}, false},
 		{"list", listSQL, listArgs, false},
 		// A filtered listing reads the feed from the cursor on, as bolt does.
 		{"list filtered", filterSQL, filterArgs, true},

@@ -270,6 +270,10 @@ const (
 	// sqlSaveStream writes back the counters of a locked stream.
 	sqlSaveStream = `UPDATE {s}.streams SET seq = $2, last_time = $3, live = $4, deleted = $5 WHERE id = $1`
 	sqlRestore    = `SELECT {s}.records_restore($1, $2, $3)`
+	// sqlReseal replaces the payload and hash of records $2 in place (Decision.Reseal).
+	sqlReseal = `UPDATE {s}.records r SET data = u.data, hash = u.hash
+		FROM unnest($2::bytea[], $3::bytea[], $4::bigint[]) AS u(rid, data, hash)
+		WHERE r.stream_id = $1 AND r.rid = u.rid`
 	// sqlLowerMark lowers a stream's prune mark below the restored records $2 (primary-key
 	// probes).
 	sqlLowerMark = `UPDATE {s}.streams SET prune_mark = LEAST(prune_mark,
@@ -454,6 +458,10 @@ type chunkWriter struct {
 	// restores are the pruned records whose payload an unchanged write puts back.
 	restoreIDs  [][]byte
 	restoreData [][]byte
+	// reseals are the unchanged records whose payload and hash change form in place.
+	resealIDs  [][]byte
+	resealData [][]byte
+	resealHash []int64
 }
 
 type insertRow struct {
@@ -490,6 +498,7 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord, pr
 	}
 	w.inserts, w.window = w.inserts[:0], w.window[:0]
 	w.restoreIDs, w.restoreData = w.restoreIDs[:0], w.restoreData[:0]
+	w.resealIDs, w.resealData, w.resealHash = w.resealIDs[:0], w.resealData[:0], w.resealHash[:0]
 	w.upd.reset()
 	nowTS := pgtype.Timestamptz{Time: w.now, Valid: true}
 	for i := range recs {
@@ -503,6 +512,10 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord, pr
 			w.window = append(w.window, w.ids[i])
 		}
 		w.res.Tally(r.ID, d)
+		if d.Reseal {
+			w.resealIDs, w.resealData = append(w.resealIDs, w.ids[i]), append(w.resealData, d.Data)
+			w.resealHash = append(w.resealHash, int64(d.Hash))
+		}
 		if d.Restore {
 			w.restoreIDs, w.restoreData = append(w.restoreIDs, w.ids[i]), append(w.restoreData, d.Data)
 		}
@@ -554,6 +567,19 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord, pr
 			}
 			if n != len(u.rid) {
 				return fmt.Errorf("postgres: updated %d of %d records of %s", n, len(u.rid), pw.Stream)
+			}
+			return nil
+		})
+	}
+	if len(w.resealIDs) > 0 {
+		b.Queue(s.q(sqlReseal), w.row.id, w.resealIDs, w.resealData, w.resealHash)
+		checks = append(checks, func(br pgx.BatchResults) error {
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("postgres: sealing stored payloads of %s: %w", pw.Stream, err)
+			}
+			if n := tag.RowsAffected(); int(n) != len(w.resealIDs) {
+				return fmt.Errorf("postgres: sealed %d of %d stored payloads of %s", n, len(w.resealIDs), pw.Stream)
 			}
 			return nil
 		})
