@@ -75,9 +75,13 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 		if cpData, err = encodeCheckpoint(o.checkpoint); err != nil {
 			return err
 		}
-		if cpData, err = n.engine.sealCheckpoint(store.CheckpointKey(n.run.Key), cpData); err != nil {
+		if cpData, err = n.sealCheckpoint(ctx, cpData); err != nil {
 			return err
 		}
+	}
+	codec, err := n.codec(ctx, model)
+	if err != nil {
+		return err
 	}
 	var crossDups int
 	if len(inputs) > maxChunk {
@@ -124,7 +128,7 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 	for start := 0; start < len(inputs); start += maxChunk {
 		end := min(start+maxChunk, len(inputs))
 		p := &store.RecordsWriteParams{Stream: n.stream(model), Mode: mode, Records: inputs[start:end], Now: now, TrackSeen: track, Fence: n.lease,
-			IgnoreModifiedAfter: n.mergeGuard(model)} // merging.go
+			IgnoreModifiedAfter: n.mergeGuard(model), Codec: codec} // merging.go
 		if end == len(inputs) && cpData != nil {
 			p.Checkpoint = &store.CheckpointPutParams{
 				Key: store.CheckpointKey(n.run.Key), Data: cpData, ExpectedVersion: n.cpVersion, Now: now,

@@ -25,7 +25,7 @@ func (n *Nango) GetCheckpoint(ctx context.Context, v any) (bool, error) {
 	if err != nil {
 		return false, within(err, "loading checkpoint")
 	}
-	data, err := n.engine.openCheckpoint(store.CheckpointKey(n.run.Key), cp.Data)
+	data, err := n.engine.openCheckpoint(ctx, store.CheckpointKey(n.run.Key), cp.Data)
 	if err != nil {
 		return false, fmt.Errorf("nango: loading checkpoint: %w", err)
 	}
@@ -65,7 +65,7 @@ func (n *Nango) SaveCheckpoint(ctx context.Context, v any) error {
 	if err != nil {
 		return err
 	}
-	if data, err = n.engine.sealCheckpoint(store.CheckpointKey(n.run.Key), data); err != nil {
+	if data, err = n.sealCheckpoint(ctx, data); err != nil {
 		return err
 	}
 	n.mu.Lock()
@@ -132,7 +132,7 @@ func (e *Engine) GetCheckpoint(ctx context.Context, integration, syncName, conne
 	if err != nil {
 		return false, within(err, "loading checkpoint of %s for %q", syncName, connection)
 	}
-	data, err := e.openCheckpoint(key, cp.Data)
+	data, err := e.openCheckpoint(ctx, key, cp.Data)
 	if err != nil {
 		return false, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", syncName, connection, err)
 	}

@@ -203,6 +203,9 @@ func (c *Consumer) drainStream(ctx context.Context, st store.Stream) (int, error
 		if len(page.Records) == 0 {
 			return total, nil
 		}
+		if err := c.e.keys.openRecords(ctx, st, page.Records); err != nil {
+			return total, fmt.Errorf("nango: consumer %q: reading %s: %w", c.cfg.Name, st, err)
+		}
 		b := &ChangeBatch{
 			Consumer: c.cfg.Name, Integration: st.Integration, Connection: st.Connection, Model: st.Model,
 			Records: make([]Record, len(page.Records)), Cursor: page.Records[len(page.Records)-1].Cursor,

@@ -115,9 +115,19 @@ func (s *sealer) open(v, aad []byte) ([]byte, error) {
 		}
 	}
 	if !s.enabled() {
-		return nil, fmt.Errorf("nango: the value is encrypted (key id %s) but Config.EncryptionKeys is empty", hex.EncodeToString(id))
+		return nil, fmt.Errorf("%w (key id %s)", ErrNoEncryptionKey, hex.EncodeToString(id))
 	}
-	return nil, fmt.Errorf("nango: the value is encrypted with key id %s, which is not in Config.EncryptionKeys", hex.EncodeToString(id))
+	return nil, fmt.Errorf("%w (key id %s)", ErrUnknownEncryptionKey, hex.EncodeToString(id))
+}
+
+// knows reports whether the sealed value v names one of the sealer's keys.
+func (s *sealer) knows(v []byte) bool {
+	for _, k := range s.keys {
+		if bytes.Equal(k.id, v[4:4+keyIDLen]) {
+			return true
+		}
+	}
+	return false
 }
 
 // sealedWithFirst reports whether v is sealed with the key that seals now.
@@ -167,12 +177,15 @@ func (e *Engine) warnUnencrypted() {
 }
 
 // ReencryptCredentials seals with the first of Config.EncryptionKeys the stored credentials
-// that are in the clear or sealed with another key, after a key was added or rotated; once it
-// has run without error, older keys can be removed. It returns how many connections it
-// rewrote; credentials it cannot open are left as they are and reported in the error (at most
-// maxReencryptErrors of them), without stopping the others. Without keys it does nothing. It
-// rewrites each connection whole: run it while no run refreshes a token (before Engine.Run, or
-// with the scheduler paused).
+// and connection data keys that are in the clear or sealed with another key, after a key was
+// added or rotated. Record payloads and checkpoints are sealed with the connections' data keys,
+// which this re-wraps, so they stay as they are. Once it has run without error, older keys can
+// be removed (but see ReencryptRecords for payloads stored before any key was set, and keep the
+// old key until every sync has saved a checkpoint if checkpoints were sealed before data keys
+// existed). It returns how many connections it rewrote; connections it cannot open are left as
+// they are and reported in the error (at most maxReencryptErrors of them), without stopping the
+// others. Without keys it does nothing. It rewrites each connection whole: run it while no run
+// refreshes a token (before Engine.Run, or with the scheduler paused).
 func (e *Engine) ReencryptCredentials(ctx context.Context) (int, error) {
 	if !e.sealer.enabled() {
 		return 0, nil
@@ -181,25 +194,46 @@ func (e *Engine) ReencryptCredentials(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("nango: re-encrypting credentials: %w", err)
 	}
+	current := func(c *store.Connection) bool {
+		return (len(c.Credentials) == 0 || e.sealer.sealedWithFirst(c.Credentials)) &&
+			(len(c.DataKey) == 0 || e.sealer.sealedWithFirst(c.DataKey))
+	}
 	n, failed := 0, 0
 	var errs []error
 	for _, sc := range conns {
-		if len(sc.Credentials) == 0 || e.sealer.sealedWithFirst(sc.Credentials) {
+		if current(sc) {
 			continue
 		}
 		aad := credentialsAAD(sc.Integration, sc.ID)
+		dkAAD := dataKeyAAD(sc.Integration, sc.ID)
 		// Read, re-sealed and written in one step: a token refreshed meanwhile is what gets
 		// re-sealed, never overwritten with the listed copy.
 		_, err := e.store.ConnectionUpdate(ctx, sc.Integration, sc.ID, func(c *store.Connection) error {
-			if len(c.Credentials) == 0 || e.sealer.sealedWithFirst(c.Credentials) {
+			if current(c) {
 				return nil
 			}
-			plain, err := e.sealer.open(c.Credentials, aad)
-			if err != nil {
-				return err
+			if len(c.Credentials) > 0 && !e.sealer.sealedWithFirst(c.Credentials) {
+				plain, err := e.sealer.open(c.Credentials, aad)
+				if err != nil {
+					return err
+				}
+				if c.Credentials, err = e.sealer.seal(plain, aad); err != nil {
+					return err
+				}
 			}
-			c.Credentials, err = e.sealer.seal(plain, aad)
-			return err
+			if len(c.DataKey) > 0 && !e.sealer.sealedWithFirst(c.DataKey) {
+				if !sealed(c.DataKey) {
+					return errors.New("its data key is stored unwrapped")
+				}
+				key, err := e.sealer.open(c.DataKey, dkAAD)
+				if err != nil {
+					return fmt.Errorf("its data key: %w", err)
+				}
+				if c.DataKey, err = e.sealer.seal(key, dkAAD); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			if failed++; failed <= maxReencryptErrors {
@@ -229,12 +263,15 @@ func checkpointAAD(k store.CheckpointKey) []byte {
 	return []byte("checkpoint\x00" + k.Integration + "\x00" + k.Sync + "\x00" + k.Connection)
 }
 
-// sealCheckpoint encrypts a checkpoint's JSON when the engine has keys.
-func (e *Engine) sealCheckpoint(k store.CheckpointKey, data []byte) ([]byte, error) {
-	if !e.sealer.enabled() {
-		return data, nil
-	}
-	v, err := e.sealer.seal(data, checkpointAAD(k))
+// openCheckpoint returns a stored checkpoint's JSON: decrypted if it is sealed, as it is if it
+// was stored in the clear.
+func (e *Engine) openCheckpoint(ctx context.Context, k store.CheckpointKey, data []byte) ([]byte, error) {
+	return e.keys.openCheckpoint(ctx, k, data)
+}
+
+// sealCheckpointWith seals a checkpoint's JSON with s, as a JSON string.
+func sealCheckpointWith(s *sealer, k store.CheckpointKey, data []byte) ([]byte, error) {
+	v, err := s.seal(data, checkpointAAD(k))
 	if err != nil {
 		return nil, err
 	}
@@ -244,15 +281,15 @@ func (e *Engine) sealCheckpoint(k store.CheckpointKey, data []byte) ([]byte, err
 	return append(out, '"'), nil
 }
 
-// openCheckpoint returns a stored checkpoint's JSON: decrypted if it is sealed, as it is if it
-// was stored in the clear.
-func (e *Engine) openCheckpoint(k store.CheckpointKey, data []byte) ([]byte, error) {
+// checkpointSealed returns the sealed value of a stored checkpoint, or ok false when it is
+// stored in the clear.
+func checkpointSealed(data []byte) (v []byte, ok bool, err error) {
 	if !bytes.HasPrefix(data, []byte(sealedCheckpointPrefix)) || !bytes.HasSuffix(data, []byte(`"`)) {
-		return data, nil
+		return nil, false, nil
 	}
-	v, err := base64.RawURLEncoding.DecodeString(string(data[len(sealedCheckpointPrefix) : len(data)-1]))
-	if err != nil || !sealed(v) {
-		return nil, errors.New("nango: an encrypted checkpoint is damaged")
+	v, err = base64.RawURLEncoding.DecodeString(string(data[len(sealedCheckpointPrefix) : len(data)-1]))
+	if err != nil || !sealed(v) || len(v) < sealedStart {
+		return nil, false, errors.New("nango: an encrypted checkpoint is damaged")
 	}
-	return e.sealer.open(v, checkpointAAD(k))
+	return v, true, nil
 }

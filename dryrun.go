@@ -147,7 +147,7 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 	key := store.CheckpointKey{Integration: integration, Sync: syncName, Connection: connection}
 	var before json.RawMessage
 	if cp, err := e.store.CheckpointGet(ctx, key); err == nil {
-		if before, err = e.openCheckpoint(key, cp.Data); err != nil {
+		if before, err = e.openCheckpoint(ctx, key, cp.Data); err != nil {
 			return nil, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", syncName, connection, err)
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -196,12 +196,15 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 		if err != nil {
 			return report, fmt.Errorf("nango: dry run of %s: %w", syncName, err)
 		}
+		if err := dry.openDiff(ctx, store.Stream{Integration: integration, Connection: connection, Model: m.Name}, diff); err != nil {
+			return report, fmt.Errorf("nango: dry run of %s: %w", syncName, err)
+		}
 		report.Models[m.Name] = dryRunModel(diff)
 	}
 	after, err := sandbox.CheckpointGet(ctx, key)
 	switch {
 	case err == nil:
-		if report.Checkpoint, err = e.openCheckpoint(key, after.Data); err != nil {
+		if report.Checkpoint, err = dry.openCheckpoint(ctx, key, after.Data); err != nil {
 			return report, fmt.Errorf("nango: dry run of %s: loading checkpoint: %w", syncName, err)
 		}
 	case !errors.Is(err, store.ErrNotFound):
@@ -209,6 +212,35 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 	}
 	report.CheckpointChanged = string(report.Checkpoint) != string(before)
 	return report, runErr
+}
+
+// openDiff decrypts the samples of a dry run's diff that come from the store (the sandbox holds
+// payloads in the clear).
+func (e *Engine) openDiff(ctx context.Context, st store.Stream, d *overlay.Diff) error {
+	var recs []store.Record
+	for _, s := range d.AddedSamples {
+		recs = append(recs, store.Record{ID: s.ID, Data: s.Data})
+	}
+	for _, s := range d.DeletedSamples {
+		recs = append(recs, store.Record{ID: s.ID, Data: s.Data})
+	}
+	for _, c := range d.UpdatedSamples {
+		recs = append(recs, store.Record{ID: c.ID, Data: c.Before}, store.Record{ID: c.ID, Data: c.After})
+	}
+	if err := e.keys.openRecords(ctx, st, recs); err != nil {
+		return err
+	}
+	i := 0
+	for j := range d.AddedSamples {
+		d.AddedSamples[j].Data, i = recs[i].Data, i+1
+	}
+	for j := range d.DeletedSamples {
+		d.DeletedSamples[j].Data, i = recs[i].Data, i+1
+	}
+	for j := range d.UpdatedSamples {
+		d.UpdatedSamples[j].Before, d.UpdatedSamples[j].After, i = recs[i].Data, recs[i+1].Data, i+2
+	}
+	return nil
 }
 
 // dryRunModel is the report of one model from the sandbox's diff.

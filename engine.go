@@ -70,13 +70,18 @@ type Config struct {
 	// Retention prunes old record payloads and deletes idle streams in the background while
 	// the engine runs (see RetentionConfig). Nil means DefaultRetention.
 	Retention *RetentionConfig
-	// EncryptionKeys encrypt connection credentials and checkpoints at rest with AES-256-GCM,
-	// in any store: each key is EncryptionKeySize (32) random bytes. The first key encrypts;
-	// every key decrypts, since each stored value names its key. To rotate, put a new key
-	// first, run Engine.ReencryptCredentials, and keep the old key until every sync has saved
-	// its checkpoint again (each save seals with the first key). Values stored in the clear
-	// before a key was set stay readable. Nil stores them unencrypted, and Run logs a warning
-	// once.
+	// EncryptionKeys encrypt at rest, with AES-256-GCM and in any store, connection
+	// credentials, record payloads and checkpoints: each key is EncryptionKeySize (32) random
+	// bytes. The first key encrypts; every key decrypts, since each stored value names its
+	// key. Credentials are sealed with these keys; payloads and checkpoints with a data key of
+	// their connection, made at its first write and kept with the connection sealed by these
+	// keys, so that deleting a connection makes whatever is left of its data unreadable. To
+	// rotate, put a new key first, run Engine.ReencryptCredentials (it re-wraps the data keys
+	// too), and remove the old key (keep it until every sync has saved its checkpoint again if
+	// checkpoints were sealed before data keys existed). Values stored in the clear before a
+	// key was set stay readable; payloads are sealed at their next write or by
+	// Engine.ReencryptRecords. Nil stores everything unencrypted, and Run logs a warning once
+	// when an integration takes credentials.
 	EncryptionKeys [][]byte
 }
 
@@ -152,6 +157,7 @@ type Engine struct {
 
 	retention       RetentionConfig // retention.go
 	sealer          *sealer         // encryption at rest (crypt.go)
+	keys            *keyring        // connections' data keys (datakey.go)
 	unencryptedOnce sync.Once       // the warning that credentials are stored in the clear
 }
 
@@ -213,6 +219,7 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 	if e.sealer, err = newSealer(c.EncryptionKeys); err != nil {
 		return nil, err
 	}
+	e.keys = newKeyring(e.sealer, e.store)
 	e.sched = newScheduler(e)
 	e.ready = make(chan struct{})
 	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {
@@ -411,6 +418,9 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) error {
 	resume := e.sched.RemoveConnection(integration, id)
 	defer resume()
+	if c, err := e.store.ConnectionGet(ctx, integration, id); err == nil && len(c.DataKey) > 0 {
+		defer e.keys.forget(c.DataKey)
+	}
 	if err := e.store.ConnectionDelete(ctx, integration, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, id, integration)

@@ -32,6 +32,9 @@ type Nango struct {
 	results   map[string]*ModelResult
 	merging   map[string]*mergeSnapshot // per model, with MergeIgnoreIfModifiedAfter (merging.go)
 
+	dkMu sync.Mutex // guards dk
+	dk   *dataKey   // the connection's data key, once a write needed it
+
 	cpFrom  json.RawMessage // the checkpoint when the run started
 	handler Sync            // a webhook run's code instead of the sync's (providerhook.go)
 }
@@ -109,6 +112,45 @@ func (n *Nango) finish() {
 
 func (n *Nango) stream(model string) store.Stream {
 	return store.Stream{Integration: n.conn.Integration, Connection: n.conn.ID, Model: model}
+}
+
+// codec is the payload codec of the run's writes to model: nil without encryption keys, else
+// one over the connection's data key (made on the run's first write if the connection has
+// none).
+func (n *Nango) codec(ctx context.Context, model string) (store.PayloadCodec, error) {
+	dk, err := n.dataKey(ctx)
+	if dk == nil || err != nil {
+		return nil, err
+	}
+	return &recordCodec{dk: dk, stream: n.stream(model)}, nil
+}
+
+// dataKey is the connection's data key, looked up (or made) once per run; nil without
+// encryption keys.
+func (n *Nango) dataKey(ctx context.Context) (*dataKey, error) {
+	if !n.engine.sealer.enabled() {
+		return nil, nil
+	}
+	n.dkMu.Lock()
+	defer n.dkMu.Unlock()
+	if n.dk == nil {
+		dk, err := n.engine.keys.dataKey(ctx, n.conn.Integration, n.conn.ID, true)
+		if err != nil {
+			return nil, err
+		}
+		n.dk = dk
+	}
+	return n.dk, nil
+}
+
+// sealCheckpoint encrypts a checkpoint of the run with the connection's data key, when the
+// engine has keys.
+func (n *Nango) sealCheckpoint(ctx context.Context, data []byte) ([]byte, error) {
+	dk, err := n.dataKey(ctx)
+	if dk == nil || err != nil {
+		return data, err
+	}
+	return sealCheckpointWith(dk.s, store.CheckpointKey(n.run.Key), data)
 }
 
 func (n *Nango) model(name string) (Model, error) {

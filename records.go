@@ -140,6 +140,9 @@ func (e *Engine) ListRecords(ctx context.Context, p ListRecordsParams) (*Records
 			return nil, within(err, "listing records of %s/%s/%s", p.Integration, p.Connection, p.Model)
 		}
 	}
+	if err := e.keys.openRecords(ctx, store.Stream{Integration: p.Integration, Connection: p.Connection, Model: p.Model}, res.Records); err != nil {
+		return nil, err
+	}
 	page := &RecordsPage{Records: make([]Record, len(res.Records)), NextCursor: res.NextCursor}
 	for i, r := range res.Records {
 		page.Records[i] = fromStore(r)

@@ -375,7 +375,7 @@ func (e *Engine) newRun(ctx context.Context, in *Integration, sc *SyncConfig, co
 	var cpFrom json.RawMessage
 	if cp, err := e.store.CheckpointGet(ctx, store.CheckpointKey(key)); err == nil {
 		cpVersion = cp.Version
-		if cpFrom, err = e.openCheckpoint(store.CheckpointKey(key), cp.Data); err != nil {
+		if cpFrom, err = e.openCheckpoint(ctx, store.CheckpointKey(key), cp.Data); err != nil {
 			return nil, fmt.Errorf("nango: loading checkpoint of %s: %w", key.Sync, err)
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -469,7 +469,7 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 	res.CheckpointFrom = n.cpFrom
 	if cp, cerr := e.store.CheckpointGet(finishCtx, store.CheckpointKey(n.run.Key)); cerr == nil {
 		var oerr error
-		if res.CheckpointTo, oerr = e.openCheckpoint(store.CheckpointKey(n.run.Key), cp.Data); oerr != nil {
+		if res.CheckpointTo, oerr = e.openCheckpoint(ctx, store.CheckpointKey(n.run.Key), cp.Data); oerr != nil {
 			e.logger.Error("reading the run's last checkpoint failed", "run_id", run.ID, "error", oerr)
 		}
 	}

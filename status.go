@@ -132,7 +132,7 @@ func (e *Engine) status(ctx context.Context, k store.SyncKey) (SyncStatus, error
 	cp, err := e.store.CheckpointGet(ctx, store.CheckpointKey(k))
 	switch {
 	case err == nil:
-		if st.Checkpoint, err = e.openCheckpoint(store.CheckpointKey(k), cp.Data); err != nil {
+		if st.Checkpoint, err = e.openCheckpoint(ctx, store.CheckpointKey(k), cp.Data); err != nil {
 			return st, fmt.Errorf("nango: loading checkpoint of %s for %q: %w", k.Sync, k.Connection, err)
 		}
 	case !errors.Is(err, store.ErrNotFound):

@@ -64,6 +64,7 @@ type config struct {
 	cpuprof   string
 	memprof   string
 	sampleMS  int
+	encrypt   bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -81,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the measured workloads to this file")
 	fs.StringVar(&c.memprof, "memprofile", "", "write an allocation profile to this file at the end")
 	fs.IntVar(&c.sampleMS, "sample-ms", 5, "memory sampling interval in milliseconds")
+	fs.BoolVar(&c.encrypt, "encrypt", false, "run the engine with an encryption key (Config.EncryptionKeys): record payloads and checkpoints sealed with AES-256-GCM")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -174,6 +176,9 @@ func printTable(w io.Writer, c *config, be backend, results []Result) {
 	fmt.Fprintf(w, "store %s, %d records of %d bytes of JSON on average, %d per transaction, files in %s\n",
 		be.name, c.records, avgJSONSize(c.seed), batchSize, c.dir)
 	fmt.Fprintln(w, be.note)
+	if c.encrypt {
+		fmt.Fprintln(w, "engine workloads with an encryption key: payloads sealed with AES-256-GCM, hashed with HMAC-SHA256")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\trecords\tseconds\trecords/s\tbaseline\tratio\ttarget\tmet\theap peak MB\tlive heap peak MB\tanon RSS peak MB\t")
 	for _, r := range results {

@@ -219,8 +219,8 @@ const (
 
 // newEngine returns an engine over st with one sync writing the Contact model. Two engines over
 // the same store stand for the same integration without and with TrackDeletes.
-func newEngine(st store.Store, syncName string, trackDeletes bool, plan *func(i int) int, seed uint64, n int) (*nango.Engine, error) {
-	eng, err := nango.NewEngine(st, &nango.Config{Logger: slog.New(slog.DiscardHandler)})
+func newEngine(st store.Store, syncName string, trackDeletes bool, plan *func(i int) int, seed uint64, n int, keys [][]byte) (*nango.Engine, error) {
+	eng, err := nango.NewEngine(st, &nango.Config{Logger: slog.New(slog.DiscardHandler), EncryptionKeys: keys})
 	if err != nil {
 		return nil, err
 	}
@@ -253,11 +253,15 @@ func (b *bench) runEngine(ctx context.Context, ws []string, sel map[string]bool)
 	defer st.Close()
 	n := b.cfg.records
 	var plan func(i int) int
-	plain, err := newEngine(st, "contacts", false, &plan, b.cfg.seed, n)
+	var keys [][]byte
+	if b.cfg.encrypt {
+		keys = [][]byte{[]byte("bench-encryption-key-32-bytes-ok")}
+	}
+	plain, err := newEngine(st, "contacts", false, &plan, b.cfg.seed, n, keys)
 	if err != nil {
 		return err
 	}
-	full, err := newEngine(st, "contacts-full", true, &plan, b.cfg.seed, n)
+	full, err := newEngine(st, "contacts-full", true, &plan, b.cfg.seed, n, keys)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,11 @@ func runCheckpoint(e *env, args []string) error {
 		return wrapf(err, "loading checkpoint of %s for %q", f.sync, f.connection)
 	}
 	if sub == "show" {
+		if found {
+			if cp.Data, err = e.opener.OpenCheckpoint(e.ctx, key, cp.Data); err != nil {
+				return wrapf(err, "reading checkpoint of %s for %q", f.sync, f.connection)
+			}
+		}
 		if f.json {
 			out := map[string]any{"checkpoint": nil}
 			if found {

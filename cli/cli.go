@@ -30,6 +30,10 @@ type Config struct {
 	// os.Stdout and os.Stderr.
 	Stdout io.Writer
 	Stderr io.Writer
+	// EncryptionKeys are the service's Config.EncryptionKeys, to read the record payloads and
+	// checkpoints it stored encrypted from Store when Engine is nil (with an Engine, its keys
+	// are used). Values stored in the clear need none.
+	EncryptionKeys [][]byte
 	// Progress shows the progress of long commands (trigger, dry-run) on Stderr: ProgressAuto
 	// (the default) when Stderr is a terminal.
 	Progress ProgressMode
@@ -56,6 +60,7 @@ type env struct {
 	ctx    context.Context
 	eng    *nango.Engine
 	st     store.Store
+	opener *nango.StoreOpener
 	name   string
 	stdout io.Writer
 	stderr io.Writer
@@ -101,6 +106,18 @@ func Run(ctx context.Context, cfg *Config, args []string) error {
 	}
 	if e.st == nil && e.eng != nil {
 		e.st = e.eng.Store()
+	}
+	var keys [][]byte
+	if cfg != nil {
+		keys = cfg.EncryptionKeys
+	}
+	if e.eng != nil {
+		e.opener = e.eng.StoreOpener()
+	} else if e.st != nil {
+		var err error
+		if e.opener, err = nango.NewStoreOpener(e.st, keys); err != nil {
+			return fmt.Errorf("cli: %w", err)
+		}
 	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		e.usage()
@@ -154,7 +171,11 @@ func Main(ctx context.Context, cfg *Config, args []string) int {
 // without their package prefix: the program's name is the one prefix. errors.Is and errors.As
 // find err.
 func wrapf(err error, format string, args ...any) error {
-	return &wrappedError{msg: fmt.Sprintf(format, args...) + ": " + bareMessage(err), err: err}
+	msg := fmt.Sprintf(format, args...) + ": " + bareMessage(err)
+	if errors.Is(err, nango.ErrNoEncryptionKey) {
+		msg += " (give the service's encryption key: cli.Config.EncryptionKeys; the nango command reads NANGO_ENCRYPTION_KEY, the key's 32 bytes in base64)"
+	}
+	return &wrappedError{msg: msg, err: err}
 }
 
 type wrappedError struct {

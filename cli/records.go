@@ -202,6 +202,9 @@ func (e *env) listRecords(p nango.ListRecordsParams) (*nango.RecordsPage, error)
 	if err != nil {
 		return nil, wrapf(err, "listing records of %s/%s/%s", p.Integration, p.Connection, p.Model)
 	}
+	if err := e.opener.OpenRecords(e.ctx, store.Stream{Integration: p.Integration, Connection: p.Connection, Model: p.Model}, res.Records); err != nil {
+		return nil, wrapf(err, "reading records of %s/%s/%s", p.Integration, p.Connection, p.Model)
+	}
 	page := &nango.RecordsPage{NextCursor: res.NextCursor}
 	for _, r := range res.Records {
 		page.Records = append(page.Records, nango.Record{ID: r.ID, Data: r.Data, Metadata: nango.RecordMetadata(r.Metadata)})

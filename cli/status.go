@@ -225,7 +225,13 @@ func (e *env) storeStatus(f *flags) ([]statusJSON, error) {
 		cp, err := e.st.CheckpointGet(e.ctx, store.CheckpointKey(k))
 		switch {
 		case err == nil:
-			r.Checkpoint = cp.Data
+			r.Checkpoint, err = e.opener.OpenCheckpoint(e.ctx, store.CheckpointKey(k), cp.Data)
+			switch {
+			case errors.Is(err, nango.ErrNoEncryptionKey):
+				r.Checkpoint = cp.Data // shown sealed, as stored
+			case err != nil:
+				return nil, wrapf(err, "reading checkpoint of %s for %q", k.Sync, k.Connection)
+			}
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, wrapf(err, "loading checkpoint of %s for %q", k.Sync, k.Connection)
 		}

@@ -444,7 +444,9 @@ func (h *Harness) run(opts []RunOption) *Result {
 		res.Err = fmt.Errorf("%w after commit %d, %s (the run's own error: %v)", ErrCrashed, fs.crashAt, fs.commits[fs.crashAt-1], rr.Err)
 	}
 	if cp, err := h.st.CheckpointGet(h.tb.Context(), h.checkpointKey()); err == nil {
-		res.Checkpoint = cp.Data
+		if res.Checkpoint, err = h.opener().OpenCheckpoint(h.tb.Context(), h.checkpointKey(), cp.Data); err != nil {
+			h.tb.Fatalf("nangotest: reading the checkpoint: %v", err)
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		h.tb.Fatalf("nangotest: reading the checkpoint: %v", err)
 	}
@@ -495,15 +497,33 @@ func (h *Harness) stream(model string) store.Stream {
 	return store.Stream{Integration: h.in.Key, Connection: h.conn, Model: model}
 }
 
+// opener reads what the store holds encrypted, with the engine's keys.
+func (h *Harness) opener() *nango.StoreOpener {
+	h.tb.Helper()
+	var keys [][]byte
+	if h.opts.Config != nil {
+		keys = h.opts.Config.EncryptionKeys
+	}
+	o, err := nango.NewStoreOpener(h.st, keys)
+	if err != nil {
+		h.tb.Fatalf("nangotest: %v", err)
+	}
+	return o
+}
+
 // scan lists a stream's whole feed.
 func (h *Harness) scan(model, cursor string, fn func(store.Record)) string {
 	h.tb.Helper()
 	p := &store.RecordsListParams{Stream: h.stream(model), Cursor: cursor, Limit: store.MaxListLimit}
+	opener := h.opener()
 	last := cursor
 	for {
 		page, err := h.st.RecordsList(h.tb.Context(), p)
 		if err != nil {
 			h.tb.Fatalf("nangotest: listing records of %s: %v", model, err)
+		}
+		if err := opener.OpenRecords(h.tb.Context(), p.Stream, page.Records); err != nil {
+			h.tb.Fatalf("nangotest: reading records of %s: %v", model, err)
 		}
 		for _, r := range page.Records {
 			fn(r)

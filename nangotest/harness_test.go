@@ -289,3 +289,23 @@ func TestClock(t *testing.T) {
 	require.ErrorIs(t, c.Sleep(ctx, time.Hour), context.Canceled)
 	require.Equal(t, nangotest.DefaultStart, c.Now())
 }
+
+// With an encryption key the harness shows the records and checkpoints in the clear, as the
+// engine's readers get them.
+func TestEncryptedStore(t *testing.T) {
+	t.Parallel()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	h := nangotest.New(t, crm(syncContacts), &nangotest.Options{Fixtures: "testdata/contacts/initial.json",
+		Config: &nango.Config{EncryptionKeys: [][]byte{key}}})
+	first := h.Run()
+	require.Equal(t, nango.RunSucceeded, first.State)
+	require.Equal(t, Contact{ID: "c1", Name: "Ada Lovelace", Email: "ada@example.com"}, nangotest.Added[Contact](first, "Contact")[0])
+	cp, ok := nangotest.CheckpointAs[contactsCheckpoint](first)
+	require.True(t, ok)
+	require.Equal(t, "2025-01-01T10:30:00Z", cp.Since)
+	require.Len(t, nangotest.Records[Contact](h, "Contact"), 5)
+	page, err := h.Engine().Store().RecordsList(t.Context(), &store.RecordsListParams{
+		Stream: store.Stream{Integration: "crm", Connection: h.Connection(), Model: "Contact"}})
+	require.NoError(t, err)
+	require.NotContains(t, string(page.Records[0].Data), "@example.com", "the store holds them sealed")
+}

@@ -26,7 +26,7 @@ type Held struct {
 // live record, or to pass on the payload of a record it deletes as Decision.Data. A store that
 // keeps a deleted record's payload in place may leave Data nil for WriteDelete.
 func (h Held) NeedsData(mode WriteMode) bool {
-	return h.Exists && !h.Deleted && !h.Newer && mode != WriteSave
+	return h.Exists && !h.Deleted && !h.Newer && (mode == WriteMerge || mode == WriteDelete)
 }
 
 // Verdict is what a write does to one record.
@@ -108,9 +108,10 @@ func (v Verdict) String() string {
 // Decision is what Classify decided for one record.
 type Decision struct {
 	Verdict Verdict
-	// Data and Hash are the record's payload and hash after a write that changes it: the
-	// incoming record, the merge, or (deleted) the held payload. Data aliases the prepared record
-	// or Held.Data: a store copies it before the memory it points into changes.
+	// Data and Hash are the record's payload, in its stored form (sealed by the write's
+	// PayloadCodec, if it has one), and hash after a write that changes it: the incoming record,
+	// the merge, or (deleted) the held payload. Data may alias the prepared record or Held.Data:
+	// a store copies it before the memory it points into changes.
 	Data []byte
 	Hash uint64
 	// Seen is set when the id joins the write's deletion-tracking window (if it has one): every
@@ -120,11 +121,21 @@ type Decision struct {
 	// as the record's payload and clears its pruned_at, in place, without a change (the cursor,
 	// the last action and the times stay).
 	Restore bool
+	// Reseal is set when the write keeps the record as it is but its stored payload and hash
+	// change form: a payload kept in the clear before the write had a PayloadCodec is sealed.
+	// The store replaces the record's payload and hash with Data and Hash in place, without a
+	// change: the cursor, the last action, the times, deleted_at and pruned_at stay (unless
+	// Restore is set too).
+	Reseal bool
 }
 
 // Classify decides what the write does to rec given what the stream holds for its id. It
 // reads held.Data only when held.NeedsData(pw.Mode). The only error is a *RecordError for a
-// merge that cannot be applied.
+// merge that cannot be applied, or for a payload the write's PayloadCodec cannot seal or open.
+//
+// With a PayloadCodec, hashes are the codec's and Decision.Data is sealed. A record kept in the
+// clear before (its hash is Hash) that the write leaves as it is gets Reseal: it is sealed in
+// place, without a change.
 //
 //	save,   nothing held              -> added
 //	save,   deleted                   -> readded (ADDED, first_seen_at reset)
@@ -135,6 +146,8 @@ type Decision struct {
 //	merge,  nothing held or deleted   -> ignored
 //	delete, live                      -> deleted, payload kept
 //	delete, nothing held or deleted   -> ignored
+//	reseal, held in the clear, same   -> unchanged, sealed in place (Reseal)
+//	reseal, anything else             -> ignored
 //	any,    held and Newer            -> skipped
 func (pw *PreparedWrite) Classify(held Held, rec PreparedRecord) (Decision, error) {
 	live := held.Exists && !held.Deleted
@@ -143,39 +156,70 @@ func (pw *PreparedWrite) Classify(held Held, rec PreparedRecord) (Decision, erro
 	}
 	switch pw.Mode {
 	case WriteSave:
-		d := Decision{Data: rec.Data, Hash: rec.Hash, Seen: true}
+		d := Decision{Hash: rec.Hash, Seen: true}
 		switch {
 		case !held.Exists:
 			d.Verdict = VerdictAdded
 		case held.Deleted:
 			d.Verdict = VerdictReadded
-		case held.Hash != rec.Hash:
-			d.Verdict = VerdictUpdated
-		default:
+		case held.Hash == rec.Hash:
 			d.Verdict = VerdictUnchanged
 			d.Restore = held.Pruned
+		case pw.plainHeld(held, rec.Data):
+			d.Verdict = VerdictUnchanged
+			d.Restore, d.Reseal = held.Pruned, true
+		default:
+			d.Verdict = VerdictUpdated
+		}
+		if d.Verdict.Writes() || d.Restore || d.Reseal {
+			var err error
+			if d.Data, err = pw.seal(rec, rec.Data); err != nil {
+				return Decision{}, err
+			}
 		}
 		return d, nil
 	case WriteMerge:
 		if !live {
 			return Decision{Verdict: VerdictIgnored}, nil
 		}
-		base := held.Data
-		if held.Pruned {
-			base = []byte("{}")
+		base := []byte("{}")
+		if !held.Pruned {
+			var err error
+			if base, err = pw.open(rec, held.Data); err != nil {
+				return Decision{}, err
+			}
 		}
 		merged, err := Merge(base, rec.Data)
 		if err != nil {
 			return Decision{}, &RecordError{Model: pw.Stream.Model, Index: rec.Index, ID: rec.ID, Reason: err.Error(), Err: err}
 		}
-		d := Decision{Verdict: VerdictUnchanged, Seen: true}
-		switch h := Hash(merged); {
+		h := pw.hash(merged)
+		d := Decision{Verdict: VerdictUnchanged, Hash: h, Seen: true}
+		switch {
+		case h != held.Hash && pw.plainHeld(held, merged):
+			d.Restore, d.Reseal = held.Pruned, true
 		case h != held.Hash:
-			d = Decision{Verdict: VerdictUpdated, Data: merged, Hash: h, Seen: true}
-		case held.Pruned:
-			d = Decision{Verdict: VerdictUnchanged, Data: merged, Hash: h, Seen: true, Restore: true}
+			d.Verdict = VerdictUpdated
+		default:
+			d.Restore = held.Pruned
+		}
+		if d.Verdict.Writes() || d.Restore || d.Reseal {
+			if d.Data, err = pw.seal(rec, merged); err != nil {
+				return Decision{}, err
+			}
+		} else {
+			d.Hash = 0
 		}
 		return d, nil
+	case WriteReseal:
+		if !held.Exists || held.Newer || held.Pruned || held.Hash == rec.Hash || !pw.plainHeld(held, rec.Data) {
+			return Decision{Verdict: VerdictIgnored}, nil
+		}
+		data, err := pw.seal(rec, rec.Data)
+		if err != nil {
+			return Decision{}, err
+		}
+		return Decision{Verdict: VerdictUnchanged, Data: data, Hash: rec.Hash, Reseal: true}, nil
 	case WriteDelete:
 		if !live {
 			return Decision{Verdict: VerdictIgnored}, nil
@@ -193,6 +237,9 @@ func (r *RecordsWriteResult) Tally(id string, d Decision) {
 	switch d.Verdict {
 	case VerdictUnchanged:
 		r.Unchanged++
+		if d.Reseal {
+			r.Resealed++
+		}
 	case VerdictIgnored:
 		r.Ignored++
 	case VerdictSkipped:

@@ -59,6 +59,13 @@
 //	delete, id live                     -> DELETED, payload kept, deleted_at set
 //	delete, id unknown or deleted       -> ignored
 //
+// A write with a PayloadCodec (the nango package sets one when the engine has encryption keys)
+// stores payloads sealed and hashes them with the codec's keyed hash; the classifier opens a
+// held payload to merge into it and seals what it decides to keep, so a store never sees the
+// codec. A payload stored in the clear before, which a save or merge leaves as it is, is sealed
+// in place without a change (Decision.Reseal): same cursor, action, times and state. Mode
+// WriteReseal does only that, for the given ids whose held payload is exactly the one given.
+//
 // Every change gets the next cursor of its stream, so cursors grow strictly in commit order, and
 // a change time no earlier than the stream's previous change, so last_modified_at never
 // decreases in cursor order. Times are UTC with microsecond precision.

@@ -55,6 +55,11 @@ const (
 	WriteMerge
 	// WriteDelete marks live records DELETED, keeping their payload; unknown ids are ignored.
 	WriteDelete
+	// WriteReseal seals in place, with the write's PayloadCodec, the records (live or deleted)
+	// that the stream holds in the clear with exactly the given payload, without a change (see
+	// Decision.Reseal); it ignores the others. It is how payloads stored before encryption was
+	// configured get sealed without waiting for their next change.
+	WriteReseal
 )
 
 // String names the mode.
@@ -66,6 +71,8 @@ func (m WriteMode) String() string {
 		return "merge"
 	case WriteDelete:
 		return "delete"
+	case WriteReseal:
+		return "reseal"
 	}
 	return "unknown"
 }
@@ -102,6 +109,9 @@ type RecordsWriteParams struct {
 	// malformed or foreign cursor is a *CursorError and writes nothing; a snapshot from before
 	// the stream was emptied makes every record newer.
 	IgnoreModifiedAfter *CursorSnapshot
+	// Codec, when set, seals the payloads the write stores and keys their change-detection hash
+	// (see PayloadCodec). Every write to a stream should use the same codec, or none.
+	Codec PayloadCodec
 }
 
 // RecordsWriteResult counts what a write did.
@@ -126,6 +136,9 @@ type RecordsWriteResult struct {
 	// set only for writes with IgnoreModifiedAfter.
 	PrevCursor string
 	Cursor     string
+	// Resealed counts the unchanged records whose payload was sealed in place (Decision.Reseal);
+	// they are counted in Unchanged too.
+	Resealed int
 }
 
 // Filter selects records by their last action. The zero value selects all.
@@ -337,6 +350,11 @@ type Connection struct {
 	// them (encrypted when the engine has Config.EncryptionKeys), or nil. Stores keep them as
 	// they are: never log or expose them.
 	Credentials []byte
+	// DataKey is the connection's data key, sealed by the nango package with its master key, or
+	// nil: record payloads and checkpoints of the connection are sealed with it. Stores keep it
+	// as they are, with the connection, and delete it with the connection: never log or expose
+	// it.
+	DataKey []byte `json:",omitempty"`
 	// WebhookURLs, when not empty, replace the engine's webhook endpoints for this connection.
 	WebhookURLs []string `json:",omitempty"`
 	CreatedAt   time.Time

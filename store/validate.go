@@ -105,8 +105,11 @@ func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 	if err := p.Stream.Validate(); err != nil {
 		return nil, err
 	}
-	if p.Mode < WriteSave || p.Mode > WriteDelete {
+	if p.Mode < WriteSave || p.Mode > WriteReseal {
 		return nil, &ParamError{Param: "mode", Reason: fmt.Sprintf("unknown write mode %d", p.Mode)}
+	}
+	if p.Mode == WriteReseal && p.Codec == nil {
+		return nil, &ParamError{Param: "codec", Reason: "a reseal write needs a payload codec"}
 	}
 	if p.TrackSeen != "" {
 		if err := ValidateName("sync", p.TrackSeen); err != nil {
@@ -144,7 +147,7 @@ func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 			pr.ID = id
 			buf = out
 			pr.Data = buf[start:len(buf):len(buf)]
-			pr.Hash = Hash(pr.Data)
+			pr.Hash = pw.hash(pr.Data)
 		}
 		if reason := ValidateID(pr.ID); reason != "" {
 			return nil, &RecordError{Model: p.Stream.Model, Index: i, ID: pr.ID, Reason: reason}
@@ -178,7 +181,7 @@ func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 			return nil, err
 		}
 	}
-	if p.TrackSeen != "" && p.Mode != WriteDelete {
+	if p.TrackSeen != "" && (p.Mode == WriteSave || p.Mode == WriteMerge) {
 		pw.SeenIDs = make([]string, len(recs))
 		for i, r := range recs {
 			pw.SeenIDs[i] = r.ID

@@ -13,10 +13,15 @@
 // bbolt lets one process open a file at a time, so stop the service (or use its mounted
 // commands) first; a PostgreSQL store can be inspected while the service runs. The inspection
 // commands never write records, checkpoints or runs.
+//
+// A service with Config.EncryptionKeys stores record payloads and checkpoints encrypted: set
+// NANGO_ENCRYPTION_KEY to its key (the 32 bytes in base64; several keys separated by commas)
+// to read them.
 package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gonango/nango"
 	"github.com/gonango/nango/cli"
 )
 
@@ -86,6 +92,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "nango: name the store with -store, -db or NANGO_STORE")
 		return 2
 	}
+	keys, err := encryptionKeys(os.Getenv("NANGO_ENCRYPTION_KEY"))
+	if err != nil {
+		fmt.Fprintf(stderr, "nango: NANGO_ENCRYPTION_KEY: %v\n", err)
+		return 2
+	}
 	writes := len(cmd) > 2 && cmd[0] == "checkpoint" && cmd[1] == "clear"
 	st, err := openStore(*target, &openOptions{Timeout: *timeout, Write: writes, Schema: *schema})
 	if err != nil {
@@ -93,5 +104,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer st.Close()
-	return cli.Main(ctx, &cli.Config{Store: st, Stdout: stdout, Stderr: stderr, Name: "nango"}, cmd)
+	return cli.Main(ctx, &cli.Config{Store: st, EncryptionKeys: keys, Stdout: stdout, Stderr: stderr, Name: "nango"}, cmd)
+}
+
+// encryptionKeys decodes NANGO_ENCRYPTION_KEY: the service's encryption keys, each its 32 bytes
+// in standard base64, separated by commas; empty for none.
+func encryptionKeys(v string) ([][]byte, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var keys [][]byte
+	for i, s := range strings.Split(v, ",") {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+		if err != nil || len(k) != nango.EncryptionKeySize {
+			return nil, fmt.Errorf("key %d is not %d bytes in base64 (as openssl rand -base64 32 makes)", i+1, nango.EncryptionKeySize)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -16,13 +17,13 @@ import (
 
 // newStoreFile writes a store file as a service would leave it: one sync run with a
 // checkpoint.
-func newStoreFile(t *testing.T) string {
+func newStoreFile(t *testing.T, keys ...[]byte) string {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "syncs.db")
 	st, err := bolt.Open(path, nil)
 	require.NoError(t, err)
-	eng, err := nango.NewEngine(st, nil)
+	eng, err := nango.NewEngine(st, &nango.Config{EncryptionKeys: keys})
 	require.NoError(t, err)
 	require.NoError(t, eng.RegisterIntegration(nango.Integration{Key: "crm", Syncs: []nango.SyncConfig{{
 		Name: "contacts", Models: []nango.Model{{Name: "Contact"}},
@@ -75,6 +76,41 @@ func TestInspect(t *testing.T) {
 	require.Contains(t, out, "cleared the checkpoint")
 	out, _, _ = runCmd(t, append([]string{"-store", path, "checkpoint", "show"}, key...)...)
 	require.Contains(t, out, "no checkpoint")
+}
+
+// A store of a service with an encryption key: the command reads it with NANGO_ENCRYPTION_KEY,
+// and says what to set without it.
+func TestInspectEncrypted(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, nango.EncryptionKeySize)
+	path := newStoreFile(t, key)
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NotContains(t, string(raw), "Ada", "the payloads are encrypted")
+	sync := []string{"-integration", "crm", "-sync", "contacts", "-connection", "acme"}
+
+	t.Setenv("NANGO_ENCRYPTION_KEY", "")
+	_, errOut, code := runCmd(t, "-store", path, "records", "-i", "crm", "-c", "acme", "-m", "Contact")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "NANGO_ENCRYPTION_KEY")
+	_, errOut, code = runCmd(t, append([]string{"-store", path, "checkpoint", "show"}, sync...)...)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "NANGO_ENCRYPTION_KEY")
+
+	t.Setenv("NANGO_ENCRYPTION_KEY", "not base64!")
+	_, errOut, code = runCmd(t, "-store", path, "records", "-i", "crm", "-c", "acme", "-m", "Contact")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "32 bytes in base64")
+
+	t.Setenv("NANGO_ENCRYPTION_KEY", base64.StdEncoding.EncodeToString(key))
+	out, errOut, code := runCmd(t, "-store", path, "records", "-i", "crm", "-c", "acme", "-m", "Contact")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, `{"id":"1","name":"Ada"}`)
+	out, errOut, code = runCmd(t, append([]string{"-store", path, "checkpoint", "show"}, sync...)...)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, `"since": "2025-01-01"`)
+	out, errOut, code = runCmd(t, append([]string{"-store", path, "status"}, sync...)...)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, `{"since":"2025-01-01"}`)
 }
 
 func TestStoreOpening(t *testing.T) {

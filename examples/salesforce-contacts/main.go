@@ -77,7 +77,7 @@ type options struct {
 	loginURL     string
 	apiVersion   string
 	dbPath       string
-	encKey       string       // base64 of a 32-byte key encrypting the stored token
+	encKey       string       // base64 of a 32-byte key encrypting the stored token, checkpoints and records
 	connectionID string       // defaults to connectionID
 	frequency    string       // the sync's frequency; defaults to "every hour"
 	logger       *slog.Logger // defaults to warnings on stderr (information too when serving)
@@ -131,7 +131,7 @@ func defineFlags(flags *flag.FlagSet, o *options) {
 	flags.StringVar(&o.connectionID, "connection-id", connectionID, "the connection's `id` [NANGO_CONNECTION_ID]")
 	flags.StringVar(&o.frequency, "frequency", "every hour", "how often the service runs the sync, as Nango writes it (\"every 30 minutes\") [NANGO_FREQUENCY]")
 	flags.StringVar(&o.listen, "listen", "", "serve the Nango-compatible API on this `address` (such as 127.0.0.1:3003) and run as a service [NANGO_LISTEN]")
-	flags.StringVar(&o.encKey, "encryption-key", "", "encrypt the stored token with this `key`: 32 bytes in base64, e.g. from openssl rand -base64 32 (default: stored unencrypted) [NANGO_ENCRYPTION_KEY]")
+	flags.StringVar(&o.encKey, "encryption-key", "", "encrypt the stored token, checkpoints and records with this `key`: 32 bytes in base64, e.g. from openssl rand -base64 32 (default: stored unencrypted) [NANGO_ENCRYPTION_KEY]")
 	flags.StringVar(&o.secret, "secret", "", "the API's secret `key`: clients send \"Authorization: Bearer <key>\" [NANGO_SECRET_KEY]")
 	flags.BoolVar(&o.noAuth, "no-auth", false, "serve the API without a secret key: local development only [NANGO_NO_AUTH]")
 	flags.StringVar(&o.webhookURL, "webhook-url", "", "send a webhook to this `URL` after each run that changed records [NANGO_WEBHOOK_URL]")

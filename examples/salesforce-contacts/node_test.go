@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -244,9 +246,11 @@ func TestNodeClient(t *testing.T) {
 		t.Skipf("npm install @nangohq/node@%s failed (offline?): %v\n%s", nangoNodeVersion, err, out)
 	}
 
-	// The service, its first run (10 contacts) and a second run after the walkthrough's
-	// changes: an add, two updates, a delete.
-	s := startService(t, options{webhookSigningKey: testSigningKey})
+	// The service, with its store encrypted as NANGO_ENCRYPTION_KEY would have it, its first
+	// run (10 contacts) and a second run after the walkthrough's changes: an add, two updates,
+	// a delete.
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	s := startService(t, options{webhookSigningKey: testSigningKey, encKey: key})
 	first, _ := s.nextWebhook(t)
 	s.changeOrg(t)
 	s.nextWebhook(t)
@@ -359,4 +363,26 @@ func TestNodeClient(t *testing.T) {
 	require.Equal(t, "PAUSED", got.Paused)
 	require.Equal(t, success, got.Start)
 	require.Contains(t, []string{"SUCCESS", "RUNNING"}, got.Started, "no longer paused")
+
+	// All of it served from a store file that holds no token and no record field in the clear.
+	file, err := os.ReadFile(s.dbPath)
+	require.NoError(t, err)
+	secrets := []string{s.app.fake.refreshToken}
+	s.app.fake.mu.Lock()
+	for tok := range s.app.fake.sessions {
+		secrets = append(secrets, tok)
+	}
+	s.app.fake.mu.Unlock()
+	for _, r := range feed.Records {
+		var c SalesforceContact
+		require.NoError(t, r.Decode(&c))
+		secrets = append(secrets, c.Email, `"first_name":"`+c.FirstName+`"`, `"last_name":"`+c.LastName+`"`)
+	}
+	for _, secret := range secrets {
+		if secret == "" {
+			continue
+		}
+		require.False(t, bytes.Contains(file, []byte(secret)), "the store file holds %q in the clear", secret)
+	}
+	require.True(t, bytes.Contains(file, []byte(feed.Records[0].ID)), "record ids are not encrypted: the check reads the right file")
 }

@@ -39,6 +39,7 @@ type service struct {
 	url      string
 	webhooks chan webhook
 	out      *lockedBuffer
+	dbPath   string
 }
 
 func startService(t *testing.T, o options) *service {
@@ -55,6 +56,7 @@ func startService(t *testing.T, o options) *service {
 	t.Cleanup(receiver.Close)
 	o.listen = "127.0.0.1:0"
 	o.dbPath = filepath.Join(t.TempDir(), "service.db")
+	s.dbPath = o.dbPath
 	o.webhookURL = receiver.URL
 	if o.secret == "" && !o.noAuth {
 		o.secret = testSecret

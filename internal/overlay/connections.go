@@ -38,7 +38,7 @@ func (s *Store) ConnectionUpdate(ctx context.Context, integration, id string, up
 		return nil, err
 	}
 	c := *cur
-	c.Metadata, c.Credentials = bytes.Clone(cur.Metadata), bytes.Clone(cur.Credentials)
+	c.Metadata, c.Credentials, c.DataKey = bytes.Clone(cur.Metadata), bytes.Clone(cur.Credentials), bytes.Clone(cur.DataKey)
 	c.WebhookURLs = append([]string(nil), cur.WebhookURLs...)
 	if err := store.ApplyConnectionUpdate(&c, update); err != nil {
 		return nil, err

@@ -18,9 +18,9 @@ func (s *Store) stream(st store.Stream) *stream {
 	return ds
 }
 
-// seed copies the records with these ids from the base into the sandbox, once each. Callers
-// hold s.mu.
-func (s *Store) seed(ctx context.Context, st store.Stream, ds *stream, ids []string) error {
+// seed copies the records with these ids from the base into the sandbox, once each, opened
+// with codec when it is not nil: the sandbox holds payloads in the clear. Callers hold s.mu.
+func (s *Store) seed(ctx context.Context, st store.Stream, ds *stream, ids []string, codec store.PayloadCodec) error {
 	var missing []string
 	for _, id := range ids {
 		if _, ok := ds.base[id]; !ok {
@@ -44,6 +44,11 @@ func (s *Store) seed(ctx context.Context, st store.Stream, ds *stream, ids []str
 				// The payload and its hash are gone: the sandbox holds the id alone, so a save
 				// of the record counts as an update in a dry run.
 				data, _ = json.Marshal(map[string]string{"id": r.ID})
+			} else if codec != nil {
+				var err error
+				if data, err = codec.Open(r.ID, data); err != nil {
+					return fmt.Errorf("reading the stored record %q: %w", r.ID, err)
+				}
 			}
 			ds.base[r.ID] = store.Held{Exists: true, Deleted: del, Hash: store.Hash(data)}
 			ds.live[r.ID] = !del
@@ -72,6 +77,10 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 	if err != nil {
 		return nil, err
 	}
+	if p.Mode == store.WriteReseal {
+		// The sandbox holds payloads in the clear and leaves the base's as they are.
+		return &store.RecordsWriteResult{Ignored: len(pw.Records)}, nil
+	}
 	s.mu.Lock()
 	res, err := s.writeLocked(ctx, p, pw)
 	onWrite := s.onWrite
@@ -97,11 +106,11 @@ func (s *Store) writeLocked(ctx context.Context, p *store.RecordsWriteParams, pw
 	for i, r := range pw.Records {
 		ids[i] = r.ID
 	}
-	if err := s.seed(ctx, p.Stream, ds, ids); err != nil {
+	if err := s.seed(ctx, p.Stream, ds, ids, p.Codec); err != nil {
 		return nil, err
 	}
 	w := *p
-	w.Checkpoint, w.TrackSeen = nil, ""
+	w.Checkpoint, w.TrackSeen, w.Codec = nil, "", nil
 	res, err := s.mem.RecordsWrite(ctx, &w)
 	if err != nil {
 		return nil, err

@@ -112,7 +112,7 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, newer func(uint64, uint
 		}
 		res.Tally(r.ID, d)
 		seen[i] = d.Seen
-		if d.Restore {
+		if d.Restore || d.Reseal {
 			if err := restorePayload(sb, &ar, h.seq, r.ID, d); err != nil {
 				return err
 			}
@@ -188,21 +188,25 @@ func writeRecords(tx *bbolt.Tx, pw *store.PreparedWrite, newer func(uint64, uint
 	return nil
 }
 
-// restorePayload puts a pruned record's payload back in place: same sequence, same times, no
-// pruned_at, and lowers the stream's prune mark below it.
+// restorePayload puts a record's payload and hash in place (Decision.Restore, Decision.Reseal):
+// same sequence, same times. A restore clears pruned_at and lowers the stream's prune mark
+// below the record.
 func restorePayload(sb *streamBuckets, ar *arena, seq uint64, id string, d store.Decision) error {
 	prev, _, err := readLog(sb, ar, seq, id)
 	if err != nil {
 		return err
 	}
-	prev.prunedAt = 0
+	if d.Restore {
+		prev.prunedAt = 0
+	}
 	if err := sb.log.Put(ar.u64(seq), ar.log(prev, id, d.Data)); err != nil {
 		return err
 	}
-	if err := sb.index.Put(idBytes(id), ar.index(indexEntry{seq: seq, hash: d.Hash})); err != nil {
+	e := indexEntry{seq: seq, hash: d.Hash, deleted: prev.action == store.ActionDeleted, pruned: prev.prunedAt != 0}
+	if err := sb.index.Put(idBytes(id), ar.index(e)); err != nil {
 		return err
 	}
-	if pruneMark(sb.root) >= seq {
+	if d.Restore && pruneMark(sb.root) >= seq {
 		return sb.root.Put(keyPruneMark, ar.u64(seq-1))
 	}
 	return nil

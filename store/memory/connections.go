@@ -14,6 +14,7 @@ func cloneConn(c *store.Connection) *store.Connection {
 	out := *c
 	out.Metadata = slices.Clone(c.Metadata)
 	out.Credentials = slices.Clone(c.Credentials)
+	out.DataKey = slices.Clone(c.DataKey)
 	out.WebhookURLs = slices.Clone(c.WebhookURLs)
 	return &out
 }

@@ -111,7 +111,7 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 			return nil, err
 		}
 		res.Tally(r.ID, d)
-		if d.Restore {
+		if d.Restore || d.Reseal {
 			restores = append(restores, change{id: r.ID, e: e, d: d})
 		}
 		if d.Seen {
@@ -155,8 +155,10 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 		}
 	}
 	for _, c := range restores {
-		c.e.data = slices.Clone(c.d.Data)
-		c.e.meta.PrunedAt = time.Time{}
+		c.e.data, c.e.hash = slices.Clone(c.d.Data), c.d.Hash
+		if c.d.Restore {
+			c.e.meta.PrunedAt = time.Time{}
+		}
 	}
 	if p.TrackSeen != "" && len(seen) > 0 {
 		wk := windowKey{p.Stream, p.TrackSeen}

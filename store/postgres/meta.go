@@ -12,6 +12,11 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+// sqlFence reads the fence's lease, if it is still the current one, and keeps it so until the
+// transaction ends.
+const sqlFence = `SELECT 1 FROM {s}.leases WHERE integration = $1 AND sync = $2 AND connection = $3
+	AND token = $4 AND active FOR SHARE`
+
 // checkFence fails with store.ErrLeaseLost unless the fence (if any) is its key's current,
 // active lease. It locks the lease's row in share mode, so that no acquisition can take the
 // lease over before the transaction ends.
@@ -20,8 +25,7 @@ func (s *Store) checkFence(ctx context.Context, tx pgx.Tx, f *store.Lease) error
 		return nil
 	}
 	var one int
-	err := tx.QueryRow(ctx, s.q(`SELECT 1 FROM {s}.leases WHERE integration = $1 AND sync = $2 AND connection = $3
-		AND token = $4 AND active FOR SHARE`), f.Key.Integration, f.Key.Sync, f.Key.Connection, int64(f.Token)).Scan(&one)
+	err := tx.QueryRow(ctx, s.q(sqlFence), f.Key.Integration, f.Key.Sync, f.Key.Connection, int64(f.Token)).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.LeaseLostError(f)
 	}

@@ -85,10 +85,14 @@ func TestPlansOnFreshTables(t *testing.T) {
 	}{
 		{"lookup", sqlLookup, []any{streamID, chunk}, false},
 		{"lookup with data", sqlLookupData, []any{streamID, chunk}, false},
+		{"lookup in a named stream", sqlLookupStream, []any{st.Integration, st.Connection, st.Model, chunk}, false},
+		{"lookup with data in a named stream", sqlLookupStreamData, []any{st.Integration, st.Connection, st.Model, chunk}, false},
+		{"window add", sqlWindowAdd, []any{streamID, "full", chunk}, false},
 		{"update", sqlUpdate, []any{streamID, now, chunk, seqs, hashes, acts, nulls, nulls, datas}, false},
 		{"sweep live", sqlSweepLive, []any{streamID, []byte{}, sweepPage}, true},
 		{"sweep window", sqlSweepWindow, []any{streamID, "full", []byte{}, chunk[len(chunk)-1]}, true},
 		{"sweep delete", sqlSweepDelete, []any{streamID, now, chunk, seqs}, false},
+		{"reseal", sqlReseal, []any{streamID, chunk, datas, hashes}, false},
 		{"list", listSQL, listArgs, false},
 		// A filtered listing reads the feed from the cursor on, as bolt does.
 		{"list filtered", filterSQL, filterArgs, true},
@@ -128,6 +132,67 @@ func TestPlansOnFreshTables(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestListPlanOutsideTransactions checks the plan of a listing as RecordsList sends it, in a
+// batch of its own outside any transaction, on a table that was never analysed: the feed's index
+// in order, not the rest of the stream read and sorted.
+func TestListPlanOutsideTransactions(t *testing.T) {
+	url := os.Getenv("NANGO_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("NANGO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against")
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	schema := fmt.Sprintf("nango_test_plan_%016x", rand.Uint64())
+	defer func() {
+		_, err := pool.Exec(ctx, fmt.Sprintf(`DROP SCHEMA IF EXISTS %q CASCADE`, schema))
+		require.NoError(t, err)
+	}()
+	s, err := New(ctx, pool, &Options{Schema: schema})
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = pool.Exec(ctx, s.q(`ALTER TABLE {s}.records SET (autovacuum_enabled = false)`))
+	require.NoError(t, err)
+	st := store.Stream{Integration: "crm", Connection: "acme", Model: "Contact"}
+	recs := make([]store.RecordInput, 0, 5000)
+	for i := range 5000 {
+		recs = append(recs, store.RecordInput{Data: fmt.Appendf(nil, `{"id":"c-%07d"}`, i)})
+	}
+	_, err = s.RecordsWrite(ctx, &store.RecordsWriteParams{Stream: st, Records: recs})
+	require.NoError(t, err)
+
+	cfg, err := pgx.ParseConfig(url)
+	require.NoError(t, err)
+	var notices []string
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { notices = append(notices, n.Message) }
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `LOAD 'auto_explain'`); err != nil {
+		t.Skipf("auto_explain cannot be loaded on the test server: %v", err)
+	}
+	for _, q := range []string{`SET auto_explain.log_min_duration = 0`, `SET auto_explain.log_level = notice`} {
+		_, err := conn.Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	q := store.RecordsListParams{Stream: st, Limit: 100}
+	require.NoError(t, conn.SendBatch(ctx, s.listBatch(&q, 1000)).Close())
+	var plan string
+	for _, n := range notices {
+		if strings.Contains(n, " on records ") {
+			plan = n
+		}
+	}
+	require.Contains(t, plan, "Index Scan using records_feed", "the listing's plan:\n%s", strings.Join(notices, "\n"))
+	for _, bad := range []string{"Seq Scan", "Bitmap", "Sort"} {
+		require.NotContains(t, plan, bad, "the listing's plan:\n%s", plan)
+	}
+	var setting string
+	require.NoError(t, conn.QueryRow(ctx, `SHOW enable_bitmapscan`).Scan(&setting))
+	require.Equal(t, "on", setting, "the plan settings outlived the listing's batch")
 }
 
 // explain returns the plan of a statement executed with the write transactions' settings and

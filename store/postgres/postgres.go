@@ -173,6 +173,7 @@ type dbtx interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // run runs fn in a transaction, again from the start after a transient failure, up to
@@ -228,13 +229,14 @@ func (s *Store) retry(ctx context.Context, op string, try func() error) error {
 }
 
 func (s *Store) attempt(ctx context.Context, mode txMode, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	opts := pgx.TxOptions{}
-	if mode == txRead {
-		opts.AccessMode = pgx.ReadOnly
-	}
-	tx, err := s.pool.BeginTx(ctx, opts)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
+	}
+	defer conn.Release()
+	tx := &lazyTx{conn: conn, begin: "begin"}
+	if mode == txRead {
+		tx.begin = "begin read only"
 	}
 	if err := fn(ctx, tx); err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

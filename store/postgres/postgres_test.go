@@ -160,3 +160,35 @@ func TestNamesPostgresCannotHold(t *testing.T) {
 func BenchmarkPrune100k(b *testing.B) {
 	storetest.BenchmarkPrune(b, func(b *testing.B) store.Store { return newStore(b, nil) }, 100_000, 2000)
 }
+
+// TestTextResults runs writes on a pool whose statements return text rather than binary
+// results, which the lookups of writes decode another way.
+func TestTextResults(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig(testURL(t))
+	require.NoError(t, err)
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+	s, err := postgres.New(t.Context(), p, &postgres.Options{Schema: schemaName(t)})
+	require.NoError(t, err)
+	defer s.Close()
+	st := store.Stream{Integration: "crm", Connection: "acme", Model: "Contact"}
+	write := func(mode store.WriteMode, recs ...string) *store.RecordsWriteResult {
+		in := make([]store.RecordInput, len(recs))
+		for i, r := range recs {
+			in[i] = store.RecordInput{Data: []byte(r)}
+		}
+		res, err := s.RecordsWrite(t.Context(), &store.RecordsWriteParams{Stream: st, Mode: mode, Records: in})
+		require.NoError(t, err)
+		return res
+	}
+	require.Equal(t, 2, write(store.WriteSave, `{"id":"a","n":1}`, `{"id":"b","n":1}`).Added)
+	res := write(store.WriteSave, `{"id":"a","n":1}`, `{"id":"b","n":2}`)
+	require.Equal(t, []int{1, 1}, []int{res.Unchanged, res.Updated})
+	require.Equal(t, 1, write(store.WriteMerge, `{"id":"a","m":3}`).Updated)
+	list, err := s.RecordsList(t.Context(), &store.RecordsListParams{Stream: st, IDs: []string{"a"}})
+	require.NoError(t, err)
+	require.Len(t, list.Records, 1)
+	require.JSONEq(t, `{"id":"a","n":1,"m":3}`, string(list.Records[0].Data))
+}

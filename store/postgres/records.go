@@ -3,15 +3,18 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gonango/nango/store"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -69,16 +72,62 @@ const planSettings = `SELECT set_config('enable_seqscan', 'off', true), set_conf
 // sequence numbers in commit order. With create, a missing stream is created; without, a
 // missing stream is nil.
 func (s *Store) lockStream(ctx context.Context, tx pgx.Tx, st store.Stream, create bool) (*streamRow, error) {
+	return s.openStream(ctx, tx, st, nil, create, nil)
+}
+
+// prefetch is a lookup that openStream runs in the same round trip as the lock: ids are the
+// records to look up, and olds receives what the stream holds for them. valid is set when the
+// lookup ran after the lock (it did not when openStream had to create the stream).
+type prefetch struct {
+	ids    [][]byte
+	merge  bool
+	newer  func(seq uint64, epoch uint32) bool
+	before func() // runs once the batch is sent, while the server works on it
+	olds   map[string]store.Held
+	valid  bool
+}
+
+// openStream checks the fence (if any) and locks the stream as lockStream does, in one round
+// trip with the lookup of pf's ids (if any). pf.before runs while the server works on them; its
+// errors are the caller's to report.
+func (s *Store) openStream(ctx context.Context, tx pgx.Tx, st store.Stream, fence *store.Lease, create bool, pf *prefetch) (*streamRow, error) {
 	lock := s.q(`SELECT id, seq, epoch, last_time, live, deleted FROM {s}.streams
 		WHERE integration = $1 AND connection = $2 AND model = $3 FOR UPDATE`)
 	b := &pgx.Batch{}
 	b.Queue(planSettings)
+	if fence != nil {
+		b.Queue(s.q(sqlFence), fence.Key.Integration, fence.Key.Sync, fence.Key.Connection, int64(fence.Token))
+	}
 	b.Queue(lock, st.Integration, st.Connection, st.Model)
+	lookup := pf != nil && len(pf.ids) > 0
+	if lookup {
+		sql := sqlLookupStream
+		if pf.merge {
+			sql = sqlLookupStreamData
+		}
+		b.Queue(s.q(sql), st.Integration, st.Connection, st.Model, pf.ids)
+	}
 	br := tx.SendBatch(ctx, b)
+	if pf != nil && pf.before != nil {
+		pf.before()
+	}
 	_, err := br.Exec()
+	if err == nil && fence != nil {
+		var one int
+		if err = br.QueryRow().Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+			err = store.LeaseLostError(fence)
+		}
+	}
 	var row *streamRow
 	if err == nil {
 		row, err = scanStream(br.QueryRow())
+	}
+	if err == nil && lookup && row != nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			err = pf.read(rows, pf.ids, row.epoch)
+		}
+		pf.valid = err == nil
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -91,6 +140,78 @@ func (s *Store) lockStream(ctx context.Context, tx pgx.Tx, st store.Stream, crea
 		return nil, err
 	}
 	return scanStream(tx.QueryRow(ctx, lock, st.Integration, st.Connection, st.Model))
+}
+
+// read fills pf.olds with the rows of a lookup of ids, which name each record by its position in
+// ids (from 1). Rows in the binary format (as pgx asks for these types) are decoded here,
+// without a Scan per row.
+func (pf *prefetch) read(rows pgx.Rows, ids [][]byte, epoch uint32) error {
+	defer rows.Close()
+	if pf.olds == nil {
+		pf.olds = make(map[string]store.Held, chunkSize)
+	}
+	clear(pf.olds)
+	var pos int32
+	var seq, hash int64
+	var live bool
+	var dest []any
+	raw := false
+	for first := true; rows.Next(); first = false {
+		if first {
+			raw = binaryLookup(rows.FieldDescriptions(), pf.merge)
+		}
+		h := store.Held{Exists: true}
+		if vals := rows.RawValues(); raw && validLookupRow(vals, pf.merge) {
+			pos = int32(binary.BigEndian.Uint32(vals[0]))
+			seq, hash = int64(binary.BigEndian.Uint64(vals[1])), int64(binary.BigEndian.Uint64(vals[2]))
+			live, h.Pruned = vals[3][0] != 0, vals[4][0] != 0
+			if pf.merge {
+				h.Data = bytes.Clone(vals[5])
+			}
+		} else {
+			if dest == nil {
+				dest = []any{&pos, &seq, &hash, &live, &h.Pruned}
+			}
+			dest[4] = &h.Pruned
+			if pf.merge {
+				dest = append(dest[:5], &h.Data)
+			}
+			if err := rows.Scan(dest...); err != nil {
+				return err
+			}
+		}
+		if pos < 1 || int(pos) > len(ids) {
+			return fmt.Errorf("postgres: a lookup of %d ids returned position %d", len(ids), pos)
+		}
+		h.Hash, h.Deleted = uint64(hash), !live
+		h.Newer = pf.newer != nil && pf.newer(uint64(seq), epoch)
+		pf.olds[string(ids[pos-1])] = h
+	}
+	return rows.Err()
+}
+
+// binaryLookup reports whether a lookup's columns come in the binary format with the expected
+// types: int4, int8, int8, bool, bool (and bytea for merges).
+func binaryLookup(fds []pgconn.FieldDescription, merge bool) bool {
+	want := []uint32{pgtype.Int4OID, pgtype.Int8OID, pgtype.Int8OID, pgtype.BoolOID, pgtype.BoolOID}
+	if merge {
+		want = append(want, pgtype.ByteaOID)
+	}
+	if len(fds) != len(want) {
+		return false
+	}
+	for i, fd := range fds {
+		if fd.Format != pgx.BinaryFormatCode || fd.DataTypeOID != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// validLookupRow checks the sizes of a binary lookup row's values (none of them is NULL).
+func validLookupRow(vals [][]byte, merge bool) bool {
+	return len(vals[0]) == 4 && len(vals[1]) == 8 && len(vals[2]) == 8 && len(vals[3]) == 1 && len(vals[4]) == 1 &&
+		(!merge || vals[5] != nil)
 }
 
 func scanStream(r pgx.Row) (*streamRow, error) {
@@ -109,7 +230,7 @@ func scanStream(r pgx.Row) (*streamRow, error) {
 
 // saveStream writes back the counters of a locked stream.
 func (s *Store) saveStream(ctx context.Context, tx pgx.Tx, row *streamRow) error {
-	_, err := tx.Exec(ctx, s.q(`UPDATE {s}.streams SET seq = $2, last_time = $3, live = $4, deleted = $5 WHERE id = $1`),
+	_, err := tx.Exec(ctx, s.q(sqlSaveStream),
 		row.id, int64(row.seq), ts(row.lastTime), row.live, row.deleted)
 	return err
 }
@@ -125,17 +246,34 @@ func head(st store.Stream, row *streamRow) string {
 // The statements of writes and sweeps, whose plans plan_test.go checks on tables without
 // statistics. Each touches the records by primary key, never the whole stream: lookups probe
 // the primary key once per id (a lateral subquery that OFFSET 0 keeps from becoming a join the
-// planner could turn around); updates go through functions (migrations) that update
+// planner could turn around) and name each record found by its position in the array of ids
+// rather than send its id back; updates go through functions (migrations) that update
 // one record by primary key at a time, since a join of an array with the records can be planned
 // as a scan of the stream. The sweep reads a page of live ids and the window's ids in the same
 // range, both in index order, and compares them itself.
 const (
-	sqlLookup = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL FROM unnest($2::bytea[]) AS u(rid)
+	sqlLookup = `SELECT u.i::int4, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL FROM unnest($2::bytea[]) WITH ORDINALITY AS u(rid, i)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
-	sqlLookupData = `SELECT r.rid, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL, r.data FROM unnest($2::bytea[]) AS u(rid)
+	sqlLookupData = `SELECT u.i::int4, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL, r.data FROM unnest($2::bytea[]) WITH ORDINALITY AS u(rid, i)
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r`
-	sqlUpdate  = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-	sqlRestore = `SELECT {s}.records_restore($1, $2, $3)`
+	// sqlLookupStream and sqlLookupStreamData look up as sqlLookup and sqlLookupData do, in the
+	// stream named by $1-$3 (one probe of its key, once).
+	sqlLookupStream = `SELECT u.i::int4, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL FROM unnest($4::bytea[]) WITH ORDINALITY AS u(rid, i)
+		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = (SELECT id FROM {s}.streams
+			WHERE integration = $1 AND connection = $2 AND model = $3) AND r.rid = u.rid OFFSET 0) r`
+	sqlLookupStreamData = `SELECT u.i::int4, r.seq, r.hash, r.deleted_at IS NULL, r.pruned_at IS NOT NULL, r.data FROM unnest($4::bytea[]) WITH ORDINALITY AS u(rid, i)
+		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = (SELECT id FROM {s}.streams
+			WHERE integration = $1 AND connection = $2 AND model = $3) AND r.rid = u.rid OFFSET 0) r`
+	sqlUpdate = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	// sqlWindowAdd adds ids to a sync's deletion-tracking window.
+	sqlWindowAdd = `INSERT INTO {s}.windows (stream_id, sync, rid) SELECT $1, $2, unnest($3::bytea[])`
+	// sqlSaveStream writes back the counters of a locked stream.
+	sqlSaveStream = `UPDATE {s}.streams SET seq = $2, last_time = $3, live = $4, deleted = $5 WHERE id = $1`
+	sqlRestore    = `SELECT {s}.records_restore($1, $2, $3)`
+	// sqlReseal replaces the payload and hash of records $2 in place (Decision.Reseal).
+	sqlReseal = `UPDATE {s}.records r SET data = u.data, hash = u.hash
+		FROM unnest($2::bytea[], $3::bytea[], $4::bigint[]) AS u(rid, data, hash)
+		WHERE r.stream_id = $1 AND r.rid = u.rid`
 	// sqlLowerMark lowers a stream's prune mark below the restored records $2 (primary-key
 	// probes).
 	sqlLowerMark = `UPDATE {s}.streams SET prune_mark = LEAST(prune_mark,
@@ -151,29 +289,58 @@ const (
 )
 
 // RecordsWrite implements store.Store.
+//
+// The server's first round trip of a write (the fence, the lock, the lookup of the first chunk's
+// ids) overlaps with the canonicalisation of the payloads when their ids can be read off them
+// beforehand (guessIDs); otherwise the payloads are canonicalised first.
 func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (*store.RecordsWriteResult, error) {
-	pw, err := store.PrepareWrite(p)
-	if err != nil {
-		return nil, err
+	var guess []string
+	if p != nil && !s.opts.ReadOnly && !s.closed.Load() && p.Stream.Validate() == nil {
+		guess = guessIDs(p.Records[:min(len(p.Records), chunkSize)])
 	}
-	if p.Checkpoint != nil {
-		if err := store.PrepareCheckpoint(p.Checkpoint); err != nil {
-			return nil, err
-		}
-	}
+	var pw *store.PreparedWrite
 	var newer func(seq uint64, epoch uint32) bool
-	if p.IgnoreModifiedAfter != nil {
-		if newer, err = p.IgnoreModifiedAfter.ModifiedAfter(p.Stream); err != nil {
+	if guess == nil {
+		var err error
+		if pw, newer, err = prepareWrite(p); err != nil {
 			return nil, err
 		}
 	}
 	var res *store.RecordsWriteResult
-	err = s.run(ctx, "records write", txWrite, func(ctx context.Context, tx pgx.Tx) error {
-		res = &store.RecordsWriteResult{Duplicates: pw.Duplicates, DuplicateIDs: pw.DuplicateIDs}
-		if err := s.checkFence(ctx, tx, p.Fence); err != nil {
+	err := s.run(ctx, "records write", txWrite, func(ctx context.Context, tx pgx.Tx) error {
+		pf := &prefetch{merge: p.Mode == store.WriteMerge}
+		var perr error
+		if pw == nil {
+			pf.ids = make([][]byte, len(guess))
+			for i, id := range guess {
+				pf.ids[i] = []byte(id)
+			}
+			pf.before = func() {
+				pw, newer, perr = prepareWrite(p)
+				pf.newer = newer
+			}
+		} else {
+			pf.ids = chunkIDs(nil, pw.Records[:min(len(pw.Records), chunkSize)])
+			pf.newer = newer
+		}
+		row, err := s.openStream(ctx, tx, p.Stream, p.Fence, p.Mode == store.WriteSave && len(p.Records) > 0, pf)
+		if perr != nil {
+			return perr
+		}
+		if err != nil {
 			return err
 		}
-		if err := s.writeRecords(ctx, tx, pw, newer, res); err != nil {
+		if guess != nil && pf.valid {
+			// The lookup covers the first chunk if every id in it was guessed right.
+			for _, r := range pw.Records[:min(len(pw.Records), chunkSize)] {
+				if r.Index >= len(guess) || guess[r.Index] != r.ID {
+					pf.valid = false
+					break
+				}
+			}
+		}
+		res = &store.RecordsWriteResult{Duplicates: pw.Duplicates, DuplicateIDs: pw.DuplicateIDs}
+		if err := s.writeRecords(ctx, tx, pw, row, pf, res); err != nil {
 			return err
 		}
 		if p.Checkpoint != nil {
@@ -191,13 +358,65 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 	return res, nil
 }
 
-// writeRecords applies a prepared batch in chunks, with the stream locked.
-func (s *Store) writeRecords(ctx context.Context, tx pgx.Tx, pw *store.PreparedWrite, newer func(uint64, uint32) bool, res *store.RecordsWriteResult) error {
-	create := pw.Mode == store.WriteSave && len(pw.Records) > 0
-	row, err := s.lockStream(ctx, tx, pw.Stream, create)
+// prepareWrite validates a write and canonicalises its payloads.
+func prepareWrite(p *store.RecordsWriteParams) (*store.PreparedWrite, func(uint64, uint32) bool, error) {
+	pw, err := store.PrepareWrite(p)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	if p.Checkpoint != nil {
+		if err := store.PrepareCheckpoint(p.Checkpoint); err != nil {
+			return nil, nil, err
+		}
+	}
+	var newer func(seq uint64, epoch uint32) bool
+	if p.IgnoreModifiedAfter != nil {
+		if newer, err = p.IgnoreModifiedAfter.ModifiedAfter(p.Stream); err != nil {
+			return nil, nil, err
+		}
+	}
+	return pw, newer, nil
+}
+
+// guessIDs returns the ids of records whose payloads start with a plain string "id" member, as
+// the engine's encoding of a struct does, or nil if a record's does not. The guess only decides
+// what the first round trip looks up; the canonical ids decide the rest.
+func guessIDs(recs []store.RecordInput) []string {
+	if len(recs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		id := r.ID
+		if id == "" {
+			const prefix = `{"id":"`
+			d := r.Data
+			if !bytes.HasPrefix(d, []byte(prefix)) {
+				return nil
+			}
+			d = d[len(prefix):]
+			end := bytes.IndexByte(d, '"')
+			if end <= 0 || bytes.IndexByte(d[:end], '\\') >= 0 {
+				return nil
+			}
+			id = string(d[:end])
+		}
+		ids[i] = id
+	}
+	return ids
+}
+
+func chunkIDs(ids [][]byte, recs []store.PreparedRecord) [][]byte {
+	ids = ids[:0]
+	for i := range recs {
+		ids = append(ids, []byte(recs[i].ID))
+	}
+	return ids
+}
+
+// writeRecords applies a prepared batch in chunks to the locked stream row (nil if it does not
+// exist); pf holds the lookup of the first chunk if it is valid.
+func (s *Store) writeRecords(ctx context.Context, tx pgx.Tx, pw *store.PreparedWrite, row *streamRow, pf *prefetch, res *store.RecordsWriteResult) error {
 	if pw.IgnoreModifiedAfter != nil {
 		res.PrevCursor = head(pw.Stream, row)
 		defer func() { res.Cursor = head(pw.Stream, row) }()
@@ -210,20 +429,10 @@ func (s *Store) writeRecords(ctx context.Context, tx pgx.Tx, pw *store.PreparedW
 	if now.Before(row.lastTime) {
 		now = row.lastTime
 	}
-	var isNewer func(uint64) bool
-	if newer != nil {
-		epoch := row.epoch
-		isNewer = func(seq uint64) bool { return newer(seq, epoch) }
-	}
-	w := &chunkWriter{s: s, tx: tx, row: row, pw: pw, now: now, res: res, newer: isNewer}
+	w := &chunkWriter{s: s, tx: tx, row: row, pw: pw, now: now, res: res, pf: pf}
 	for start := 0; start < len(pw.Records); start += chunkSize {
-		if err := w.chunk(ctx, pw.Records[start:min(start+chunkSize, len(pw.Records))]); err != nil {
-			return err
-		}
-	}
-	if w.changed {
-		row.lastTime = now
-		if err := s.saveStream(ctx, tx, row); err != nil {
+		end := min(start+chunkSize, len(pw.Records))
+		if err := w.chunk(ctx, pw.Records[start:end], start == 0 && pf.valid, end == len(pw.Records)); err != nil {
 			return err
 		}
 	}
@@ -238,18 +447,21 @@ type chunkWriter struct {
 	pw      *store.PreparedWrite
 	now     time.Time
 	res     *store.RecordsWriteResult
-	newer   func(uint64) bool
+	pf      *prefetch
 	changed bool
 
 	// Reused between chunks.
 	ids     [][]byte
-	olds    map[string]store.Held
 	inserts []insertRow
 	upd     updateArrays
 	window  [][]byte
 	// restores are the pruned records whose payload an unchanged write puts back.
 	restoreIDs  [][]byte
 	restoreData [][]byte
+	// reseals are the unchanged records whose payload and hash change form in place.
+	resealIDs  [][]byte
+	resealData [][]byte
+	resealHash []int64
 }
 
 type insertRow struct {
@@ -274,22 +486,24 @@ func (u *updateArrays) reset() {
 	u.firstSeen, u.deletedAt, u.data = u.firstSeen[:0], u.deletedAt[:0], u.data[:0]
 }
 
-func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) error {
+// chunk applies a chunk: looked up already if prefetched; last is set on the batch's last
+// chunk, whose statements write the stream's counters back too.
+func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord, prefetched, last bool) error {
 	s, pw := w.s, w.pw
-	w.ids = w.ids[:0]
-	for i := range recs {
-		w.ids = append(w.ids, []byte(recs[i].ID))
-	}
-	if err := w.lookup(ctx); err != nil {
-		return err
+	w.ids = chunkIDs(w.ids, recs)
+	if !prefetched {
+		if err := w.lookup(ctx); err != nil {
+			return err
+		}
 	}
 	w.inserts, w.window = w.inserts[:0], w.window[:0]
 	w.restoreIDs, w.restoreData = w.restoreIDs[:0], w.restoreData[:0]
+	w.resealIDs, w.resealData, w.resealHash = w.resealIDs[:0], w.resealData[:0], w.resealHash[:0]
 	w.upd.reset()
 	nowTS := pgtype.Timestamptz{Time: w.now, Valid: true}
 	for i := range recs {
 		r := recs[i]
-		held := w.olds[r.ID]
+		held := w.pf.olds[r.ID]
 		d, err := pw.Classify(held, r)
 		if err != nil {
 			return err
@@ -298,6 +512,10 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 			w.window = append(w.window, w.ids[i])
 		}
 		w.res.Tally(r.ID, d)
+		if d.Reseal {
+			w.resealIDs, w.resealData = append(w.resealIDs, w.ids[i]), append(w.resealData, d.Data)
+			w.resealHash = append(w.resealHash, int64(d.Hash))
+		}
 		if d.Restore {
 			w.restoreIDs, w.restoreData = append(w.restoreIDs, w.ids[i]), append(w.restoreData, d.Data)
 		}
@@ -336,39 +554,86 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord) er
 			return fmt.Errorf("postgres: copied %d of %d new records into %s", n, len(w.inserts), pw.Stream)
 		}
 	}
+	// The rest of the chunk's statements go in one round trip.
+	b := &pgx.Batch{}
+	var checks []func(pgx.BatchResults) error
 	if len(w.upd.rid) > 0 {
 		u := &w.upd
-		var n int
-		err := w.tx.QueryRow(ctx, s.q(sqlUpdate), w.row.id, w.now, u.rid, u.seq, u.hash, u.action, u.firstSeen, u.deletedAt, u.data).Scan(&n)
-		if err != nil {
-			return fmt.Errorf("postgres: updating records of %s: %w", pw.Stream, err)
-		}
-		if n != len(u.rid) {
-			return fmt.Errorf("postgres: updated %d of %d records of %s", n, len(u.rid), pw.Stream)
-		}
+		b.Queue(s.q(sqlUpdate), w.row.id, w.now, u.rid, u.seq, u.hash, u.action, u.firstSeen, u.deletedAt, u.data)
+		checks = append(checks, func(br pgx.BatchResults) error {
+			var n int
+			if err := br.QueryRow().Scan(&n); err != nil {
+				return fmt.Errorf("postgres: updating records of %s: %w", pw.Stream, err)
+			}
+			if n != len(u.rid) {
+				return fmt.Errorf("postgres: updated %d of %d records of %s", n, len(u.rid), pw.Stream)
+			}
+			return nil
+		})
+	}
+	if len(w.resealIDs) > 0 {
+		b.Queue(s.q(sqlReseal), w.row.id, w.resealIDs, w.resealData, w.resealHash)
+		checks = append(checks, func(br pgx.BatchResults) error {
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("postgres: sealing stored payloads of %s: %w", pw.Stream, err)
+			}
+			if n := tag.RowsAffected(); int(n) != len(w.resealIDs) {
+				return fmt.Errorf("postgres: sealed %d of %d stored payloads of %s", n, len(w.resealIDs), pw.Stream)
+			}
+			return nil
+		})
 	}
 	if len(w.restoreIDs) > 0 {
-		var n int
-		if err := w.tx.QueryRow(ctx, s.q(sqlRestore), w.row.id, w.restoreIDs, w.restoreData).Scan(&n); err != nil {
-			return fmt.Errorf("postgres: restoring pruned records of %s: %w", pw.Stream, err)
-		}
-		if n != len(w.restoreIDs) {
-			return fmt.Errorf("postgres: restored %d of %d pruned records of %s", n, len(w.restoreIDs), pw.Stream)
-		}
-		if _, err := w.tx.Exec(ctx, s.q(sqlLowerMark), w.row.id, w.restoreIDs); err != nil {
-			return fmt.Errorf("postgres: lowering the prune mark of %s: %w", pw.Stream, err)
-		}
+		b.Queue(s.q(sqlRestore), w.row.id, w.restoreIDs, w.restoreData)
+		b.Queue(s.q(sqlLowerMark), w.row.id, w.restoreIDs)
+		checks = append(checks, func(br pgx.BatchResults) error {
+			var n int
+			if err := br.QueryRow().Scan(&n); err != nil {
+				return fmt.Errorf("postgres: restoring pruned records of %s: %w", pw.Stream, err)
+			}
+			if n != len(w.restoreIDs) {
+				return fmt.Errorf("postgres: restored %d of %d pruned records of %s", n, len(w.restoreIDs), pw.Stream)
+			}
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("postgres: lowering the prune mark of %s: %w", pw.Stream, err)
+			}
+			return nil
+		})
 	}
 	if len(w.window) > 0 {
-		_, err := w.tx.CopyFrom(ctx, pgx.Identifier{s.name, "windows"}, []string{"stream_id", "sync", "rid"},
-			pgx.CopyFromSlice(len(w.window), func(i int) ([]any, error) {
-				return []any{w.row.id, pw.TrackSeen, w.window[i]}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("postgres: adding to the deletion-tracking window of %s: %w", pw.Stream, err)
+		// In id order, the window's index takes them as neighbours.
+		slices.SortFunc(w.window, bytes.Compare)
+		b.Queue(s.q(sqlWindowAdd), w.row.id, pw.TrackSeen, w.window)
+		checks = append(checks, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("postgres: adding to the deletion-tracking window of %s: %w", pw.Stream, err)
+			}
+			return nil
+		})
+	}
+	if last && w.changed {
+		w.row.lastTime = w.now
+		b.Queue(s.q(sqlSaveStream), w.row.id, int64(w.row.seq), ts(w.row.lastTime), w.row.live, w.row.deleted)
+		checks = append(checks, func(br pgx.BatchResults) error {
+			_, err := br.Exec()
+			return err
+		})
+	}
+	if len(checks) == 0 {
+		return nil
+	}
+	br := w.tx.SendBatch(ctx, b)
+	var err error
+	for _, check := range checks {
+		if err = check(br); err != nil {
+			break
 		}
 	}
-	return nil
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (u *updateArrays) add(rid []byte, seq int64, hash uint64, action int16, firstSeen, deletedAt pgtype.Timestamptz, data []byte) {
@@ -381,40 +646,21 @@ func (u *updateArrays) add(rid []byte, seq int64, hash uint64, action int16, fir
 	u.data = append(u.data, data)
 }
 
-// lookup reads what the stream holds for the ids of w.ids, by primary key; payloads only for
-// merges (a delete keeps the stored payload in place).
+// lookup reads what the stream holds for the ids of w.ids into w.pf.olds, by primary key;
+// payloads only for merges (a delete keeps the stored payload in place).
 func (w *chunkWriter) lookup(ctx context.Context) error {
-	merge := w.pw.Mode == store.WriteMerge
 	sql := sqlLookup
-	if merge {
+	if w.pf.merge {
 		sql = sqlLookupData
 	}
 	rows, err := w.tx.Query(ctx, w.s.q(sql), w.row.id, w.ids)
 	if err != nil {
 		return fmt.Errorf("postgres: reading records of %s: %w", w.pw.Stream, err)
 	}
-	defer rows.Close()
-	if w.olds == nil {
-		w.olds = make(map[string]store.Held, chunkSize)
+	if err := w.pf.read(rows, w.ids, w.row.epoch); err != nil {
+		return fmt.Errorf("postgres: reading records of %s: %w", w.pw.Stream, err)
 	}
-	clear(w.olds)
-	var rid []byte
-	var seq, hash int64
-	var live bool
-	for rows.Next() {
-		h := store.Held{Exists: true}
-		dest := []any{&rid, &seq, &hash, &live, &h.Pruned}
-		if merge {
-			dest = append(dest, &h.Data)
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		h.Hash, h.Deleted = uint64(hash), !live
-		h.Newer = w.newer != nil && w.newer(uint64(seq))
-		w.olds[string(rid)] = h
-	}
-	return rows.Err()
+	return nil
 }
 
 // RecordsList implements store.Store.
@@ -431,11 +677,19 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 			return nil, err
 		}
 	}
-	sql, args := s.listSQL(&q, after)
 	res := &store.RecordsListResult{Records: []store.Record{}}
-	err = s.read(ctx, "records list", func(ctx context.Context, db dbtx) error {
+	err = s.read(ctx, "records list", func(ctx context.Context, db dbtx) (err error) {
 		res.Records = res.Records[:0]
-		rows, err := db.Query(ctx, sql, args...)
+		br := db.SendBatch(ctx, s.listBatch(&q, after))
+		defer func() {
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, err := br.Query()
 		if err != nil {
 			return err
 		}
@@ -471,6 +725,17 @@ func (s *Store) RecordsList(ctx context.Context, p *store.RecordsListParams) (*s
 		res.NextCursor = res.Records[q.Limit-1].Cursor
 	}
 	return res, nil
+}
+
+// listBatch is the round trip of a listing: its statement after the plan settings, which hold
+// for the batch's implicit transaction. Without them, the first plans of the statement on a
+// table without statistics read the rest of the stream and sort it for every page.
+func (s *Store) listBatch(q *store.RecordsListParams, after uint64) *pgx.Batch {
+	sql, args := s.listSQL(q, after)
+	b := &pgx.Batch{}
+	b.Queue(planSettings)
+	b.Queue(sql, args...)
+	return b
 }
 
 // listSQL returns the statement of a listing and its arguments: one statement, so one

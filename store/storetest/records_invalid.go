@@ -117,7 +117,7 @@ func testBadWriteParams(t *testing.T, su *suite) {
 		name string
 		p    store.RecordsWriteParams
 	}{
-		{"UnknownMode", store.RecordsWriteParams{Stream: stream, Mode: store.WriteDelete + 1}},
+		{"UnknownMode", store.RecordsWriteParams{Stream: stream, Mode: store.WriteReseal + 1}},
 		{"NegativeMode", store.RecordsWriteParams{Stream: stream, Mode: -1}},
 		{"NoIntegration", store.RecordsWriteParams{Stream: store.Stream{Connection: "c", Model: "m"}}},
 		{"NoConnection", store.RecordsWriteParams{Stream: store.Stream{Integration: "i", Model: "m"}}},

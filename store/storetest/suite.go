@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, f Features) {
 		{"Merging", mergingTests()},
 		{"Outbox", outboxTests()},
 		{"Consumers", consumerTests()},
+		{"Codec", codecTests()},
 		{"MultiProcess", multiProcessTests()},
 		{"Signals", signalTests()},
 	}
