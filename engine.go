@@ -438,7 +438,11 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	return nil
 }
 
-// DeleteConnection removes a connection with its records, checkpoints and run history.
+// DeleteConnection removes a connection with its records, checkpoints and run history. With
+// Config.DataKeyStore, it deletes the connection's data key from there first, so that a failure
+// midway leaves data that no longer decrypts rather than a key for deleted data (calling it
+// again finishes the deletion); a key store that cannot be reached fails it before anything is
+// deleted.
 func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) error {
 	resume := e.sched.RemoveConnection(integration, id)
 	defer resume()
