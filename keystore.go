@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"sync"
 
 	"github.com/gonango/nango/store"
 )
@@ -274,4 +276,74 @@ func (kr *keyring) rewrapKeyStore(ctx context.Context) (int, []error, error) {
 		n++
 	}
 	return n, errs, nil
+}
+
+// sandboxKeys is the key store of a dry run: it reads through to the engine's key store and
+// keeps its own writes, so that a dry run writes no key.
+type sandboxKeys struct {
+	base store.Connections
+
+	mu   sync.Mutex
+	rows map[[2]string]*store.Connection // nil value: deleted in the sandbox
+}
+
+var _ store.Connections = (*sandboxKeys)(nil)
+
+func newSandboxKeys(base store.Connections) store.Connections {
+	if base == nil {
+		return nil
+	}
+	return &sandboxKeys{base: base, rows: map[[2]string]*store.Connection{}}
+}
+
+func cloneConn(c *store.Connection) *store.Connection {
+	cp := *c
+	cp.Metadata, cp.Credentials, cp.DataKey = bytes.Clone(c.Metadata), bytes.Clone(c.Credentials), bytes.Clone(c.DataKey)
+	cp.WebhookURLs = slices.Clone(c.WebhookURLs)
+	return &cp
+}
+
+func (s *sandboxKeys) ConnectionGet(ctx context.Context, integration, id string) (*store.Connection, error) {
+	s.mu.Lock()
+	c, ok := s.rows[[2]string{integration, id}]
+	s.mu.Unlock()
+	switch {
+	case ok && c == nil:
+		return nil, store.ErrNotFound
+	case ok:
+		return cloneConn(c), nil
+	}
+	return s.base.ConnectionGet(ctx, integration, id)
+}
+
+func (s *sandboxKeys) ConnectionList(ctx context.Context, integration string) ([]*store.Connection, error) {
+	return nil, errors.New("nango: a dry run does not list data keys")
+}
+
+func (s *sandboxKeys) ConnectionPut(ctx context.Context, c *store.Connection) error {
+	s.mu.Lock()
+	s.rows[[2]string{c.Integration, c.ID}] = cloneConn(c)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *sandboxKeys) ConnectionUpdate(ctx context.Context, integration, id string, update func(*store.Connection) error) (*store.Connection, error) {
+	c, err := s.ConnectionGet(ctx, integration, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.ApplyConnectionUpdate(c, update); err != nil {
+		return nil, err
+	}
+	return c, s.ConnectionPut(ctx, c)
+}
+
+func (s *sandboxKeys) ConnectionDelete(ctx context.Context, integration, id string) error {
+	if _, err := s.ConnectionGet(ctx, integration, id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.rows[[2]string{integration, id}] = nil
+	s.mu.Unlock()
+	return nil
 }

@@ -323,3 +323,31 @@ func TestDataKeyStoreValidated(t *testing.T) {
 	_, err = nango.NewEngine(st, &nango.Config{DataKeyStore: st, EncryptionKeys: [][]byte{key(1)}})
 	require.ErrorContains(t, err, "DataKeyStore is the engine's store")
 }
+
+// A dry run neither makes nor moves a data key in the key store.
+func TestDryRunWritesNoDataKey(t *testing.T) {
+	t.Parallel()
+	data, keys := memory.New(), memory.New()
+	t.Cleanup(func() { data.Close(); keys.Close() })
+	f := &sealedFix{n: 3}
+	before := keyStoreEngine(t, data, nil, f, key(1))
+	require.NoError(t, before.AddConnection(t.Context(), nango.Connection{Integration: "vault", ID: "old"}))
+	require.Equal(t, nango.ModelResult{Added: 3}, runOn(t, before, "old"))
+
+	eng := keyStoreEngine(t, data, keys, f, key(1))
+	require.NoError(t, eng.AddConnection(t.Context(), nango.Connection{Integration: "vault", ID: "new"}))
+	for _, c := range []string{"new", "old"} {
+		report, err := eng.DryRun(t.Context(), "vault", "items", c, nil)
+		require.NoError(t, err, c)
+		require.JSONEq(t, `{"page":"checkpointsecret"}`, string(report.Checkpoint), c)
+	}
+	rows, err := keys.ConnectionList(t.Context(), "")
+	require.NoError(t, err)
+	require.Empty(t, rows, "the dry runs wrote no key")
+	c, err := data.ConnectionGet(t.Context(), "vault", "new")
+	require.NoError(t, err)
+	require.Empty(t, c.DataKey)
+	items, err := listOn(t.Context(), before, "old")
+	require.NoError(t, err, "the old connection's key is still where it was")
+	require.Len(t, items, 3)
+}
