@@ -2,6 +2,7 @@ package nango_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +44,13 @@ const (
 	crashLogEnv   = "NANGO_CRASH_LOG"   // the consumer's log file
 	crashRunsEnv  = "NANGO_CRASH_RUNS"  // how many complete runs the child makes
 	crashShiftEnv = "NANGO_CRASH_SHIFT" // how far ahead of the real time the child's clock is
+)
 
+// crashEncryptionKey encrypts the child's store: the kills land in the middle of sealing too
+// (a connection's data key made at its first write, payloads and checkpoints sealed with it).
+var crashEncryptionKey = bytes.Repeat([]byte{0x5a}, nango.EncryptionKeySize)
+
+const (
 	crashLoopsCI   = 40
 	crashBatches   = 8
 	crashBatchSize = 25
@@ -134,9 +141,10 @@ func crashChild(path string) error {
 	}
 	defer st.Close()
 	eng, err := nango.NewEngine(st, &nango.Config{
-		Logger:   quiet,
-		Clock:    shiftedClock{nango.SystemClock(), shift},
-		LeaseTTL: 300 * time.Millisecond,
+		Logger:         quiet,
+		Clock:          shiftedClock{nango.SystemClock(), shift},
+		LeaseTTL:       300 * time.Millisecond,
+		EncryptionKeys: [][]byte{crashEncryptionKey},
 		Webhooks: &nango.WebhookConfig{
 			URLs:           []string{os.Getenv(crashHookEnv)},
 			SigningKeys:    [][]byte{[]byte("crash-loop-key")},
@@ -560,10 +568,14 @@ func crashCheck(t *testing.T, when, path string, seen map[crashChange]bool) cras
 
 	recs := crashRecords(t, st)
 	var cp crashCP
-	c, err := st.CheckpointGet(ctx, store.CheckpointKey{Integration: "crm", Sync: "contacts", Connection: "c1"})
+	key := store.CheckpointKey{Integration: "crm", Sync: "contacts", Connection: "c1"}
+	c, err := st.CheckpointGet(ctx, key)
 	if !errors.Is(err, store.ErrNotFound) {
 		require.NoError(t, err, "%s: checkpoint", when)
-		require.NoError(t, json.Unmarshal(c.Data, &cp), "%s: checkpoint", when)
+		require.True(t, bytes.HasPrefix(c.Data, []byte(`"nango-sealed:`)), "%s: the checkpoint is stored sealed: %q", when, c.Data)
+		data, err := crashOpener(t, st).OpenCheckpoint(ctx, key, c.Data)
+		require.NoError(t, err, "%s: the checkpoint opens", when)
+		require.NoError(t, json.Unmarshal(data, &cp), "%s: checkpoint", when)
 	}
 	for k := range crashBatches {
 		// The batch's newest pass wrote all of its records together.
@@ -611,6 +623,10 @@ func crashRecords(t *testing.T, st *bolt.Store) map[string]store.Record {
 		page, err := st.RecordsList(t.Context(), &store.RecordsListParams{Stream: stream, Cursor: cursor, Limit: store.MaxListLimit})
 		require.NoError(t, err)
 		for _, r := range page.Records {
+			require.False(t, json.Valid(r.Data), "the payload of %s is stored sealed", r.ID)
+		}
+		require.NoError(t, crashOpener(t, st).OpenRecords(t.Context(), stream, page.Records), "the payloads open with the key")
+		for _, r := range page.Records {
 			out[r.ID] = r
 		}
 		if page.NextCursor == "" {
@@ -619,6 +635,14 @@ func crashRecords(t *testing.T, st *bolt.Store) map[string]store.Record {
 		cursor = page.NextCursor
 	}
 	return out
+}
+
+// crashOpener opens what the child sealed in st.
+func crashOpener(t *testing.T, st *bolt.Store) *nango.StoreOpener {
+	t.Helper()
+	o, err := nango.NewStoreOpener(st, [][]byte{crashEncryptionKey})
+	require.NoError(t, err)
+	return o
 }
 
 // crashConsumed reads the consumer's log: the latest modification time handed for each id.

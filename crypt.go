@@ -117,7 +117,7 @@ func (s *sealer) open(v, aad []byte) ([]byte, error) {
 	if !s.enabled() {
 		return nil, fmt.Errorf("%w (key id %s)", ErrNoEncryptionKey, hex.EncodeToString(id))
 	}
-	return nil, fmt.Errorf("nango: the value is encrypted with key id %s, which is not in Config.EncryptionKeys", hex.EncodeToString(id))
+	return nil, fmt.Errorf("%w (key id %s)", ErrUnknownEncryptionKey, hex.EncodeToString(id))
 }
 
 // knows reports whether the sealed value v names one of the sealer's keys.

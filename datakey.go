@@ -21,8 +21,9 @@ import (
 // credentials are, or in Config.DataKeyStore with only a reference in the store (keystore.go);
 // record payloads and checkpoints are sealed with it. Deleting the connection deletes the key,
 // so whatever of the connection is left in the store (free pages, dead tuples, a copy of a
-// page) no longer decrypts; with a DataKeyStore, neither does a backup of the store. Rotating the master keys re-wraps data keys only
-// (Engine.ReencryptCredentials): records and checkpoints stay as they are.
+// page) no longer decrypts; with a DataKeyStore, neither does a backup of the store. Rotating
+// the master keys re-wraps data keys only (Engine.ReencryptCredentials): records and
+// checkpoints stay as they are.
 //
 // The change-detection hash of a sealed record is HMAC-SHA256 under a key derived from the data
 // key, cut to 64 bits, so the stored hash tells nothing about the payload and stays the same
@@ -31,6 +32,10 @@ import (
 // ErrNoEncryptionKey is matched by the errors of reads that meet a sealed value (a record
 // payload, a checkpoint, credentials) when no key was configured to open it.
 var ErrNoEncryptionKey = errors.New("nango: the value is encrypted but Config.EncryptionKeys is empty")
+
+// ErrUnknownEncryptionKey is matched by the errors of reads that meet a value sealed with a key
+// that is not among Config.EncryptionKeys (a key removed too early, or another service's).
+var ErrUnknownEncryptionKey = errors.New("nango: the value is encrypted with a key that is not in Config.EncryptionKeys")
 
 // dataKey is a connection's unwrapped data key.
 type dataKey struct {

@@ -53,6 +53,8 @@ const (
 	// CodeMethodNotAllowed (405): the endpoint does not take this method.
 	CodeMethodNotAllowed = "method_not_allowed"
 	// CodeServerError (500): something failed inside; the handler's logger has the details.
+	// When the store is encrypted and the engine has no Config.EncryptionKeys, the message
+	// says so.
 	CodeServerError = "server_error"
 )
 

@@ -173,6 +173,10 @@ func (h *Handler) engineError(r *http.Request, err error) *apiError {
 		return nil // the client has gone
 	}
 	h.logger.ErrorContext(r.Context(), "api: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	if errors.Is(err, nango.ErrNoEncryptionKey) || errors.Is(err, nango.ErrUnknownEncryptionKey) {
+		return newError(http.StatusInternalServerError, CodeServerError,
+			"the stored data is encrypted and the service has no key to decrypt it: it must be started with its encryption key (Config.EncryptionKeys)")
+	}
 	return newError(http.StatusInternalServerError, CodeServerError, "the request failed inside the service; its log says why")
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"syscall"
@@ -119,6 +120,7 @@ func runSchedule(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	dir := fs.String("dir", os.TempDir(), "where to create the temporary database file")
 	jsonOut := fs.Bool("json", false, "print one JSON object")
 	minFreq := fs.Duration("min-frequency", nango.MinFrequency, "the engine's MinFrequency (lower it to measure short frequencies)")
+	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the measured period to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -198,6 +200,17 @@ func runSchedule(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	})
 	if err != nil {
 		return err
+	}
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cpu0 := cpuTime()
 	runCtx, stop := context.WithCancel(ctx)

@@ -312,6 +312,10 @@ func (h *Handler) engineError(w http.ResponseWriter, r *http.Request, err error)
 			"or comes from another stream or from before the stream was emptied. Start again from the first page.")
 	case errors.Is(err, nango.ErrInvalidConfig), errors.Is(err, nango.ErrInvalidFrequency):
 		h.fail(w, r, http.StatusBadRequest, sentence(err))
+	case (errors.Is(err, nango.ErrNoEncryptionKey) || errors.Is(err, nango.ErrUnknownEncryptionKey)) && r.Context().Err() == nil:
+		h.logger.ErrorContext(r.Context(), "ui: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		h.fail(w, r, http.StatusInternalServerError, "The stored data is encrypted and the service has no key to decrypt it: "+
+			"it must be started with its encryption key (Config.EncryptionKeys).")
 	default:
 		var pe *nango.ParamError
 		if errors.As(err, &pe) {

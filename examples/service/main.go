@@ -7,11 +7,19 @@
 //	go run ./examples/service                 # until interrupted, store in a temporary file
 //	go run ./examples/service -for 1m -db service.db
 //	go run ./examples/service -addr ""        # without the dashboard and the API
+//
+// With -encryption-key (or the NANGO_ENCRYPTION_KEY environment variable; the flag wins) the
+// engine encrypts the records it stores (Config.EncryptionKeys), and the dashboard and the API
+// still show them in the clear. A restart on the same -db needs the same key:
+//
+//	export NANGO_ENCRYPTION_KEY="$(openssl rand -base64 32)"
+//	go run ./examples/service -db service.db
 package main
 
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -37,20 +45,43 @@ import (
 )
 
 func main() {
-	var o options
-	flag.StringVar(&o.db, "db", "", "the store: a bbolt `file`, or a postgres:// URL that several replicas share (default: a temporary file, removed at exit)")
-	flag.DurationVar(&o.runFor, "for", 0, "stop after this long (default: run until interrupted)")
-	flag.DurationVar(&o.statusEvery, "status-every", 10*time.Second, "print the status table this often")
-	flag.IntVar(&o.connections, "connections", 4, "number of customer connections")
-	flag.StringVar(&o.addr, "addr", "127.0.0.1:8080", "serve the dashboard (/ui/) and the REST API (/nango/) on this `address`; empty serves nothing")
-	flag.StringVar(&o.secret, "secret", os.Getenv("NANGO_SECRET_KEY"), "the secret `key` of the dashboard and the API (default $NANGO_SECRET_KEY, else a random one, printed)")
-	flag.Parse()
+	o, err := parseFlags(flag.CommandLine, os.Args[1:], os.LookupEnv)
+	if err != nil {
+		os.Exit(2) // the flag package has printed why
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Stdout, o); err != nil {
 		fmt.Fprintln(os.Stderr, "service:", err)
 		os.Exit(1)
 	}
+}
+
+// parseFlags reads the options from the command line; -secret and -encryption-key, when not
+// given there, come from the NANGO_SECRET_KEY and NANGO_ENCRYPTION_KEY environment variables
+// (looked up with lookup), after parsing, so that -help never prints their values.
+func parseFlags(flags *flag.FlagSet, args []string, lookup func(string) (string, bool)) (options, error) {
+	var o options
+	flags.StringVar(&o.db, "db", "", "the store: a bbolt `file`, or a postgres:// URL that several replicas share (default: a temporary file, removed at exit)")
+	flags.DurationVar(&o.runFor, "for", 0, "stop after this long (default: run until interrupted)")
+	flags.DurationVar(&o.statusEvery, "status-every", 10*time.Second, "print the status table this often")
+	flags.IntVar(&o.connections, "connections", 4, "number of customer connections")
+	flags.StringVar(&o.addr, "addr", "127.0.0.1:8080", "serve the dashboard (/ui/) and the REST API (/nango/) on this `address`; empty serves nothing")
+	flags.StringVar(&o.secret, "secret", "", "the secret `key` of the dashboard and the API (default $NANGO_SECRET_KEY, else a random one, printed)")
+	flags.StringVar(&o.encKey, "encryption-key", "", "encrypt the stored records with this `key`: 32 bytes in base64, e.g. from openssl rand -base64 32 (default: stored unencrypted) [NANGO_ENCRYPTION_KEY]")
+	if err := flags.Parse(args); err != nil {
+		return o, err
+	}
+	given := map[string]bool{}
+	flags.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fromEnv := func(name, env string, v *string) {
+		if s, ok := lookup(env); ok && !given[name] {
+			*v = s
+		}
+	}
+	fromEnv("secret", "NANGO_SECRET_KEY", &o.secret)
+	fromEnv("encryption-key", "NANGO_ENCRYPTION_KEY", &o.encKey)
+	return o, nil
 }
 
 type options struct {
@@ -60,6 +91,7 @@ type options struct {
 	connections int
 	addr        string
 	secret      string
+	encKey      string // base64 of a 32-byte key encrypting the stored records
 	// onServe, when set, is called with the server's base URL once it listens.
 	onServe func(base string)
 }
@@ -74,6 +106,14 @@ type Ticket struct {
 func run(ctx context.Context, out io.Writer, o options) error {
 	if o.connections < 1 || o.statusEvery <= 0 {
 		return fmt.Errorf("need at least one connection and a positive -status-every")
+	}
+	var keys [][]byte
+	if o.encKey != "" {
+		k, err := base64.StdEncoding.DecodeString(o.encKey)
+		if err != nil || len(k) != nango.EncryptionKeySize {
+			return fmt.Errorf("-encryption-key must be %d bytes in base64 (openssl rand -base64 32)", nango.EncryptionKeySize)
+		}
+		keys = [][]byte{k}
 	}
 	if o.runFor > 0 {
 		var cancel context.CancelFunc
@@ -95,7 +135,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	defer st.Close()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng, err := nango.NewEngine(st, &nango.Config{Logger: logger, MaxConcurrentRuns: 2})
+	eng, err := nango.NewEngine(st, &nango.Config{Logger: logger, MaxConcurrentRuns: 2, EncryptionKeys: keys})
 	if err != nil {
 		return err
 	}

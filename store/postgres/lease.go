@@ -12,7 +12,9 @@ import (
 )
 
 // LeaseAcquire implements store.Store. Tokens come from the lease's row, which is kept when
-// the lease is released or its connection deleted, so they keep growing.
+// the lease is released or its connection deleted, so they keep growing. The lease calls are
+// single statements outside a transaction block; each may run twice after a lost answer with
+// the same outcome (an owner takes its own lease again with a new token).
 func (s *Store) LeaseAcquire(ctx context.Context, p *store.LeaseAcquireParams) (*store.Lease, error) {
 	expires, err := store.PrepareLease(p)
 	if err != nil {
@@ -21,9 +23,9 @@ func (s *Store) LeaseAcquire(ctx context.Context, p *store.LeaseAcquireParams) (
 	now := store.Clock(p.Now)
 	k := p.Key
 	var out *store.Lease
-	err = s.run(ctx, "lease acquire", txWrite, func(ctx context.Context, tx pgx.Tx) error {
+	err = s.writeOne(ctx, "lease acquire", func(ctx context.Context, db dbtx) error {
 		var token int64
-		err := tx.QueryRow(ctx, s.q(`INSERT INTO {s}.leases AS l (integration, sync, connection, owner, token, expires_at, active)
+		err := db.QueryRow(ctx, s.q(`INSERT INTO {s}.leases AS l (integration, sync, connection, owner, token, expires_at, active)
 			VALUES ($1, $2, $3, $4, 1, $5, true)
 			ON CONFLICT (integration, sync, connection) DO UPDATE SET owner = $4, token = l.token + 1, expires_at = $5, active = true
 				WHERE NOT l.active OR l.owner = $4 OR l.expires_at <= $6
@@ -31,7 +33,7 @@ func (s *Store) LeaseAcquire(ctx context.Context, p *store.LeaseAcquireParams) (
 		if errors.Is(err, pgx.ErrNoRows) {
 			var owner string
 			var until time.Time
-			if err := tx.QueryRow(ctx, s.q(`SELECT owner, expires_at FROM {s}.leases WHERE integration = $1 AND sync = $2 AND connection = $3`),
+			if err := db.QueryRow(ctx, s.q(`SELECT owner, expires_at FROM {s}.leases WHERE integration = $1 AND sync = $2 AND connection = $3`),
 				k.Integration, k.Sync, k.Connection).Scan(&owner, &until); err != nil {
 				return err
 			}
@@ -57,9 +59,9 @@ func (s *Store) LeaseRenew(ctx context.Context, p *store.LeaseRenewParams) (*sto
 	}
 	l := p.Lease
 	var out *store.Lease
-	err = s.run(ctx, "lease renew", txWrite, func(ctx context.Context, tx pgx.Tx) error {
+	err = s.writeOne(ctx, "lease renew", func(ctx context.Context, db dbtx) error {
 		var owner string
-		err := tx.QueryRow(ctx, s.q(`UPDATE {s}.leases SET expires_at = $5
+		err := db.QueryRow(ctx, s.q(`UPDATE {s}.leases SET expires_at = $5
 			WHERE integration = $1 AND sync = $2 AND connection = $3 AND token = $4 AND active RETURNING owner`),
 			l.Key.Integration, l.Key.Sync, l.Key.Connection, int64(l.Token), expires).Scan(&owner)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -82,8 +84,8 @@ func (s *Store) LeaseRelease(ctx context.Context, l *store.Lease) error {
 	if l == nil {
 		return &store.ParamError{Param: "lease", Reason: "nil"}
 	}
-	return s.run(ctx, "lease release", txWrite, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, s.q(`UPDATE {s}.leases SET active = false
+	return s.writeOne(ctx, "lease release", func(ctx context.Context, db dbtx) error {
+		_, err := db.Exec(ctx, s.q(`UPDATE {s}.leases SET active = false
 			WHERE integration = $1 AND sync = $2 AND connection = $3 AND token = $4 AND active`),
 			l.Key.Integration, l.Key.Sync, l.Key.Connection, int64(l.Token))
 		if invalidText(err) {

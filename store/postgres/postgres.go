@@ -185,6 +185,16 @@ func (s *Store) run(ctx context.Context, op string, mode txMode, fn func(ctx con
 	return s.retry(ctx, op, func() error { return s.attempt(ctx, mode, fn) })
 }
 
+// writeOne runs fn, a write of one statement that may run twice with the same effect, on the
+// pool outside a transaction block (one round trip instead of three), again after a transient
+// failure, even one that leaves unknown whether the statement committed.
+func (s *Store) writeOne(ctx context.Context, op string, fn func(ctx context.Context, db dbtx) error) error {
+	if s.opts.ReadOnly && !s.closed.Load() {
+		return ErrReadOnly
+	}
+	return s.retry(ctx, op, func() error { return fn(ctx, s.pool) })
+}
+
 // read runs fn, a read of one statement, on the pool, again after a transient failure.
 func (s *Store) read(ctx context.Context, op string, fn func(ctx context.Context, db dbtx) error) error {
 	return s.retry(ctx, op, func() error { return fn(ctx, s.pool) })
