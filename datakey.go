@@ -293,6 +293,13 @@ func NewStoreOpener(st store.Store, keys [][]byte) (*StoreOpener, error) {
 	return &StoreOpener{kr: newKeyring(s, st, nil, time.Now)}, nil
 }
 
+// WithDataKeyStore returns an opener like o that reads the data keys kept in ks, the
+// engine's Config.DataKeyStore. Without it, the values of a connection whose data key is in a
+// key store do not open.
+func (o *StoreOpener) WithDataKeyStore(ks store.Connections) *StoreOpener {
+	return &StoreOpener{kr: newKeyring(o.kr.master, o.kr.st, ks, o.kr.now)}
+}
+
 // OpenRecords decrypts in place the payloads of records of stream st read from the store.
 func (o *StoreOpener) OpenRecords(ctx context.Context, st store.Stream, recs []store.Record) error {
 	return o.kr.openRecords(ctx, st, recs)

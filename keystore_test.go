@@ -168,6 +168,14 @@ func TestDeletedConnectionUnreadableInBackups(t *testing.T) {
 			require.NoError(t, err)
 			err = opener.OpenRecords(t.Context(), sealedStream, storedRecords(t, old)[:1])
 			require.Error(t, err, "nor does a reader of the store without the key store")
+			withKeys := opener.WithDataKeyStore(keys)
+			err = withKeys.OpenRecords(t.Context(), sealedStream, storedRecords(t, old)[:1])
+			require.ErrorIs(t, err, nango.ErrDataKeyNotFound, "nor with it")
+			other := store.Stream{Integration: "vault", Connection: "c2", Model: "Item"}
+			res, err := old.RecordsList(t.Context(), &store.RecordsListParams{Stream: other, Limit: 1})
+			require.NoError(t, err)
+			require.NoError(t, withKeys.OpenRecords(t.Context(), other, res.Records), "another connection's records open")
+			require.Contains(t, string(res.Records[0].Data), "topsecret-")
 
 			items, err := listOn(t.Context(), restored, "c2")
 			require.NoError(t, err, "another connection's records in the backup")
