@@ -73,3 +73,30 @@ func TestDataKeyStoreMadeOnce(t *testing.T) {
 		})
 	}
 }
+
+// A connection deleted while an engine makes its first data key leaves no key in the key
+// store, whichever comes first.
+func TestDataKeyStoreDeleteRacesCreate(t *testing.T) {
+	t.Parallel()
+	data, ks := memory.New(), memory.New()
+	t.Cleanup(func() { data.Close(); ks.Close() })
+	master := bytes.Repeat([]byte{5}, EncryptionKeySize)
+	maker, err := NewEngine(data, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+	require.NoError(t, err)
+	deleter, err := NewEngine(data, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+	require.NoError(t, err)
+	require.NoError(t, deleter.RegisterIntegration(Integration{Key: "crm"}))
+	for i := range 50 {
+		id := fmt.Sprintf("acme-%d", i)
+		require.NoError(t, data.ConnectionPut(t.Context(), &store.Connection{Integration: "crm", ID: id}))
+		var wg sync.WaitGroup
+		var delErr error
+		wg.Go(func() { _, _ = maker.keys.dataKey(t.Context(), "crm", id, true) })
+		wg.Go(func() { delErr = deleter.DeleteConnection(t.Context(), "crm", id) })
+		wg.Wait()
+		require.NoError(t, delErr, "round %d", i)
+		rows, err := ks.ConnectionList(t.Context(), "crm")
+		require.NoError(t, err)
+		require.Empty(t, rows, "round %d: a key outlives its connection", i)
+	}
+}
