@@ -100,3 +100,38 @@ func TestDataKeyStoreDeleteRacesCreate(t *testing.T) {
 		require.Empty(t, rows, "round %d: a key outlives its connection", i)
 	}
 }
+
+// deleteHook is a store that runs a function just before deleting a connection.
+type deleteHook struct {
+	store.Store
+	before func()
+}
+
+func (h *deleteHook) ConnectionDelete(ctx context.Context, integration, id string) error {
+	h.before()
+	return h.Store.ConnectionDelete(ctx, integration, id)
+}
+
+// The interleaving the deletion guards against: an engine makes the connection's first key
+// after the deletion looked for one and before it deleted the connection.
+func TestDataKeyMadeDuringDeletion(t *testing.T) {
+	t.Parallel()
+	data, ks := memory.New(), memory.New()
+	t.Cleanup(func() { data.Close(); ks.Close() })
+	master := bytes.Repeat([]byte{6}, EncryptionKeySize)
+	maker, err := NewEngine(data, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+	require.NoError(t, err)
+	var makeErr error
+	hooked := &deleteHook{Store: data, before: func() { _, makeErr = maker.keys.dataKey(t.Context(), "crm", "acme", true) }}
+	deleter, err := NewEngine(hooked, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+	require.NoError(t, err)
+	require.NoError(t, deleter.RegisterIntegration(Integration{Key: "crm"}))
+	require.NoError(t, data.ConnectionPut(t.Context(), &store.Connection{Integration: "crm", ID: "acme"}))
+
+	require.NoError(t, deleter.DeleteConnection(t.Context(), "crm", "acme"))
+	require.ErrorIs(t, makeErr, ErrDataKeyNotFound, "no key for a connection being deleted")
+	require.ErrorContains(t, makeErr, "being deleted")
+	rows, err := ks.ConnectionList(t.Context(), "")
+	require.NoError(t, err)
+	require.Empty(t, rows, "no key outlives the connection")
+}
