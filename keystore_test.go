@@ -359,3 +359,45 @@ func TestDryRunWritesNoDataKey(t *testing.T) {
 	require.NoError(t, err, "the old connection's key is still where it was")
 	require.Len(t, items, 3)
 }
+
+// failingDelete is a data store whose connection deletion fails, as if the process stopped
+// there.
+type failingDelete struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *failingDelete) ConnectionDelete(ctx context.Context, integration, id string) error {
+	if s.fail.Load() {
+		return errors.New("store stopped")
+	}
+	return s.Store.ConnectionDelete(ctx, integration, id)
+}
+
+// A deletion that stops after destroying the key leaves data that no longer decrypts, and
+// calling it again finishes it.
+func TestDeletionStoppedAfterTheKey(t *testing.T) {
+	t.Parallel()
+	mem, keys := memory.New(), memory.New()
+	t.Cleanup(func() { mem.Close(); keys.Close() })
+	data := &failingDelete{Store: mem}
+	f := &sealedFix{n: 4}
+	eng := keyStoreEngine(t, data, keys, f, key(4))
+	require.NoError(t, eng.AddConnection(t.Context(), nango.Connection{Integration: "vault", ID: "c1"}))
+	require.Equal(t, nango.ModelResult{Added: 4}, runOn(t, eng, "c1"))
+
+	data.fail.Store(true)
+	require.ErrorContains(t, eng.DeleteConnection(t.Context(), "vault", "c1"), "store stopped")
+	rows, err := keys.ConnectionList(t.Context(), "")
+	require.NoError(t, err)
+	require.Empty(t, rows, "the key went first")
+	_, err = listOn(t.Context(), eng, "c1")
+	require.ErrorIs(t, err, nango.ErrDataKeyNotFound, "what is left does not decrypt")
+	_, err = eng.RunSync(t.Context(), "vault", "items", "c1", nil)
+	require.ErrorIs(t, err, nango.ErrDataKeyNotFound, "nor is a new key made for it")
+
+	data.fail.Store(false)
+	require.NoError(t, eng.DeleteConnection(t.Context(), "vault", "c1"))
+	_, err = mem.ConnectionGet(t.Context(), "vault", "c1")
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
