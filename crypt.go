@@ -177,15 +177,17 @@ func (e *Engine) warnUnencrypted() {
 }
 
 // ReencryptCredentials seals with the first of Config.EncryptionKeys the stored credentials
-// and connection data keys that are in the clear or sealed with another key, after a key was
-// added or rotated. Record payloads and checkpoints are sealed with the connections' data keys,
-// which this re-wraps, so they stay as they are. Once it has run without error, older keys can
-// be removed (but see ReencryptRecords for payloads stored before any key was set, and keep the
-// old key until every sync has saved a checkpoint if checkpoints were sealed before data keys
-// existed). It returns how many connections it rewrote; connections it cannot open are left as
-// they are and reported in the error (at most maxReencryptErrors of them), without stopping the
-// others. Without keys it does nothing. It rewrites each connection whole: run it while no run
-// refreshes a token (before Engine.Run, or with the scheduler paused).
+// and connection data keys (in Config.DataKeyStore too) that are in the clear or sealed with
+// another key, after a key was added or rotated; with a DataKeyStore, it also moves there the
+// data keys still kept in the engine's store. Record payloads and checkpoints are sealed with
+// the connections' data keys, which this re-wraps, so they stay as they are. Once it has run
+// without error, older keys can be removed (but see ReencryptRecords for payloads stored
+// before any key was set, and keep the old key until every sync has saved a checkpoint if
+// checkpoints were sealed before data keys existed). It returns how many connections and data
+// keys it rewrote or moved; those it cannot open are left as they are and reported in the
+// error (at most maxReencryptErrors of them), without stopping the others. Without keys it
+// does nothing. It rewrites each connection whole: run it while no run refreshes a token
+// (before Engine.Run, or with the scheduler paused).
 func (e *Engine) ReencryptCredentials(ctx context.Context) (int, error) {
 	if !e.sealer.enabled() {
 		return 0, nil
@@ -196,7 +198,7 @@ func (e *Engine) ReencryptCredentials(ctx context.Context) (int, error) {
 	}
 	current := func(c *store.Connection) bool {
 		return (len(c.Credentials) == 0 || e.sealer.sealedWithFirst(c.Credentials)) &&
-			(len(c.DataKey) == 0 || e.sealer.sealedWithFirst(c.DataKey))
+			(!wrappedHere(c.DataKey) || e.sealer.sealedWithFirst(c.DataKey))
 	}
 	n, failed := 0, 0
 	var errs []error
@@ -221,7 +223,7 @@ func (e *Engine) ReencryptCredentials(ctx context.Context) (int, error) {
 					return err
 				}
 			}
-			if len(c.DataKey) > 0 && !e.sealer.sealedWithFirst(c.DataKey) {
+			if wrappedHere(c.DataKey) && !e.sealer.sealedWithFirst(c.DataKey) {
 				if !sealed(c.DataKey) {
 					return errors.New("its data key is stored unwrapped")
 				}
@@ -243,6 +245,19 @@ func (e *Engine) ReencryptCredentials(ctx context.Context) (int, error) {
 		}
 		n++
 	}
+	if e.keys.ks != nil {
+		moved, mErrs := e.moveDataKeys(ctx, conns)
+		kept, kErrs, err := e.keys.rewrapKeyStore(ctx)
+		if err != nil {
+			return n + moved, fmt.Errorf("nango: re-encrypting credentials: %w", err)
+		}
+		n += moved + kept
+		for _, err := range append(mErrs, kErrs...) {
+			if failed++; failed <= maxReencryptErrors {
+				errs = append(errs, err)
+			}
+		}
+	}
 	if failed > 0 {
 		if failed > maxReencryptErrors {
 			errs = append(errs, fmt.Errorf("and %d more", failed-maxReencryptErrors))
@@ -250,6 +265,40 @@ func (e *Engine) ReencryptCredentials(ctx context.Context) (int, error) {
 		return n, fmt.Errorf("nango: re-encrypting credentials: %d failed: %w", failed, errors.Join(errs...))
 	}
 	return n, nil
+}
+
+// moveDataKeys moves to Config.DataKeyStore the data keys of conns kept in the engine's store.
+func (e *Engine) moveDataKeys(ctx context.Context, conns []*store.Connection) (int, []error) {
+	n := 0
+	var errs []error
+	for _, sc := range conns {
+		if !wrappedHere(sc.DataKey) {
+			continue
+		}
+		c, err := e.store.ConnectionGet(ctx, sc.Integration, sc.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err == nil && sealed(c.DataKey) {
+			var dk *dataKey
+			if dk, err = e.keys.unwrap(c.Integration, c.ID, c.DataKey); err == nil {
+				var moved bool
+				if moved, err = e.keys.move(ctx, c.Integration, c.ID, c.DataKey, dk); moved {
+					n++
+				}
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("connection %q of %q: moving its data key: %w", sc.ID, sc.Integration, err))
+		}
+	}
+	return n, errs
+}
+
+// wrappedHere reports whether a connection's stored DataKey is the wrapped key itself, kept in
+// the engine's store, rather than a reference to Config.DataKeyStore.
+func wrappedHere(v []byte) bool {
+	return len(v) > 0 && !inKeyStore(v) && !bytes.Equal(v, keyRefDeleted)
 }
 
 // maxReencryptErrors bounds the failures ReencryptCredentials lists.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"sync"
+	"time"
 
 	"github.com/gonango/nango/store"
 )
@@ -17,10 +18,12 @@ import (
 // Per-connection data keys. With Config.EncryptionKeys, each connection gets a random 32-byte
 // data key the first time the engine seals something of it. The key is kept with the
 // connection in the store (store.Connection.DataKey), sealed by the first master key like
-// credentials are; record payloads and checkpoints are sealed with it. Deleting the connection
-// deletes the key, so whatever of the connection is left in the store (free pages, dead tuples,
-// a copy of a page) no longer decrypts. Rotating the master keys re-wraps data keys only
-// (Engine.ReencryptCredentials): records and checkpoints stay as they are.
+// credentials are, or in Config.DataKeyStore with only a reference in the store (keystore.go);
+// record payloads and checkpoints are sealed with it. Deleting the connection deletes the key,
+// so whatever of the connection is left in the store (free pages, dead tuples, a copy of a
+// page) no longer decrypts; with a DataKeyStore, neither does a backup of the store. Rotating
+// the master keys re-wraps data keys only (Engine.ReencryptCredentials): records and
+// checkpoints stay as they are.
 //
 // The change-detection hash of a sealed record is HMAC-SHA256 under a key derived from the data
 // key, cut to 64 bits, so the stored hash tells nothing about the payload and stays the same
@@ -82,6 +85,8 @@ func recordAAD(st store.Stream, id string) []byte {
 type keyring struct {
 	master *sealer
 	st     store.Store
+	ks     store.Connections // Config.DataKeyStore, or nil (keystore.go)
+	now    func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]*dataKey // by wrapped key, so that a connection created again misses
@@ -90,8 +95,8 @@ type keyring struct {
 // maxCachedDataKeys bounds the keyring's cache; it starts over when full.
 const maxCachedDataKeys = 4096
 
-func newKeyring(master *sealer, st store.Store) *keyring {
-	return &keyring{master: master, st: st, cache: map[string]*dataKey{}}
+func newKeyring(master *sealer, st store.Store, ks store.Connections, now func() time.Time) *keyring {
+	return &keyring{master: master, st: st, ks: ks, now: now, cache: map[string]*dataKey{}}
 }
 
 // unwrap opens a connection's wrapped data key.
@@ -133,7 +138,8 @@ func (kr *keyring) forget(wrapped []byte) {
 
 // dataKey returns the data key of a connection, or nil when it has none and create is false.
 // With create, a connection without a key gets one, in one atomic update of the connection, so
-// that engines sharing the store agree on it. Without master keys it returns nil.
+// that engines sharing the store agree on it, and a key kept in the engine's store moves to
+// Config.DataKeyStore when one is set (keystore.go). Without master keys it returns nil.
 func (kr *keyring) dataKey(ctx context.Context, integration, connection string, create bool) (*dataKey, error) {
 	c, err := kr.st.ConnectionGet(ctx, integration, connection)
 	if err != nil {
@@ -143,7 +149,16 @@ func (kr *keyring) dataKey(ctx context.Context, integration, connection string, 
 		return nil, fmt.Errorf("nango: loading connection %q: %w", connection, err)
 	}
 	if len(c.DataKey) > 0 {
-		return kr.unwrap(integration, connection, c.DataKey)
+		dk, err := kr.open(ctx, integration, connection, c.DataKey)
+		if err != nil {
+			return nil, err
+		}
+		if create && kr.ks != nil && sealed(c.DataKey) {
+			if _, err := kr.move(ctx, integration, connection, c.DataKey, dk); err != nil {
+				return nil, err
+			}
+		}
+		return dk, nil
 	}
 	if !create || !kr.master.enabled() {
 		return nil, nil
@@ -155,6 +170,13 @@ func (kr *keyring) dataKey(ctx context.Context, integration, connection string, 
 	wrapped, err := kr.master.seal(key, dataKeyAAD(integration, connection))
 	if err != nil {
 		return nil, err
+	}
+	if kr.ks != nil {
+		dk, err := newDataKey(key)
+		if err != nil {
+			return nil, err
+		}
+		return kr.createInKeyStore(ctx, integration, connection, dk, wrapped)
 	}
 	c, err = kr.st.ConnectionUpdate(ctx, integration, connection, func(c *store.Connection) error {
 		if len(c.DataKey) == 0 { // another engine may have made one meanwhile: keep it
@@ -168,7 +190,7 @@ func (kr *keyring) dataKey(ctx context.Context, integration, connection string, 
 		}
 		return nil, fmt.Errorf("nango: storing the data key of connection %q: %w", connection, err)
 	}
-	return kr.unwrap(integration, connection, c.DataKey)
+	return kr.open(ctx, integration, connection, c.DataKey)
 }
 
 // openRecords decrypts in place the sealed payloads of records read from st. Payloads in the
@@ -268,7 +290,14 @@ func NewStoreOpener(st store.Store, keys [][]byte) (*StoreOpener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &StoreOpener{kr: newKeyring(s, st)}, nil
+	return &StoreOpener{kr: newKeyring(s, st, nil, time.Now)}, nil
+}
+
+// WithDataKeyStore returns an opener like o that reads the data keys kept in ks, the
+// engine's Config.DataKeyStore. Without it, the values of a connection whose data key is in a
+// key store do not open.
+func (o *StoreOpener) WithDataKeyStore(ks store.Connections) *StoreOpener {
+	return &StoreOpener{kr: newKeyring(o.kr.master, o.kr.st, ks, o.kr.now)}
 }
 
 // OpenRecords decrypts in place the payloads of records of stream st read from the store.

@@ -161,6 +161,7 @@ func (e *Engine) DryRun(ctx context.Context, integration, syncName, connection s
 	cfg.MeterProvider = nil
 	cfg.Retry = nil
 	cfg.InstanceID = e.cfg.InstanceID + "-dry-run"
+	cfg.DataKeyStore = newSandboxKeys(e.cfg.DataKeyStore) // a key made or moved stays in the sandbox
 	dry, err := NewEngine(sandbox, &cfg)
 	if err != nil {
 		return nil, err

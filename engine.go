@@ -83,6 +83,27 @@ type Config struct {
 	// Engine.ReencryptRecords. Nil stores everything unencrypted, and Run logs a warning once
 	// when an integration takes credentials.
 	EncryptionKeys [][]byte
+	// DataKeyStore, when set, keeps the connections' data keys (wrapped by EncryptionKeys)
+	// apart from the engine's store, so that a copy or backup of the engine's store holds none:
+	// deleting a connection deletes its key from here first, and its records and checkpoints
+	// in any backup of the engine's store then no longer decrypt, even with the master keys.
+	// A backup of the key store taken before the deletion still opens them: back it up apart,
+	// and keep its backups briefly.
+	//
+	// It is the Connections role of a store of its own: open a second bbolt file, or the same
+	// PostgreSQL database with another Options.Schema (or another database), and pass it here.
+	// Taking that role rather than a new interface lets every store, and its conformance
+	// suite, serve as a key store: the engine needs only a row per key and its atomic update,
+	// and which key a connection uses is decided by an atomic update in the engine's store.
+	// Every engine sharing the engine's store must have the same key store, which must not be
+	// the engine's store. Requires EncryptionKeys. The engine does not own it: close it after.
+	//
+	// A data key made before it was set stays in the engine's store, and works as before;
+	// it moves here at the connection's next write or by ReencryptCredentials (backups of the
+	// engine's store taken before then still hold it). Without a key store, reading a
+	// connection whose key is in one fails. Nil keeps data keys in the engine's store
+	// (store.Connection.DataKey).
+	DataKeyStore store.Connections
 }
 
 // RetryPolicy retries failed runs: the n-th retry waits InitialBackoff * 2^(n-1) with jitter,
@@ -219,7 +240,10 @@ func NewEngine(st store.Store, cfg *Config) (*Engine, error) {
 	if e.sealer, err = newSealer(c.EncryptionKeys); err != nil {
 		return nil, err
 	}
-	e.keys = newKeyring(e.sealer, e.store)
+	if err := checkDataKeyStore(&c, st); err != nil {
+		return nil, err
+	}
+	e.keys = newKeyring(e.sealer, e.store, c.DataKeyStore, e.now)
 	e.sched = newScheduler(e)
 	e.ready = make(chan struct{})
 	if e.hooks, err = newOutgoing(e, c.Webhooks); err != nil {
@@ -414,12 +438,17 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	return nil
 }
 
-// DeleteConnection removes a connection with its records, checkpoints and run history.
+// DeleteConnection removes a connection with its records, checkpoints and run history. With
+// Config.DataKeyStore, it deletes the connection's data key from there first, so that a failure
+// midway leaves data that no longer decrypts rather than a key for deleted data (calling it
+// again finishes the deletion); a key store that cannot be reached fails it before anything is
+// deleted.
 func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) error {
 	resume := e.sched.RemoveConnection(integration, id)
 	defer resume()
-	if c, err := e.store.ConnectionGet(ctx, integration, id); err == nil && len(c.DataKey) > 0 {
-		defer e.keys.forget(c.DataKey)
+	// The key goes first: if the deletion stops in between, what is left no longer decrypts.
+	if err := e.keys.destroy(ctx, integration, id); err != nil {
+		return err
 	}
 	if err := e.store.ConnectionDelete(ctx, integration, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {

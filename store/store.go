@@ -351,9 +351,10 @@ type Connection struct {
 	// they are: never log or expose them.
 	Credentials []byte
 	// DataKey is the connection's data key, sealed by the nango package with its master key, or
-	// nil: record payloads and checkpoints of the connection are sealed with it. Stores keep it
-	// as they are, with the connection, and delete it with the connection: never log or expose
-	// it.
+	// a reference to it when the key is kept in a separate store (nango.Config.DataKeyStore),
+	// or nil: record payloads and checkpoints of the connection are sealed with it. Stores keep
+	// it as they are, with the connection, and delete it with the connection: never log or
+	// expose it.
 	DataKey []byte `json:",omitempty"`
 	// WebhookURLs, when not empty, replace the engine's webhook endpoints for this connection.
 	WebhookURLs []string `json:",omitempty"`

@@ -1,0 +1,349 @@
+package nango
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+
+	"github.com/gonango/nango/store"
+)
+
+// A separate home for data keys (Config.DataKeyStore). With a key store, the engine's store
+// keeps in Connection.DataKey only a reference, keyRefMagic then the 8-byte id of the data key
+// (the id that its sealed values carry anyway), and the key store keeps the wrapped key in a
+// connection row of its own:
+//
+//	Integration: the connection's integration
+//	ID:          the key id in hex
+//	Metadata:    {"connection": the connection's id}
+//	DataKey:     the data key wrapped by the master key, as without a key store
+//
+// A connection's key is made by writing its row to the key store first, then setting the
+// reference in the engine's store with an atomic update if the connection has none: engines
+// racing on the first write agree on the key whose reference won, and the others delete the
+// rows of theirs, which sealed nothing. A reference is thus never set before its row exists.
+// Deleting a connection marks it as being deleted (so that no key is made for it meanwhile),
+// deletes its row from the key store, then the connection from the engine's store: a failure
+// in between leaves data that no longer decrypts, never a key for deleted data.
+
+var (
+	keyRefMagic   = []byte("\x00NKR1") // then the key id: the key is in the key store
+	keyRefDeleted = []byte("\x00NKD1") // the connection is being deleted: no key any more
+)
+
+// ErrDataKeyNotFound is matched by the errors of reads of a connection whose data key is not in
+// Config.DataKeyStore: the connection was deleted, which destroyed its key (and these are
+// its records or checkpoints in a backup of the store), or the key store is not the one the key
+// was written to.
+var ErrDataKeyNotFound = errors.New("nango: the connection's data key is not in the data key store")
+
+// keyRowMeta is the metadata of a key store row.
+type keyRowMeta struct {
+	Connection string `json:"connection"`
+}
+
+func keyRowID(id []byte) string { return hex.EncodeToString(id) }
+
+// id is the data key's id, the one its sealed values carry.
+func (dk *dataKey) id() []byte { return dk.s.keys[0].id }
+
+// inKeyStore reports whether a connection's stored DataKey is a reference to the key store.
+func inKeyStore(v []byte) bool { return bytes.HasPrefix(v, keyRefMagic) }
+
+// checkDataKeyStore validates Config.DataKeyStore against the engine's store.
+func checkDataKeyStore(c *Config, st store.Store) error {
+	ks := c.DataKeyStore
+	if ks == nil {
+		return nil
+	}
+	if len(c.EncryptionKeys) == 0 {
+		return configError("DataKeyStore is set but EncryptionKeys is empty: there are data keys only with encryption keys")
+	}
+	if t := reflect.TypeOf(ks); t == reflect.TypeOf(st) && t.Comparable() && any(ks) == any(st) {
+		return configError("DataKeyStore is the engine's store: give it a store of its own (another file, schema or database), or leave it nil")
+	}
+	return nil
+}
+
+// open returns the data key that a connection's stored DataKey holds or names.
+func (kr *keyring) open(ctx context.Context, integration, connection string, v []byte) (*dataKey, error) {
+	switch {
+	case inKeyStore(v):
+		return kr.fetch(ctx, integration, connection, v)
+	case bytes.Equal(v, keyRefDeleted):
+		return nil, fmt.Errorf("%w: connection %q of %q is being deleted", ErrDataKeyNotFound, connection, integration)
+	}
+	return kr.unwrap(integration, connection, v)
+}
+
+// fetch reads from the key store the data key that ref names, and opens it.
+func (kr *keyring) fetch(ctx context.Context, integration, connection string, ref []byte) (*dataKey, error) {
+	if len(ref) != len(keyRefMagic)+keyIDLen {
+		return nil, fmt.Errorf("nango: the data key reference of connection %q of %q is damaged", connection, integration)
+	}
+	if kr.ks == nil {
+		return nil, fmt.Errorf("nango: connection %q of %q keeps its data key in a data key store, and Config.DataKeyStore is not set", connection, integration)
+	}
+	id := ref[len(keyRefMagic):]
+	row, err := kr.ks.ConnectionGet(ctx, integration, keyRowID(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: connection %q of %q (key id %s) was deleted, or this is not the key store its key was written to",
+			ErrDataKeyNotFound, connection, integration, keyRowID(id))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nango: reading the data key of connection %q of %q from the data key store: %w", connection, integration, err)
+	}
+	dk, err := kr.unwrap(integration, connection, row.DataKey)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(dk.id(), id) {
+		return nil, fmt.Errorf("nango: the data key store holds another key than the one connection %q of %q names (key id %s)", connection, integration, keyRowID(id))
+	}
+	return dk, nil
+}
+
+// putRow writes a wrapped data key to the key store.
+func (kr *keyring) putRow(ctx context.Context, integration, connection string, id, wrapped []byte) error {
+	meta, err := json.Marshal(keyRowMeta{Connection: connection})
+	if err != nil {
+		return err
+	}
+	now := store.Timestamp(kr.now())
+	err = kr.ks.ConnectionPut(ctx, &store.Connection{Integration: integration, ID: keyRowID(id), Metadata: meta, DataKey: wrapped, CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		return fmt.Errorf("nango: storing the data key of connection %q of %q in the data key store: %w", connection, integration, err)
+	}
+	return nil
+}
+
+// dropRow deletes a key store row; one that is not there is not an error.
+func (kr *keyring) dropRow(ctx context.Context, integration, connection string, id []byte) error {
+	err := kr.ks.ConnectionDelete(ctx, integration, keyRowID(id))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("nango: deleting the data key of connection %q of %q from the data key store: %w", connection, integration, err)
+	}
+	return nil
+}
+
+// createInKeyStore makes a connection's data key in the key store: its row first, then the
+// reference to it, if the connection has no key yet.
+func (kr *keyring) createInKeyStore(ctx context.Context, integration, connection string, dk *dataKey, wrapped []byte) (*dataKey, error) {
+	if err := kr.putRow(ctx, integration, connection, dk.id(), wrapped); err != nil {
+		return nil, err
+	}
+	ref := append(bytes.Clone(keyRefMagic), dk.id()...)
+	c, err := kr.st.ConnectionUpdate(ctx, integration, connection, func(c *store.Connection) error {
+		if len(c.DataKey) == 0 { // another engine may have made one meanwhile: keep it
+			c.DataKey = ref
+		}
+		return nil
+	})
+	if err != nil || !bytes.Equal(c.DataKey, ref) {
+		// This key sealed nothing: its row goes (if that fails, it is an orphan row that opens
+		// nothing).
+		_ = kr.dropRow(ctx, integration, connection, dk.id())
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, connection, integration)
+		}
+		return nil, fmt.Errorf("nango: storing the data key of connection %q: %w", connection, err)
+	}
+	return kr.open(ctx, integration, connection, c.DataKey)
+}
+
+// move copies a data key kept in the engine's store (made before Config.DataKeyStore was set)
+// to the key store, and replaces it there with a reference. It reports whether it moved it.
+func (kr *keyring) move(ctx context.Context, integration, connection string, wrapped []byte, dk *dataKey) (bool, error) {
+	if err := kr.putRow(ctx, integration, connection, dk.id(), wrapped); err != nil {
+		return false, err
+	}
+	ref := append(bytes.Clone(keyRefMagic), dk.id()...)
+	c, err := kr.st.ConnectionUpdate(ctx, integration, connection, func(c *store.Connection) error {
+		if bytes.Equal(c.DataKey, wrapped) {
+			c.DataKey = ref
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		// Deleted meanwhile: the copy must not outlive it.
+		return false, kr.dropRow(ctx, integration, connection, dk.id())
+	}
+	if err != nil {
+		// The row stays, a copy of a key the connection still holds: deleting the connection
+		// deletes it too (see destroy), and the next write moves the key again.
+		return false, fmt.Errorf("nango: moving the data key of connection %q of %q to the data key store: %w", connection, integration, err)
+	}
+	return bytes.Equal(c.DataKey, ref), nil
+}
+
+// destroy deletes a connection's data key before the connection is deleted: from the key store
+// first when it is there (and a copy left there by a move that failed), after marking the
+// connection so that no key is made for it meanwhile. Without a key store it only forgets the
+// key, which the connection's deletion deletes.
+func (kr *keyring) destroy(ctx context.Context, integration, connection string) error {
+	c, err := kr.st.ConnectionGet(ctx, integration, connection)
+	if err != nil {
+		return nil // ConnectionDelete reports it
+	}
+	if kr.ks == nil {
+		if inKeyStore(c.DataKey) {
+			return fmt.Errorf("nango: deleting connection %q of %q: its data key is in a data key store, and Config.DataKeyStore is not set: set it, so that the key is destroyed with the connection", connection, integration)
+		}
+		if len(c.DataKey) > 0 {
+			kr.forget(c.DataKey)
+		}
+		return nil
+	}
+	var held []byte
+	_, err = kr.st.ConnectionUpdate(ctx, integration, connection, func(c *store.Connection) error {
+		held = bytes.Clone(c.DataKey)
+		if len(c.DataKey) == 0 {
+			c.DataKey = keyRefDeleted
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("nango: deleting connection %q: %w", connection, err)
+	}
+	var id []byte
+	switch {
+	case inKeyStore(held) && len(held) == len(keyRefMagic)+keyIDLen:
+		id = held[len(keyRefMagic):]
+	case sealed(held):
+		// Kept in the engine's store; a move that failed may have left a copy in the key store.
+		if dk, err := kr.unwrap(integration, connection, held); err == nil {
+			id = dk.id()
+		}
+		kr.forget(held)
+	}
+	if id == nil {
+		return nil
+	}
+	if row, err := kr.ks.ConnectionGet(ctx, integration, keyRowID(id)); err == nil {
+		kr.forget(row.DataKey)
+	}
+	return kr.dropRow(ctx, integration, connection, id)
+}
+
+// rewrapKeyStore seals with the first master key the data keys of the key store that another
+// key sealed, for Engine.ReencryptCredentials. It returns how many it rewrote and the keys it
+// could not, by connection.
+func (kr *keyring) rewrapKeyStore(ctx context.Context) (int, []error, error) {
+	rows, err := kr.ks.ConnectionList(ctx, "")
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading the data key store: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, row := range rows {
+		if kr.master.sealedWithFirst(row.DataKey) {
+			continue
+		}
+		var meta keyRowMeta
+		if err := json.Unmarshal(row.Metadata, &meta); err != nil || meta.Connection == "" {
+			errs = append(errs, fmt.Errorf("data key %q of %q in the data key store names no connection", row.ID, row.Integration))
+			continue
+		}
+		aad := dataKeyAAD(row.Integration, meta.Connection)
+		_, err := kr.ks.ConnectionUpdate(ctx, row.Integration, row.ID, func(c *store.Connection) error {
+			if kr.master.sealedWithFirst(c.DataKey) {
+				return nil
+			}
+			key, err := kr.master.open(c.DataKey, aad)
+			if err != nil {
+				return err
+			}
+			c.DataKey, err = kr.master.seal(key, aad)
+			return err
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			continue // its connection was deleted meanwhile
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("connection %q of %q: its data key in the data key store: %w", meta.Connection, row.Integration, err))
+			continue
+		}
+		n++
+	}
+	return n, errs, nil
+}
+
+// sandboxKeys is the key store of a dry run: it reads through to the engine's key store and
+// keeps its own writes, so that a dry run writes no key.
+type sandboxKeys struct {
+	base store.Connections
+
+	mu   sync.Mutex
+	rows map[[2]string]*store.Connection // nil value: deleted in the sandbox
+}
+
+var _ store.Connections = (*sandboxKeys)(nil)
+
+func newSandboxKeys(base store.Connections) store.Connections {
+	if base == nil {
+		return nil
+	}
+	return &sandboxKeys{base: base, rows: map[[2]string]*store.Connection{}}
+}
+
+func cloneConn(c *store.Connection) *store.Connection {
+	cp := *c
+	cp.Metadata, cp.Credentials, cp.DataKey = bytes.Clone(c.Metadata), bytes.Clone(c.Credentials), bytes.Clone(c.DataKey)
+	cp.WebhookURLs = slices.Clone(c.WebhookURLs)
+	return &cp
+}
+
+func (s *sandboxKeys) ConnectionGet(ctx context.Context, integration, id string) (*store.Connection, error) {
+	s.mu.Lock()
+	c, ok := s.rows[[2]string{integration, id}]
+	s.mu.Unlock()
+	switch {
+	case ok && c == nil:
+		return nil, store.ErrNotFound
+	case ok:
+		return cloneConn(c), nil
+	}
+	return s.base.ConnectionGet(ctx, integration, id)
+}
+
+func (s *sandboxKeys) ConnectionList(ctx context.Context, integration string) ([]*store.Connection, error) {
+	return nil, errors.New("nango: a dry run does not list data keys")
+}
+
+func (s *sandboxKeys) ConnectionPut(ctx context.Context, c *store.Connection) error {
+	s.mu.Lock()
+	s.rows[[2]string{c.Integration, c.ID}] = cloneConn(c)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *sandboxKeys) ConnectionUpdate(ctx context.Context, integration, id string, update func(*store.Connection) error) (*store.Connection, error) {
+	c, err := s.ConnectionGet(ctx, integration, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.ApplyConnectionUpdate(c, update); err != nil {
+		return nil, err
+	}
+	return c, s.ConnectionPut(ctx, c)
+}
+
+func (s *sandboxKeys) ConnectionDelete(ctx context.Context, integration, id string) error {
+	if _, err := s.ConnectionGet(ctx, integration, id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.rows[[2]string{integration, id}] = nil
+	s.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,137 @@
+package nango
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gonango/nango/store"
+	"github.com/gonango/nango/store/memory"
+	"github.com/gonango/nango/store/postgres"
+	"github.com/stretchr/testify/require"
+)
+
+// Engines sharing a store and a data key store that make a connection's data key at the same
+// moment agree on one, and the key store keeps only that one.
+func TestDataKeyStoreMadeOnce(t *testing.T) {
+	t.Parallel()
+	type pair struct{ data, keys store.Store }
+	backends := map[string]func(t *testing.T) pair{
+		"memory": func(t *testing.T) pair {
+			p := pair{memory.New(), memory.New()}
+			t.Cleanup(func() { p.data.Close(); p.keys.Close() })
+			return p
+		},
+	}
+	if url := os.Getenv("NANGO_TEST_POSTGRES_URL"); url != "" {
+		backends["postgres"] = func(t *testing.T) pair {
+			prefix := fmt.Sprintf("keyrace_%d_%d", os.Getpid(), time.Now().UnixNano())
+			open := func(schema string) store.Store {
+				st, err := postgres.Open(t.Context(), url, &postgres.Options{Schema: schema})
+				require.NoError(t, err)
+				t.Cleanup(func() {
+					_, _ = st.Pool().Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+					st.Close()
+				})
+				return st
+			}
+			return pair{open(prefix + "_data"), open(prefix + "_keys")}
+		}
+	}
+	for name, open := range backends {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := open(t)
+			require.NoError(t, p.data.ConnectionPut(t.Context(), &store.Connection{Integration: "crm", ID: "acme"}))
+			master := bytes.Repeat([]byte{9}, EncryptionKeySize)
+			const engines = 8
+			keys := make([]*dataKey, engines)
+			errs := make([]error, engines)
+			var wg sync.WaitGroup
+			for i := range engines {
+				e, err := NewEngine(p.data, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: p.keys})
+				require.NoError(t, err)
+				wg.Go(func() { keys[i], errs[i] = e.keys.dataKey(t.Context(), "crm", "acme", true) })
+			}
+			wg.Wait()
+			for i, dk := range keys {
+				require.NoError(t, errs[i], "engine %d", i)
+				require.Equal(t, keys[0].id(), dk.id(), "engine %d has another key", i)
+			}
+			rows, err := p.keys.ConnectionList(t.Context(), "crm")
+			require.NoError(t, err)
+			require.Len(t, rows, 1, "the losers' keys are deleted")
+			require.Equal(t, keyRowID(keys[0].id()), rows[0].ID)
+			c, err := p.data.ConnectionGet(t.Context(), "crm", "acme")
+			require.NoError(t, err)
+			require.True(t, inKeyStore(c.DataKey), "the data store names the key")
+			require.False(t, bytes.Contains(c.DataKey, rows[0].DataKey), "and does not hold it")
+		})
+	}
+}
+
+// A connection deleted while an engine makes its first data key leaves no key in the key
+// store, whichever comes first.
+func TestDataKeyStoreDeleteRacesCreate(t *testing.T) {
+	t.Parallel()
+	data, ks := memory.New(), memory.New()
+	t.Cleanup(func() { data.Close(); ks.Close() })
+	master := bytes.Repeat([]byte{5}, EncryptionKeySize)
+	maker, err := NewEngine(data, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+	require.NoError(t, err)
+	deleter, err := NewEngine(data, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+	require.NoError(t, err)
+	require.NoError(t, deleter.RegisterIntegration(Integration{Key: "crm"}))
+	for i := range 50 {
+		id := fmt.Sprintf("acme-%d", i)
+		require.NoError(t, data.ConnectionPut(t.Context(), &store.Connection{Integration: "crm", ID: id}))
+		var wg sync.WaitGroup
+		var delErr error
+		wg.Go(func() { _, _ = maker.keys.dataKey(t.Context(), "crm", id, true) })
+		wg.Go(func() { delErr = deleter.DeleteConnection(t.Context(), "crm", id) })
+		wg.Wait()
+		require.NoError(t, delErr, "round %d", i)
+		rows, err := ks.ConnectionList(t.Context(), "crm")
+		require.NoError(t, err)
+		require.Empty(t, rows, "round %d: a key outlives its connection", i)
+	}
+}
+
+// deleteHook is a store that runs a function just before deleting a connection.
+type deleteHook struct {
+	store.Store
+	before func()
+}
+
+func (h *deleteHook) ConnectionDelete(ctx context.Context, integration, id string) error {
+	h.before()
+	return h.Store.ConnectionDelete(ctx, integration, id)
+}
+
+// The interleaving the deletion guards against: an engine makes the connection's first key
+// after the deletion looked for one and before it deleted the connection.
+func TestDataKeyMadeDuringDeletion(t *testing.T) {
+	t.Parallel()
+	data, ks := memory.New(), memory.New()
+	t.Cleanup(func() { data.Close(); ks.Close() })
+	master := bytes.Repeat([]byte{6}, EncryptionKeySize)
+	maker, err := NewEngine(data, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+	require.NoError(t, err)
+	var makeErr error
+	hooked := &deleteHook{Store: data, before: func() { _, makeErr = maker.keys.dataKey(t.Context(), "crm", "acme", true) }}
+	deleter, err := NewEngine(hooked, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+	require.NoError(t, err)
+	require.NoError(t, deleter.RegisterIntegration(Integration{Key: "crm"}))
+	require.NoError(t, data.ConnectionPut(t.Context(), &store.Connection{Integration: "crm", ID: "acme"}))
+
+	require.NoError(t, deleter.DeleteConnection(t.Context(), "crm", "acme"))
+	require.ErrorIs(t, makeErr, ErrDataKeyNotFound, "no key for a connection being deleted")
+	require.ErrorContains(t, makeErr, "being deleted")
+	rows, err := ks.ConnectionList(t.Context(), "")
+	require.NoError(t, err)
+	require.Empty(t, rows, "no key outlives the connection")
+}
