@@ -80,8 +80,9 @@ func (e *Engine) targets(ctx context.Context, sel SyncSelector) ([]store.SyncKey
 // queued are left alone and reported in an error that wraps ErrRunActive; the others are queued
 // all the same. It needs the engine to be running (ErrEngineNotRunning).
 //
-// The trigger is saved in each sync's schedule before Trigger returns, and cleared by the run
-// that ran it when that run ends: whichever engine sharing the store takes the sync's lease
+// The trigger is saved in each sync's schedule before Trigger returns (one write per sync and
+// connection: a trigger of every connection of an integration takes as long as that many small
+// writes), and cleared by the run that ran it when that run ends: whichever engine sharing the store takes the sync's lease
 // first runs it, and a trigger whose engine stopped before its run ended (a crash, a shutdown)
 // runs on another engine, or on this one when it starts again.
 func (e *Engine) Trigger(ctx context.Context, p TriggerParams) error {

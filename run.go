@@ -136,6 +136,13 @@ func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (
 			return nil, errSlotTaken
 		}
 	}
+	if o.triggerID != "" {
+		// Likewise a trigger that an engine sharing the store ran already.
+		sc, err := e.store.ScheduleGet(ctx, key)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && sc.Trigger.IsZero()) {
+			return nil, errSlotTaken
+		}
+	}
 	conn, err := e.store.ConnectionGet(ctx, key.Integration, key.Connection)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {

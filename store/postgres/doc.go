@@ -18,9 +18,13 @@
 //
 // A batch is applied in chunks of 1,000 records, each in a few round trips: one lookup of the
 // existing rows by primary key (an array of ids), the classification in Go, a COPY of the
-// brand-new rows and one call that updates the changed ones from arrays. An unchanged record
-// costs no row write. The deletion-tracking sweep deletes in pages of 2,000 records in id
-// order, in one transaction, holding one page in memory.
+// brand-new rows and one batch of statements that updates the changed ones from arrays, adds
+// the seen ids to the deletion-tracking window and writes the stream's counters back. The first
+// round trip of a write carries its BEGIN, the fence check, the stream's lock and the first
+// chunk's lookup; when the payloads' ids can be read off them before they are canonicalised
+// (as the engine encodes them), the canonicalisation runs while the server works on it. An
+// unchanged record costs no row write. The deletion-tracking sweep deletes in pages of 2,000
+// records in id order, in one transaction, holding one page in memory.
 //
 // # Plans
 //
@@ -30,7 +34,8 @@
 // lookup is a lateral subquery per id, the updates go through SQL functions that update one
 // record by key at a time, the sweep reads ranges of two indexes in id order and compares them
 // itself; and write transactions turn off sequential and bitmap scans, hash and merge joins and
-// materialisation (SET LOCAL). A test checks the plans on fresh tables, custom and generic.
+// materialisation (SET LOCAL), as does the batch of a listing for its statement. Tests check the
+// plans on fresh tables, custom and generic, and the listing's as RecordsList sends it.
 //
 // # Failures
 //
