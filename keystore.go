@@ -28,9 +28,10 @@ import (
 // reference in the engine's store with an atomic update if the connection has none: engines
 // racing on the first write agree on the key whose reference won, and the others delete the
 // rows of theirs, which sealed nothing. A reference is thus never set before its row exists.
-// Deleting a connection marks it as being deleted (so that no key is made for it meanwhile),
-// deletes its row from the key store, then the connection from the engine's store: a failure
-// in between leaves data that no longer decrypts, never a key for deleted data.
+// Deleting a connection marks it as being deleted if it has no key yet (so that none is made
+// for it meanwhile), deletes its key's row from the key store, then the connection from the
+// engine's store: a failure in between leaves data that no longer decrypts, never a key for
+// deleted data.
 
 var (
 	keyRefMagic   = []byte("\x00NKR1") // then the key id: the key is in the key store

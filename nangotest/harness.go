@@ -501,12 +501,16 @@ func (h *Harness) stream(model string) store.Stream {
 func (h *Harness) opener() *nango.StoreOpener {
 	h.tb.Helper()
 	var keys [][]byte
+	var dataKeys store.Connections
 	if h.opts.Config != nil {
-		keys = h.opts.Config.EncryptionKeys
+		keys, dataKeys = h.opts.Config.EncryptionKeys, h.opts.Config.DataKeyStore
 	}
 	o, err := nango.NewStoreOpener(h.st, keys)
 	if err != nil {
 		h.tb.Fatalf("nangotest: %v", err)
+	}
+	if dataKeys != nil {
+		o = o.WithDataKeyStore(dataKeys)
 	}
 	return o
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gonango/nango/nangotest"
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
+	"github.com/gonango/nango/store/memory"
 	"github.com/stretchr/testify/require"
 )
 
@@ -308,4 +309,24 @@ func TestEncryptedStore(t *testing.T) {
 		Stream: store.Stream{Integration: "crm", Connection: h.Connection(), Model: "Contact"}})
 	require.NoError(t, err)
 	require.NotContains(t, string(page.Records[0].Data), "@example.com", "the store holds them sealed")
+}
+
+// With a separate data key store too.
+func TestEncryptedStoreWithDataKeyStore(t *testing.T) {
+	t.Parallel()
+	keys := memory.New()
+	t.Cleanup(func() { keys.Close() })
+	key := []byte("0123456789abcdef0123456789abcdef")
+	h := nangotest.New(t, crm(syncContacts), &nangotest.Options{Fixtures: "testdata/contacts/initial.json",
+		Config: &nango.Config{EncryptionKeys: [][]byte{key}, DataKeyStore: keys}})
+	first := h.Run()
+	require.Equal(t, nango.RunSucceeded, first.State)
+	require.Equal(t, Contact{ID: "c1", Name: "Ada Lovelace", Email: "ada@example.com"}, nangotest.Added[Contact](first, "Contact")[0])
+	cp, ok := nangotest.CheckpointAs[contactsCheckpoint](first)
+	require.True(t, ok)
+	require.Equal(t, "2025-01-01T10:30:00Z", cp.Since)
+	require.Len(t, nangotest.Records[Contact](h, "Contact"), 5)
+	rows, err := keys.ConnectionList(t.Context(), "")
+	require.NoError(t, err)
+	require.Len(t, rows, 1, "the key is in the key store")
 }
