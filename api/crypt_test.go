@@ -18,6 +18,7 @@ import (
 	"github.com/gonango/nango/api"
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/bolt"
+	"github.com/gonango/nango/store/memory"
 )
 
 // sealedFixture is the API over an engine with cfg on st, with the test integration and its
@@ -115,4 +116,29 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return strings.Clone(b.buf.String())
+}
+
+// Records whose data key is not in the engine's data key store (their connection was deleted,
+// or the engine was started with another key store) get a 500 that says so.
+func TestRecordsWithoutTheirDataKey(t *testing.T) {
+	t.Parallel()
+	st, keys := memory.New(), memory.New()
+	key := bytes.Repeat([]byte{6}, nango.EncryptionKeySize)
+	discard := slog.New(slog.DiscardHandler)
+	f := sealedFixture(t, st, &nango.Config{Logger: discard, EncryptionKeys: [][]byte{key}, DataKeyStore: keys}, discard)
+	require.NoError(t, f.eng.AddConnection(t.Context(), nango.Connection{Integration: integration, ID: "conn-1"}))
+	f.src.set([]map[string]any{contact("a", "Ada Lovelace")})
+	f.sync(t, "contacts", "conn-1")
+	a := f.records(t, "conn-1", "model=Contact")
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	require.Len(t, records(a), 1)
+
+	var logs syncBuffer
+	g := sealedFixture(t, st, &nango.Config{Logger: discard, ShutdownTimeout: time.Second, EncryptionKeys: [][]byte{key}, DataKeyStore: memory.New()},
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	a = g.records(t, "conn-1", "model=Contact")
+	requireError(t, a, http.StatusInternalServerError, api.CodeServerError)
+	require.Contains(t, a.message(), "data key that is not in the service's data key store")
+	require.Nil(t, a.body["records"])
+	require.Contains(t, logs.String(), nango.ErrDataKeyNotFound.Error())
 }

@@ -177,6 +177,10 @@ func (h *Handler) engineError(r *http.Request, err error) *apiError {
 		return newError(http.StatusInternalServerError, CodeServerError,
 			"the stored data is encrypted and the service has no key to decrypt it: it must be started with its encryption key (Config.EncryptionKeys)")
 	}
+	if errors.Is(err, nango.ErrDataKeyNotFound) {
+		return newError(http.StatusInternalServerError, CodeServerError,
+			"the stored data is encrypted with a data key that is not in the service's data key store: the connection was deleted, or the service is not using the key store it was written with (Config.DataKeyStore)")
+	}
 	return newError(http.StatusInternalServerError, CodeServerError, "the request failed inside the service; its log says why")
 }
 

@@ -316,6 +316,10 @@ func (h *Handler) engineError(w http.ResponseWriter, r *http.Request, err error)
 		h.logger.ErrorContext(r.Context(), "ui: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		h.fail(w, r, http.StatusInternalServerError, "The stored data is encrypted and the service has no key to decrypt it: "+
 			"it must be started with its encryption key (Config.EncryptionKeys).")
+	case errors.Is(err, nango.ErrDataKeyNotFound) && r.Context().Err() == nil:
+		h.logger.ErrorContext(r.Context(), "ui: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		h.fail(w, r, http.StatusInternalServerError, "The stored data is encrypted with a data key that is not in the service's data key store: "+
+			"the connection was deleted, or the service is not using the key store it was written with (Config.DataKeyStore).")
 	default:
 		var pe *nango.ParamError
 		if errors.As(err, &pe) {
