@@ -34,6 +34,10 @@ type Config struct {
 	// checkpoints it stored encrypted from Store when Engine is nil (with an Engine, its keys
 	// are used). Values stored in the clear need none.
 	EncryptionKeys [][]byte
+	// DataKeyStore is the service's Config.DataKeyStore, where the connections' data keys are
+	// kept when the service keeps them apart from Store; used with EncryptionKeys when Engine
+	// is nil.
+	DataKeyStore store.Connections
 	// Progress shows the progress of long commands (trigger, dry-run) on Stderr: ProgressAuto
 	// (the default) when Stderr is a terminal.
 	Progress ProgressMode
@@ -117,6 +121,9 @@ func Run(ctx context.Context, cfg *Config, args []string) error {
 		var err error
 		if e.opener, err = nango.NewStoreOpener(e.st, keys); err != nil {
 			return fmt.Errorf("cli: %w", err)
+		}
+		if cfg.DataKeyStore != nil {
+			e.opener = e.opener.WithDataKeyStore(cfg.DataKeyStore)
 		}
 	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {

@@ -16,7 +16,9 @@
 //
 // A service with Config.EncryptionKeys stores record payloads and checkpoints encrypted: set
 // NANGO_ENCRYPTION_KEY to its key (the 32 bytes in base64; several keys separated by commas)
-// to read them.
+// to read them, and, when the service keeps its data keys apart (Config.DataKeyStore), name
+// that store with -key-store (a file path, bolt://path or postgres:// URL, with
+// -key-store-schema) or NANGO_KEY_STORE.
 package main
 
 import (
@@ -50,9 +52,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	target := fs.String("store", def, "the store: a bbolt file path, bolt://path or postgres://...; defaults to $NANGO_STORE")
 	db := fs.String("db", "", "a PostgreSQL database URL (postgres://user@host:port/db), instead of -store")
 	schema := fs.String("schema", "", "the PostgreSQL schema of the store (default \"nango\")")
+	keyStore := fs.String("key-store", os.Getenv("NANGO_KEY_STORE"), "the service's data key store (Config.DataKeyStore), opened read-only: a bbolt file path, bolt://path or postgres://...; defaults to $NANGO_KEY_STORE")
+	keySchema := fs.String("key-store-schema", "", "the PostgreSQL schema of the data key store (default \"nango\")")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for a store file that another process holds, or to connect to a database")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nango [-store PATH | -db URL [-schema S]] [-timeout D] <command> [flags]\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: nango [-store PATH | -db URL [-schema S]] [-key-store PATH|URL] [-timeout D] <command> [flags]\n\nflags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr)
 		_ = cli.Run(ctx, &cli.Config{Stdout: stdout, Stderr: stderr, Name: "nango"}, []string{"help"})
@@ -104,7 +108,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer st.Close()
-	return cli.Main(ctx, &cli.Config{Store: st, EncryptionKeys: keys, Stdout: stdout, Stderr: stderr, Name: "nango"}, cmd)
+	cfg := &cli.Config{Store: st, EncryptionKeys: keys, Stdout: stdout, Stderr: stderr, Name: "nango"}
+	if *keyStore != "" {
+		if len(keys) == 0 {
+			fmt.Fprintln(stderr, "nango: -key-store holds data keys wrapped by the service's encryption key: set NANGO_ENCRYPTION_KEY too")
+			return 2
+		}
+		ks, err := openStore(*keyStore, &openOptions{Timeout: *timeout, Schema: *keySchema})
+		if err != nil {
+			fmt.Fprintf(stderr, "nango: the data key store: %v\n", err)
+			return 1
+		}
+		defer ks.Close()
+		cfg.DataKeyStore = ks
+	}
+	return cli.Main(ctx, cfg, cmd)
 }
 
 // encryptionKeys decodes NANGO_ENCRYPTION_KEY: the service's encryption keys, each its 32 bytes

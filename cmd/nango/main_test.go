@@ -179,3 +179,52 @@ func TestReadOnly(t *testing.T) {
 	_, err = st.CheckpointGet(ctx, key)
 	require.NoError(t, err, "nothing was deleted")
 }
+
+// A service that keeps its data keys in a store of their own (Config.DataKeyStore): the
+// command reads its records with -key-store, and says what is missing without it.
+func TestInspectWithKeyStore(t *testing.T) {
+	ctx := context.Background()
+	key := bytes.Repeat([]byte{8}, nango.EncryptionKeySize)
+	dir := t.TempDir()
+	path, keysPath := filepath.Join(dir, "syncs.db"), filepath.Join(dir, "keys.db")
+	st, err := bolt.Open(path, nil)
+	require.NoError(t, err)
+	ks, err := bolt.Open(keysPath, nil)
+	require.NoError(t, err)
+	eng, err := nango.NewEngine(st, &nango.Config{EncryptionKeys: [][]byte{key}, DataKeyStore: ks})
+	require.NoError(t, err)
+	require.NoError(t, eng.RegisterIntegration(nango.Integration{Key: "crm", Syncs: []nango.SyncConfig{{
+		Name: "contacts", Models: []nango.Model{{Name: "Contact"}},
+		Sync: nango.SyncFunc(func(ctx context.Context, n *nango.Nango) error {
+			return n.BatchSave(ctx, []map[string]string{{"id": "1", "name": "Ada"}}, "Contact")
+		}),
+	}}}))
+	require.NoError(t, eng.AddConnection(ctx, nango.Connection{Integration: "crm", ID: "acme"}))
+	_, err = eng.RunSync(ctx, "crm", "contacts", "acme", nil)
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	require.NoError(t, ks.Close())
+
+	records := []string{"-store", path, "records", "-i", "crm", "-c", "acme", "-m", "Contact"}
+	t.Setenv("NANGO_ENCRYPTION_KEY", base64.StdEncoding.EncodeToString(key))
+	t.Setenv("NANGO_KEY_STORE", "")
+	_, errOut, code := runCmd(t, records...)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "key store", "without the key store, the error names it")
+
+	out, errOut, code := runCmd(t, append([]string{"-key-store", keysPath}, records...)...)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, `{"id":"1","name":"Ada"}`)
+	t.Setenv("NANGO_KEY_STORE", keysPath)
+	out, errOut, code = runCmd(t, records...)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, `{"id":"1","name":"Ada"}`)
+
+	_, errOut, code = runCmd(t, append([]string{"-key-store", filepath.Join(dir, "typo.db")}, records...)...)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "the data key store: no store file at")
+	t.Setenv("NANGO_ENCRYPTION_KEY", "")
+	_, errOut, code = runCmd(t, records...)
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "set NANGO_ENCRYPTION_KEY too")
+}
