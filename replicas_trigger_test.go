@@ -91,8 +91,12 @@ func TestReplicasRunATriggerOnce(t *testing.T) {
 		engines, stops := triggerReplicas(t, 3, func(int) store.Store { return mem }, h, nango.Config{})
 		ctx := context.Background()
 		key := store.SyncKey{Integration: "crm", Sync: "things", Connection: "c000"}
+		// The run hangs until the saved trigger is checked: otherwise it may end, and clear the
+		// trigger, before the check.
+		release := h.arm()
 		require.NoError(t, engines[1].Trigger(ctx, nango.TriggerParams{SyncSelector: nango.SyncSelector{Integration: "crm", Connection: "c000"}, Reset: true}))
 		require.False(t, pendingTrigger(t, mem, key).IsZero(), "the trigger is saved before Trigger returns")
+		close(release)
 		synctest.Wait()
 		runs := triggerRuns(t, mem, key)
 		require.Len(t, runs, 1, "the trigger ran once, on one engine")

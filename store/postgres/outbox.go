@@ -250,7 +250,9 @@ func (s *Store) OutboxPrune(ctx context.Context, p *store.OutboxPruneParams) (in
 	// Ranks are newest first within each state, as store.OutboxPruneParams.Plan ranks them.
 	n := 0
 	err = s.run(ctx, "outbox prune", txWrite, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.outbox WHERE id IN (
+		// The state is checked again on the row deleted: an entry requeued (RedeliverWebhook)
+		// after the ranking read it stays.
+		tag, err := tx.Exec(ctx, s.q(`DELETE FROM {s}.outbox o WHERE o.state IN ('delivered', 'dead') AND o.id IN (
 			SELECT id FROM (
 				SELECT id, state, at, row_number() OVER (PARTITION BY state ORDER BY at DESC, id DESC) AS rank
 				FROM (SELECT id, state, CASE state WHEN 'delivered' THEN delivered_at ELSE last_attempt_at END AS at
