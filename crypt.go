@@ -288,7 +288,7 @@ func (e *Engine) moveDataKeys(ctx context.Context, conns []*store.Connection) (i
 				}
 			}
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrDataKeyNotFound) { // not when it is being deleted
 			errs = append(errs, fmt.Errorf("connection %q of %q: moving its data key: %w", sc.ID, sc.Integration, err))
 		}
 	}
@@ -298,7 +298,7 @@ func (e *Engine) moveDataKeys(ctx context.Context, conns []*store.Connection) (i
 // wrappedHere reports whether a connection's stored DataKey is the wrapped key itself, kept in
 // the engine's store, rather than a reference to Config.DataKeyStore.
 func wrappedHere(v []byte) bool {
-	return len(v) > 0 && !inKeyStore(v) && !bytes.Equal(v, keyRefDeleted)
+	return len(v) > 0 && !inKeyStore(v) && !beingDeleted(v)
 }
 
 // maxReencryptErrors bounds the failures ReencryptCredentials lists.

@@ -28,14 +28,16 @@ import (
 // reference in the engine's store with an atomic update if the connection has none: engines
 // racing on the first write agree on the key whose reference won, and the others delete the
 // rows of theirs, which sealed nothing. A reference is thus never set before its row exists.
-// Deleting a connection marks it as being deleted if it has no key yet (so that none is made
-// for it meanwhile), deletes its key's row from the key store, then the connection from the
-// engine's store: a failure in between leaves data that no longer decrypts, never a key for
-// deleted data.
+// Deleting a connection first replaces whatever its DataKey holds (nothing, a reference, or a
+// key wrapped in the engine's store) with keyRefDeleted followed by the key's id when it has one,
+// so that no key is made or moved for it meanwhile; then it deletes the key's row from the key
+// store, then the connection from the engine's store. A failure in between leaves data that no
+// longer decrypts, never a key for deleted data, and the id in the mark lets a deletion called
+// again drop a row that a move racing with the first one left in the key store.
 
 var (
 	keyRefMagic   = []byte("\x00NKR1") // then the key id: the key is in the key store
-	keyRefDeleted = []byte("\x00NKD1") // the connection is being deleted: no key any more
+	keyRefDeleted = []byte("\x00NKD1") // then the key id, if any: the connection is being deleted
 )
 
 // ErrDataKeyNotFound is matched by the errors of reads of a connection whose data key is not in
@@ -57,6 +59,23 @@ func (dk *dataKey) id() []byte { return dk.s.keys[0].id }
 // inKeyStore reports whether a connection's stored DataKey is a reference to the key store.
 func inKeyStore(v []byte) bool { return bytes.HasPrefix(v, keyRefMagic) }
 
+// beingDeleted reports whether a connection's stored DataKey marks it as being deleted.
+func beingDeleted(v []byte) bool { return bytes.HasPrefix(v, keyRefDeleted) }
+
+// deletedKeyID returns the key id that a deletion mark carries, or nil.
+func deletedKeyID(v []byte) []byte {
+	if beingDeleted(v) && len(v) == len(keyRefDeleted)+keyIDLen {
+		return v[len(keyRefDeleted):]
+	}
+	return nil
+}
+
+// errBeingDeleted is the error of a use of a connection whose deletion has begun.
+func errBeingDeleted(integration, connection string) error {
+	return fmt.Errorf("%w: connection %q of %q is being deleted (call DeleteConnection again to finish a deletion that failed)",
+		ErrDataKeyNotFound, connection, integration)
+}
+
 // checkDataKeyStore validates Config.DataKeyStore against the engine's store.
 func checkDataKeyStore(c *Config, st store.Store) error {
 	ks := c.DataKeyStore
@@ -77,8 +96,8 @@ func (kr *keyring) open(ctx context.Context, integration, connection string, v [
 	switch {
 	case inKeyStore(v):
 		return kr.fetch(ctx, integration, connection, v)
-	case bytes.Equal(v, keyRefDeleted):
-		return nil, fmt.Errorf("%w: connection %q of %q is being deleted", ErrDataKeyNotFound, connection, integration)
+	case beingDeleted(v):
+		return nil, errBeingDeleted(integration, connection)
 	}
 	return kr.unwrap(integration, connection, v)
 }
@@ -177,6 +196,15 @@ func (kr *keyring) move(ctx context.Context, integration, connection string, wra
 		// Deleted meanwhile: the copy must not outlive it.
 		return false, kr.dropRow(ctx, integration, connection, dk.id())
 	}
+	if err == nil && beingDeleted(c.DataKey) {
+		// Its deletion began meanwhile and may have looked for the row before it was written:
+		// the copy goes (if that fails, calling DeleteConnection again drops it, by the id
+		// that the mark carries).
+		if err := kr.dropRow(ctx, integration, connection, dk.id()); err != nil {
+			return false, err
+		}
+		return false, errBeingDeleted(integration, connection)
+	}
 	if err != nil {
 		// The row stays, a copy of a key the connection still holds: deleting the connection
 		// deletes it too (see destroy), and the next write moves the key again.
@@ -185,30 +213,41 @@ func (kr *keyring) move(ctx context.Context, integration, connection string, wra
 	return bytes.Equal(c.DataKey, ref), nil
 }
 
-// destroy deletes a connection's data key before the connection is deleted: from the key store
-// first when it is there (and a copy left there by a move that failed), after marking the
-// connection so that no key is made for it meanwhile. Without a key store it only forgets the
-// key, which the connection's deletion deletes.
+// destroy deletes a connection's data key before the connection is deleted. With a key store,
+// it first marks the connection as being deleted, with the id of its key when it has one
+// (whether the key is in the key store or still wrapped in the engine's store), so that no key
+// is made or moved for it meanwhile; then it deletes that key's row from the key store (a copy
+// left there by a move, for a key still in the engine's store). A key store that cannot be
+// reached fails it before it marks anything. Without a key store it only forgets the key, which
+// the connection's deletion deletes.
 func (kr *keyring) destroy(ctx context.Context, integration, connection string) error {
 	c, err := kr.st.ConnectionGet(ctx, integration, connection)
 	if err != nil {
 		return nil // ConnectionDelete reports it
 	}
 	if kr.ks == nil {
-		if inKeyStore(c.DataKey) {
-			return fmt.Errorf("nango: deleting connection %q of %q: its data key is in a data key store, and Config.DataKeyStore is not set: set it, so that the key is destroyed with the connection", connection, integration)
+		if inKeyStore(c.DataKey) || deletedKeyID(c.DataKey) != nil {
+			return fmt.Errorf("nango: deleting connection %q of %q: its data key is, or may be, in a data key store, and Config.DataKeyStore is not set: set it, so that the key is destroyed with the connection", connection, integration)
 		}
 		if len(c.DataKey) > 0 {
 			kr.forget(c.DataKey)
 		}
 		return nil
 	}
-	var held []byte
-	_, err = kr.st.ConnectionUpdate(ctx, integration, connection, func(c *store.Connection) error {
-		held = bytes.Clone(c.DataKey)
-		if len(c.DataKey) == 0 {
-			c.DataKey = keyRefDeleted
+	// A key store that cannot be reached fails the deletion before anything changes.
+	if id := deletedKeyID(kr.deletionMark(integration, connection, c.DataKey)); id != nil {
+		row, err := kr.ks.ConnectionGet(ctx, integration, keyRowID(id))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("nango: deleting connection %q of %q: reading its data key in the data key store: %w", connection, integration, err)
 		}
+		if err == nil {
+			kr.forget(row.DataKey)
+		}
+	}
+	var held []byte
+	c, err = kr.st.ConnectionUpdate(ctx, integration, connection, func(c *store.Connection) error {
+		held = bytes.Clone(c.DataKey)
+		c.DataKey = kr.deletionMark(integration, connection, c.DataKey)
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -216,24 +255,31 @@ func (kr *keyring) destroy(ctx context.Context, integration, connection string) 
 	} else if err != nil {
 		return fmt.Errorf("nango: deleting connection %q: %w", connection, err)
 	}
-	var id []byte
-	switch {
-	case inKeyStore(held) && len(held) == len(keyRefMagic)+keyIDLen:
-		id = held[len(keyRefMagic):]
-	case sealed(held):
-		// Kept in the engine's store; a move that failed may have left a copy in the key store.
-		if dk, err := kr.unwrap(integration, connection, held); err == nil {
-			id = dk.id()
-		}
+	if sealed(held) {
 		kr.forget(held)
 	}
-	if id == nil {
-		return nil
+	if id := deletedKeyID(c.DataKey); id != nil {
+		return kr.dropRow(ctx, integration, connection, id)
 	}
-	if row, err := kr.ks.ConnectionGet(ctx, integration, keyRowID(id)); err == nil {
-		kr.forget(row.DataKey)
+	return nil
+}
+
+// deletionMark is what destroy stores in place of a connection's DataKey v: keyRefDeleted, then
+// the id of the key that v holds or names, when it can tell it.
+func (kr *keyring) deletionMark(integration, connection string, v []byte) []byte {
+	var id []byte
+	switch {
+	case beingDeleted(v):
+		return v // a deletion called again
+	case inKeyStore(v) && len(v) == len(keyRefMagic)+keyIDLen:
+		id = v[len(keyRefMagic):]
+	case sealed(v):
+		// Kept in the engine's store; a move may have copied it to the key store.
+		if dk, err := kr.unwrap(integration, connection, v); err == nil {
+			id = dk.id()
+		}
 	}
-	return kr.dropRow(ctx, integration, connection, id)
+	return append(bytes.Clone(keyRefDeleted), id...)
 }
 
 // rewrapKeyStore seals with the first master key the data keys of the key store that another

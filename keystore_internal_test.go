@@ -135,3 +135,66 @@ func TestDataKeyMadeDuringDeletion(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, rows, "no key outlives the connection")
 }
+
+// A data key still wrapped in the engine's store (made before the key store was set) that
+// another engine moves to the key store while the connection is being deleted does not outlive
+// the connection, and a deletion called again drops a copy left there.
+func TestDataKeyMovedDuringDeletion(t *testing.T) {
+	t.Parallel()
+	data, ks := memory.New(), memory.New()
+	t.Cleanup(func() { data.Close(); ks.Close() })
+	master := bytes.Repeat([]byte{7}, EncryptionKeySize)
+	before, err := NewEngine(data, &Config{EncryptionKeys: [][]byte{master}})
+	require.NoError(t, err)
+	require.NoError(t, data.ConnectionPut(t.Context(), &store.Connection{Integration: "crm", ID: "acme"}))
+	old, err := before.keys.dataKey(t.Context(), "crm", "acme", true)
+	require.NoError(t, err)
+
+	mover, err := NewEngine(data, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+	require.NoError(t, err)
+	deleter, err := NewEngine(data, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+	require.NoError(t, err)
+	require.NoError(t, deleter.keys.destroy(t.Context(), "crm", "acme"))
+	_, err = mover.keys.dataKey(t.Context(), "crm", "acme", true)
+	require.ErrorIs(t, err, ErrDataKeyNotFound, "no key is moved for a connection being deleted")
+	require.ErrorContains(t, err, "being deleted")
+	require.NoError(t, data.ConnectionDelete(t.Context(), "crm", "acme"))
+	rows, err := ks.ConnectionList(t.Context(), "")
+	require.NoError(t, err)
+	require.Empty(t, rows, "no key outlives the connection")
+
+	// A copy that a move left in the key store before the deletion began (its update of the
+	// connection failed) goes with a deletion called again after one that stopped midway.
+	require.NoError(t, data.ConnectionPut(t.Context(), &store.Connection{Integration: "crm", ID: "acme"}))
+	dk, err := before.keys.dataKey(t.Context(), "crm", "acme", true)
+	require.NoError(t, err)
+	require.NotEqual(t, old.id(), dk.id())
+	c, err := data.ConnectionGet(t.Context(), "crm", "acme")
+	require.NoError(t, err)
+	down := &flakyConns{Connections: ks}
+	stopped, err := NewEngine(data, &Config{EncryptionKeys: [][]byte{master}, DataKeyStore: down})
+	require.NoError(t, err)
+	require.NoError(t, mover.keys.putRow(t.Context(), "crm", "acme", dk.id(), c.DataKey))
+	down.failDelete = true
+	require.Error(t, stopped.keys.destroy(t.Context(), "crm", "acme"))
+	rows, err = ks.ConnectionList(t.Context(), "")
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.NoError(t, deleter.keys.destroy(t.Context(), "crm", "acme"), "called again")
+	rows, err = ks.ConnectionList(t.Context(), "")
+	require.NoError(t, err)
+	require.Empty(t, rows, "the copy is gone")
+}
+
+// flakyConns is a key store whose deletions can be made to fail.
+type flakyConns struct {
+	store.Connections
+	failDelete bool
+}
+
+func (f *flakyConns) ConnectionDelete(ctx context.Context, integration, id string) error {
+	if f.failDelete {
+		return fmt.Errorf("key store unreachable")
+	}
+	return f.Connections.ConnectionDelete(ctx, integration, id)
+}
