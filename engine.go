@@ -384,7 +384,8 @@ func (e *Engine) checkModel(integration, model string) error {
 }
 
 // AddConnection adds a connection to a registered integration, or replaces its metadata if it
-// exists.
+// exists. A connection whose deletion stopped midway (DeleteConnection failed after destroying
+// its data key) is refused until DeleteConnection, called again, finishes the deletion.
 func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	if _, err := e.integration(c.Integration); err != nil {
 		return err
@@ -413,6 +414,9 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	// An existing connection is updated in one step, its credentials kept unless new ones are
 	// given, so that a token refreshed meanwhile is not overwritten with an older one.
 	_, err := e.store.ConnectionUpdate(ctx, c.Integration, c.ID, func(old *store.Connection) error {
+		if beingDeleted(old.DataKey) {
+			return errUnfinishedDeletion
+		}
 		old.Metadata, old.WebhookURLs, old.UpdatedAt = sc.Metadata, sc.WebhookURLs, now
 		if c.Credentials != nil {
 			old.Credentials = sc.Credentials
@@ -421,6 +425,9 @@ func (e *Engine) AddConnection(ctx context.Context, c Connection) error {
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		err = e.store.ConnectionPut(ctx, sc)
+	}
+	if errors.Is(err, errUnfinishedDeletion) {
+		return fmt.Errorf("nango: adding connection %q of %q: a deletion of it stopped midway, after its data key was destroyed: call DeleteConnection again to finish it, then add the connection", c.ID, c.Integration)
 	}
 	if err != nil {
 		return fmt.Errorf("nango: adding connection %q: %w", c.ID, err)
@@ -460,6 +467,9 @@ func (e *Engine) DeleteConnection(ctx context.Context, integration, id string) e
 	e.signal(ctx, store.Signal{Kind: store.SignalConnection, Integration: integration, Connection: id})
 	return nil
 }
+
+// errUnfinishedDeletion aborts AddConnection's update of a connection marked as being deleted.
+var errUnfinishedDeletion = errors.New("the connection is being deleted")
 
 func (e *Engine) now() time.Time { return store.Timestamp(e.cfg.Clock.Now()) }
 

@@ -401,3 +401,43 @@ func TestDeletionStoppedAfterTheKey(t *testing.T) {
 	_, err = mem.ConnectionGet(t.Context(), "vault", "c1")
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// Adding a connection again after a deletion that stopped midway is refused with an error that
+// says to finish the deletion; once it is finished, the connection is added afresh and works.
+func TestAddConnectionAfterUnfinishedDeletion(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		write bool // the connection has a data key when it is deleted
+	}{{"with a key", true}, {"without a key", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mem, keys := memory.New(), memory.New()
+			t.Cleanup(func() { mem.Close(); keys.Close() })
+			data := &failingDelete{Store: mem}
+			f := &sealedFix{n: 3}
+			eng := keyStoreEngine(t, data, keys, f, key(5))
+			require.NoError(t, eng.AddConnection(t.Context(), nango.Connection{Integration: "vault", ID: "c1"}))
+			if tc.write {
+				require.Equal(t, nango.ModelResult{Added: 3}, runOn(t, eng, "c1"))
+			}
+			data.fail.Store(true)
+			require.ErrorContains(t, eng.DeleteConnection(t.Context(), "vault", "c1"), "store stopped")
+			data.fail.Store(false)
+
+			err := eng.AddConnection(t.Context(), nango.Connection{Integration: "vault", ID: "c1", Metadata: map[string]string{"a": "b"}})
+			require.ErrorContains(t, err, "call DeleteConnection again")
+			require.ErrorContains(t, err, `"c1" of "vault"`)
+			c, err := mem.ConnectionGet(t.Context(), "vault", "c1")
+			require.NoError(t, err)
+			require.Empty(t, c.Metadata, "nothing changed")
+
+			require.NoError(t, eng.DeleteConnection(t.Context(), "vault", "c1"))
+			require.NoError(t, eng.AddConnection(t.Context(), nango.Connection{Integration: "vault", ID: "c1"}))
+			require.Equal(t, nango.ModelResult{Added: 3}, runOn(t, eng, "c1"), "the connection added again works")
+			items, err := listOn(t.Context(), eng, "c1")
+			require.NoError(t, err)
+			require.Len(t, items, 3)
+		})
+	}
+}
