@@ -96,7 +96,9 @@ type Config struct {
 	// suite, serve as a key store: the engine needs only a row per key and its atomic update,
 	// and which key a connection uses is decided by an atomic update in the engine's store.
 	// Every engine sharing the engine's store must have the same key store, which must not be
-	// the engine's store. Requires EncryptionKeys. The engine does not own it: close it after.
+	// the engine's store: NewEngine refuses the same value, and another handle on the same data
+	// (the same bbolt file, the same PostgreSQL schema of the same database; see
+	// store.Identifier). Requires EncryptionKeys. The engine does not own it: close it after.
 	//
 	// A data key made before it was set stays in the engine's store, and works as before;
 	// it moves here at the connection's next write or by ReencryptCredentials (backups of the

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"sync"
 
@@ -85,8 +84,10 @@ func checkDataKeyStore(c *Config, st store.Store) error {
 	if len(c.EncryptionKeys) == 0 {
 		return configError("DataKeyStore is set but EncryptionKeys is empty: there are data keys only with encryption keys")
 	}
-	if t := reflect.TypeOf(ks); t == reflect.TypeOf(st) && t.Comparable() && any(ks) == any(st) {
-		return configError("DataKeyStore is the engine's store: give it a store of its own (another file, schema or database), or leave it nil")
+	if store.SameData(ks, st) {
+		// Its key rows would be the engine's connections: phantoms that get runs, and whose
+		// deletion destroys a real connection's key.
+		return configError("DataKeyStore is the engine's store (the same value, or another handle on the same file, schema or memory store): give it a store of its own (another file, schema or database), or leave it nil")
 	}
 	return nil
 }

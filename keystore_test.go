@@ -330,6 +330,57 @@ func TestDataKeyStoreValidated(t *testing.T) {
 	require.ErrorContains(t, err, "EncryptionKeys is empty")
 	_, err = nango.NewEngine(st, &nango.Config{DataKeyStore: st, EncryptionKeys: [][]byte{key(1)}})
 	require.ErrorContains(t, err, "DataKeyStore is the engine's store")
+	_, err = nango.NewEngine(st, &nango.Config{DataKeyStore: ks, EncryptionKeys: [][]byte{key(1)}})
+	require.NoError(t, err, "another memory store")
+}
+
+// A key store that is another handle on the engine's own data is refused: its key rows would
+// be the engine's connections (phantoms that get runs, and whose deletion destroys a real
+// connection's key).
+func TestDataKeyStoreOnTheEnginesData(t *testing.T) {
+	t.Parallel()
+	cfg := func(ks store.Connections) *nango.Config {
+		return &nango.Config{DataKeyStore: ks, EncryptionKeys: [][]byte{key(1)}, Logger: slog.New(slog.DiscardHandler)}
+	}
+	t.Run("bolt", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		open := func(name string, ro bool) *bolt.Store {
+			st, err := bolt.Open(filepath.Join(dir, name), &bolt.Options{ReadOnly: ro})
+			require.NoError(t, err)
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+		open("syncs.db", false).Close()
+		// Two read-only handles on one file are the only two handles bolt opens on it.
+		a, b := open("syncs.db", true), open("syncs.db", true)
+		_, err := nango.NewEngine(a, cfg(b))
+		require.ErrorContains(t, err, "DataKeyStore is the engine's store")
+		_, err = nango.NewEngine(open("data.db", false), cfg(open("keys.db", false)))
+		require.NoError(t, err, "another file")
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		url := os.Getenv("NANGO_TEST_POSTGRES_URL")
+		if url == "" {
+			t.Skip("NANGO_TEST_POSTGRES_URL is not set")
+		}
+		prefix := fmt.Sprintf("keysame_%d_%d", os.Getpid(), time.Now().UnixNano())
+		open := func(schema string) *postgres.Store {
+			st, err := postgres.Open(t.Context(), url, &postgres.Options{Schema: schema})
+			require.NoError(t, err)
+			t.Cleanup(func() {
+				_, _ = st.Pool().Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+				st.Close()
+			})
+			return st
+		}
+		data := open(prefix + "_data")
+		_, err := nango.NewEngine(data, cfg(open(prefix+"_data")))
+		require.ErrorContains(t, err, "DataKeyStore is the engine's store", "a second Open of the same schema")
+		_, err = nango.NewEngine(data, cfg(open(prefix+"_keys")))
+		require.NoError(t, err, "another schema")
+	})
 }
 
 // A dry run neither makes nor moves a data key in the key store.

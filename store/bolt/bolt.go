@@ -58,6 +58,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"time"
 	"unsafe"
 
@@ -125,12 +126,16 @@ var ErrNotStore = errors.New("bolt: not a valid store file")
 type Store struct {
 	db      *bbolt.DB
 	path    string
+	id      string // StoreID
 	logger  *slog.Logger
 	damage  damageLog
 	release func() // forgets the file in openFiles
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.Identifier = (*Store)(nil)
+)
 
 // Open opens or creates the store file at path. Before bbolt maps the file, Open checks its
 // pages (see verify.go) and returns a *CorruptError for a damaged file.
@@ -195,8 +200,23 @@ func Open(path string, opts *Options) (*Store, error) {
 		release()
 		return nil, err
 	}
-	return &Store{db: db, path: path, logger: o.Logger, release: release}, nil
+	return &Store{db: db, path: path, id: fileID(path), logger: o.Logger, release: release}, nil
 }
+
+// fileID names the store file by its absolute path, links resolved; "" when it cannot.
+func fileID(path string) string {
+	abs, err := filepath.Abs(path)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return ""
+	}
+	return "bolt:" + abs
+}
+
+// StoreID implements store.Identifier: "bolt:" and the file's absolute path, links resolved.
+func (s *Store) StoreID() string { return s.id }
 
 // openBolt is bbolt.Open on the verified, locked file f, with a panic of bbolt turned into an
 // error.

@@ -5,6 +5,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/gonango/nango/store"
@@ -27,7 +28,13 @@ type Store struct {
 	signals     store.SignalHub // signal.go
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.Identifier = (*Store)(nil)
+)
+
+// StoreID implements store.Identifier: each Store holds data of its own.
+func (s *Store) StoreID() string { return fmt.Sprintf("memory:%p", s) }
 
 // New returns an empty store.
 func New() *Store {

@@ -41,13 +41,17 @@ type Store struct {
 	ownsPool bool
 	schema   string // quoted identifier
 	name     string // as given
+	id       string // StoreID
 	opts     Options
 	log      *slog.Logger
 	closed   atomic.Bool
 	listen   listener // signal.go
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.Identifier = (*Store)(nil)
+)
 
 // Open connects to the database at url (a postgres:// URL or a key=value connection string)
 // with a pool of its own, and returns the store on it as New does. Close closes the pool.
@@ -105,8 +109,28 @@ func New(ctx context.Context, pool *pgxpool.Pool, o *Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
+	s.id = s.identify(ctx)
 	return s, nil
 }
+
+// identify names the store's data: the database cluster by its system identifier (by the
+// server's address where the function is not allowed), the database, and the schema.
+func (s *Store) identify(ctx context.Context) string {
+	var cluster, db string
+	err := s.pool.QueryRow(ctx, `SELECT (SELECT system_identifier::text FROM pg_control_system()), current_database()`).Scan(&cluster, &db)
+	if err != nil {
+		err = s.pool.QueryRow(ctx, `SELECT coalesce(host(inet_server_addr()), '') || ':' || coalesce(inet_server_port()::text, ''), current_database()`).Scan(&cluster, &db)
+		if err != nil || cluster == ":" {
+			c := s.pool.Config().ConnConfig
+			cluster, db = fmt.Sprintf("%s:%d", c.Host, c.Port), c.Database
+		}
+	}
+	return fmt.Sprintf("postgres:%s/%s/%s", cluster, db, s.name)
+}
+
+// StoreID implements store.Identifier: the database cluster (its system identifier), the
+// database and the schema, so that two Stores on one schema have the same.
+func (s *Store) StoreID() string { return s.id }
 
 // Pool returns the pool the store uses.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
