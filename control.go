@@ -84,7 +84,9 @@ func (e *Engine) targets(ctx context.Context, sel SyncSelector) ([]store.SyncKey
 // connection: a trigger of every connection of an integration takes as long as that many small
 // writes), and cleared by the run that ran it when that run ends: whichever engine sharing the store takes the sync's lease
 // first runs it, and a trigger whose engine stopped before its run ended (a crash, a shutdown)
-// runs on another engine, or on this one when it starts again.
+// runs on another engine, or on this one when it starts again. A trigger made while another
+// still waits to run replaces it, keeping its Reset and EmptyCache: a reset asked for is never
+// dropped.
 func (e *Engine) Trigger(ctx context.Context, p TriggerParams) error {
 	if p.EmptyCache && !p.Reset {
 		return configError("EmptyCache needs Reset")
@@ -144,7 +146,14 @@ func newTriggerID(t time.Time) string {
 
 // saveTrigger saves t in k's schedule, replacing a trigger not run yet.
 func (e *Engine) saveTrigger(ctx context.Context, k store.SyncKey, t store.ScheduleTrigger) error {
-	err := e.updateSchedule(ctx, k, func(sc *store.Schedule) { sc.Trigger, sc.UpdatedAt = t, t.At })
+	err := e.updateSchedule(ctx, k, func(sc *store.Schedule) {
+		// A trigger saved before and not run yet is replaced, but its reset is not lost.
+		if !sc.Trigger.IsZero() {
+			t.Reset = t.Reset || sc.Trigger.Reset
+			t.EmptyCache = t.EmptyCache || sc.Trigger.EmptyCache
+		}
+		sc.Trigger, sc.UpdatedAt = t, t.At
+	})
 	if err != nil {
 		return fmt.Errorf("nango: saving the trigger of %s for %q: %w", k.Sync, k.Connection, err)
 	}

@@ -268,3 +268,75 @@ func TestTriggerSurvivesARestart(t *testing.T) {
 		})
 	})
 }
+
+// A trigger made while another waits to run (here, behind a lease another owner holds)
+// replaces it, but a reset asked by the first is not lost: the one run that follows resets.
+func TestTriggersWaitingMergeTheirReset(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		mem := memory.New()
+		h := newHanger()
+		engines, stops := triggerReplicas(t, 1, func(int) store.Store { return mem }, h, nango.Config{LeaseTTL: 30 * time.Second, ReloadInterval: 10 * time.Second})
+		ctx := context.Background()
+		key := store.SyncKey{Integration: "crm", Sync: "things", Connection: "c000"}
+		held, err := mem.LeaseAcquire(ctx, &store.LeaseAcquireParams{Key: key, Owner: "elsewhere", TTL: time.Minute, Now: time.Now()})
+		require.NoError(t, err)
+		sel := nango.SyncSelector{Integration: "crm", Connection: "c000"}
+		require.NoError(t, engines[0].Trigger(ctx, nango.TriggerParams{SyncSelector: sel, Reset: true}))
+		synctest.Wait()
+		require.Empty(t, triggerRuns(t, mem, key), "the lease is elsewhere")
+		require.NoError(t, engines[0].Trigger(ctx, nango.TriggerParams{SyncSelector: sel}))
+		require.True(t, pendingTrigger(t, mem, key).Reset, "the saved trigger keeps the first one's reset")
+		require.NoError(t, mem.LeaseRelease(ctx, held))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		runs := triggerRuns(t, mem, key)
+		require.Len(t, runs, 1, "one run for both triggers")
+		require.Equal(t, nango.TriggerReset, runs[0].Trigger)
+		require.True(t, runs[0].Initial, "with the reset")
+		require.True(t, pendingTrigger(t, mem, key).IsZero())
+		for _, stop := range stops {
+			require.NoError(t, stop())
+		}
+	})
+}
+
+// A triggered run that ends without a shutdown clears its trigger whatever its outcome, here a
+// sync that returns context.Canceled of its own: the trigger does not run again at the next
+// reload or start.
+func TestTriggerClearedWhateverTheOutcome(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		mem := memory.New()
+		var mu sync.Mutex
+		runs := 0
+		eng, err := nango.NewEngine(mem, &nango.Config{Logger: quiet, ReloadInterval: 10 * time.Second})
+		require.NoError(t, err)
+		require.NoError(t, eng.RegisterIntegration(nango.Integration{Key: "crm", Syncs: []nango.SyncConfig{{
+			Name: "things", Frequency: "every day", ManualStart: true, Models: []nango.Model{{Name: "Thing"}},
+			Sync: nango.SyncFunc(func(ctx context.Context, n *nango.Nango) error {
+				mu.Lock()
+				runs++
+				mu.Unlock()
+				return context.Canceled
+			}),
+		}}}))
+		ctx := context.Background()
+		require.NoError(t, eng.AddConnection(ctx, nango.Connection{Integration: "crm", ID: "c1"}))
+		stop := start(t, eng)
+		key := store.SyncKey{Integration: "crm", Sync: "things", Connection: "c1"}
+		require.NoError(t, eng.Trigger(ctx, nango.TriggerParams{SyncSelector: nango.SyncSelector{Integration: "crm", Connection: "c1"}}))
+		synctest.Wait()
+		require.True(t, pendingTrigger(t, mem, key).IsZero(), "the run cleared its trigger")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.NoError(t, stop())
+		stop = start(t, eng)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.NoError(t, stop())
+		mu.Lock()
+		defer mu.Unlock()
+		require.Equal(t, 1, runs, "the trigger ran once")
+	})
+}

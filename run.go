@@ -179,8 +179,9 @@ func (e *Engine) runOnce(ctx context.Context, key store.SyncKey, o RunOptions) (
 		}
 		defer func() {
 			// A run cut short by a shutdown, or that lost its lease, leaves the trigger to the
-			// engine that runs the sync next.
-			if res != nil && res.State != RunCancelled && !errors.Is(context.Cause(runCtx), store.ErrLeaseLost) {
+			// engine that runs the sync next. Any other end clears it, a run that failed
+			// before its sync started included: a trigger is run once, not at every start.
+			if ctx.Err() == nil && !errors.Is(context.Cause(runCtx), store.ErrLeaseLost) {
 				if err := e.clearTrigger(context.WithoutCancel(ctx), key, o.triggerID); err != nil {
 					e.logger.Warn("clearing the trigger the run ran failed; it may run once more", "integration", key.Integration,
 						"sync", key.Sync, "connection_id", key.Connection, "error", err)
