@@ -35,6 +35,7 @@ import (
 
 	"github.com/gonango/nango"
 	"github.com/gonango/nango/cli"
+	"github.com/gonango/nango/store"
 )
 
 func main() {
@@ -120,9 +121,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer ks.Close()
+		if store.SameData(underlying(st), underlying(ks)) {
+			fmt.Fprintln(stderr, "nango: -key-store names the store itself: give the store the service keeps its data keys in (Config.DataKeyStore)")
+			return 2
+		}
 		cfg.DataKeyStore = ks
 	}
 	return cli.Main(ctx, cfg, cmd)
+}
+
+// underlying returns the store a read-only wrapper holds.
+func underlying(st store.Store) any {
+	if r, ok := st.(readOnly); ok {
+		return r.Reader
+	}
+	return st
 }
 
 // encryptionKeys decodes NANGO_ENCRYPTION_KEY: the service's encryption keys, each its 32 bytes

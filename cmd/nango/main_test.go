@@ -220,6 +220,9 @@ func TestInspectWithKeyStore(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, `{"id":"1","name":"Ada"}`)
 
+	_, errOut, code = runCmd(t, append([]string{"-key-store", path}, records...)...)
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "-key-store names the store itself")
 	_, errOut, code = runCmd(t, append([]string{"-key-store", filepath.Join(dir, "typo.db")}, records...)...)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "the data key store: no store file at")
