@@ -41,8 +41,10 @@
 //
 // A transaction that fails with a transient error (connection lost, serialization failure,
 // deadlock, server shutting down) is run again from the start, up to Options.MaxRetries times;
-// what still fails is a *TransientError. When the connection is lost during COMMIT the outcome
-// is unknown: the error matches ErrCommitUnknown and the transaction is not run again. The lease
-// calls, which every run makes, are single statements outside a transaction block (one round
-// trip each) whose second run has the same effect as the first, so they run again in any case.
+// what still fails is a *TransientError. When the connection is lost during COMMIT, or the
+// server ends the session while it runs (a shutdown, a terminated backend: it may end it after
+// the commit), the outcome is unknown: the error matches ErrCommitUnknown and the transaction
+// is not run again. The lease calls, which every run makes, are single statements outside a
+// transaction block (one round trip each) whose second run has the same effect as the first, so
+// they run again in any case.
 package postgres

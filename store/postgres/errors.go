@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -20,9 +21,10 @@ var (
 	// ErrSchemaMissing is matched by a *SchemaVersionError for a read-only store whose schema
 	// was never created, or not migrated to this version.
 	ErrSchemaMissing = errors.New("postgres: schema not created or not migrated")
-	// ErrCommitUnknown is returned when the connection was lost while a transaction committed:
-	// it may or may not have been applied. It is not retried; read back to find out.
-	ErrCommitUnknown = errors.New("postgres: commit outcome unknown: the connection was lost during COMMIT")
+	// ErrCommitUnknown is returned when the connection was lost, or the server ended the
+	// session, while a transaction committed: it may or may not have been applied. It is not
+	// retried; read back to find out.
+	ErrCommitUnknown = errors.New("postgres: commit outcome unknown: the connection was lost or the session ended during COMMIT")
 )
 
 // SchemaVersionError reports a schema at a version this package cannot use.
@@ -103,10 +105,21 @@ func transient(err error) bool {
 		errors.Is(err, net.ErrClosed)
 }
 
-// commitOutcomeUnknown reports whether a COMMIT failed without an answer from the server.
+// commitOutcomeUnknown reports whether a COMMIT failed without an answer from the server, or
+// with the end of the session (sessionEnded), which can come after the commit.
 func commitOutcomeUnknown(err error) bool {
 	var pe *pgconn.PgError
-	return !errors.As(err, &pe)
+	return !errors.As(err, &pe) || sessionEnded(pe)
+}
+
+// sessionEnded reports whether the server ended the session with err (FATAL), as it does when
+// it shuts down or its backend is terminated: a COMMIT it was running may have committed.
+func sessionEnded(err *pgconn.PgError) bool {
+	sev := err.SeverityUnlocalized
+	if sev == "" {
+		sev = err.Severity
+	}
+	return sev == "FATAL" || sev == "PANIC" || strings.HasPrefix(err.Code, "08") || strings.HasPrefix(err.Code, "57P")
 }
 
 // invalidText reports an error for a string PostgreSQL cannot hold (a NUL byte, or bytes that

@@ -25,6 +25,8 @@ func TestErrorClasses(t *testing.T) {
 
 	require.True(t, commitOutcomeUnknown(io.ErrUnexpectedEOF), "no answer to COMMIT")
 	require.False(t, commitOutcomeUnknown(pg("40001")), "the server answered: rolled back")
+	require.True(t, commitOutcomeUnknown(pg("57P01")), "the backend was terminated: maybe after the commit")
+	require.True(t, commitOutcomeUnknown(&pgconn.PgError{Severity: "FATAL", Code: "XX000"}), "the session ended")
 	var err error = &commitUnknownError{err: io.ErrUnexpectedEOF}
 	require.ErrorIs(t, err, ErrCommitUnknown)
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
