@@ -183,7 +183,7 @@ func TestControlCallsReachAnotherProcess(t *testing.T) {
 	saved, err := st.ScheduleGet(ctx, key)
 	require.NoError(t, err)
 	require.Equal(t, saved.NextRunAt, last.Next.UTC(), "the other process takes the next run saved with the change")
-	require.WithinDuration(t, time.Now(), last.Next, 5*time.Minute, "on the 5-minute grid")
+	require.WithinDuration(t, time.Now(), last.Next, 5*time.Minute, "on the 5-minute grid: next %s, saved %+v", last.Next, saved)
 
 	require.NoError(t, eng.Pause(ctx, sel))
 	took["pause"] = waitState("pause", func(s childState) bool { return s.Paused })
