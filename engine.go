@@ -105,6 +105,10 @@ type Config struct {
 	// engine's store taken before then still hold it). Without a key store, reading a
 	// connection whose key is in one fails. Nil keeps data keys in the engine's store
 	// (store.Connection.DataKey).
+	//
+	// The retention pass (Engine.PruneExpired) deletes from it the keys that no connection
+	// names, an hour after they were written: one whose engine stopped between writing it and
+	// naming it, or one moved here for a connection whose deletion had begun.
 	DataKeyStore store.Connections
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/gonango/nango/store"
 )
@@ -32,7 +33,10 @@ import (
 // so that no key is made or moved for it meanwhile; then it deletes the key's row from the key
 // store, then the connection from the engine's store. A failure in between leaves data that no
 // longer decrypts, never a key for deleted data, and the id in the mark lets a deletion called
-// again drop a row that a move racing with the first one left in the key store.
+// again drop a row that a move racing with the first one left in the key store. A row that no
+// connection names (its engine stopped before naming it, or before it saw the deletion mark
+// and dropped its copy) is deleted by the retention pass an hour after it was written
+// (sweepKeyStore).
 
 var (
 	keyRefMagic   = []byte("\x00NKR1") // then the key id: the key is in the key store
@@ -167,8 +171,8 @@ func (kr *keyring) createInKeyStore(ctx context.Context, integration, connection
 		return nil
 	})
 	if err != nil || !bytes.Equal(c.DataKey, ref) {
-		// This key sealed nothing: its row goes (if that fails, it is an orphan row that opens
-		// nothing).
+		// This key sealed nothing: its row goes (if that fails, or this engine stops first, the
+		// retention pass deletes the row that no connection names; see sweepKeyStore).
 		_ = kr.dropRow(ctx, integration, connection, dk.id())
 	}
 	if err != nil {
@@ -177,7 +181,28 @@ func (kr *keyring) createInKeyStore(ctx context.Context, integration, connection
 		}
 		return nil, fmt.Errorf("nango: storing the data key of connection %q: %w", connection, err)
 	}
-	return kr.open(ctx, integration, connection, c.DataKey)
+	dk2, err := kr.open(ctx, integration, connection, c.DataKey)
+	if !bytes.Equal(c.DataKey, ref) || !errors.Is(err, ErrDataKeyNotFound) {
+		return dk2, err
+	}
+	// This engine named its key, and the row is gone: it stalled between the two writes for
+	// longer than orphanKeyGrace, and the retention pass deleted the row as unnamed. Nothing
+	// was sealed with the key (reading it failed): the row is written again, unless the
+	// connection's deletion began meanwhile (a row left then is again one that no connection
+	// names).
+	if err := kr.putRow(ctx, integration, connection, dk.id(), wrapped); err != nil {
+		return nil, err
+	}
+	if c, err = kr.st.ConnectionGet(ctx, integration, connection); err != nil || !bytes.Equal(c.DataKey, ref) {
+		_ = kr.dropRow(ctx, integration, connection, dk.id())
+		if err == nil {
+			err = errBeingDeleted(integration, connection)
+		} else if errors.Is(err, store.ErrNotFound) {
+			err = fmt.Errorf("%w %q of integration %q", ErrUnknownConnection, connection, integration)
+		}
+		return nil, err
+	}
+	return kr.open(ctx, integration, connection, ref)
 }
 
 // move copies a data key kept in the engine's store (made before Config.DataKeyStore was set)
@@ -281,6 +306,92 @@ func (kr *keyring) deletionMark(integration, connection string, v []byte) []byte
 		}
 	}
 	return append(bytes.Clone(keyRefDeleted), id...)
+}
+
+// orphanKeyGrace is how old a key store row must be before sweepKeyStore may delete it for
+// being named by no connection. A row is written before the reference that names it (see
+// createInKeyStore and move), so a row just written is unreferenced for the moment its engine
+// takes to set the reference: deleting it then would leave a connection naming a key that is
+// gone, and its data unreadable. An hour is far longer than that moment (one update of one
+// connection), even on a loaded store, and short enough that a stray key does not live long; a
+// row is only at risk if its engine stalls for longer between the two writes.
+const orphanKeyGrace = time.Hour
+
+// sweepKeyStore deletes from the key store at most limit rows, written (or last rewritten)
+// before now minus orphanKeyGrace, that no connection of the engine's store holds: a key whose
+// reference was never set (its engine stopped between writing the row and naming it, or lost a
+// race and could not delete it), or a copy moved there for a connection whose deletion began
+// meanwhile. A connection being deleted holds no key: its row is the one the deletion must
+// delete, and nothing names it again (a reference is set only on a connection without a key,
+// a move only over the key it copies). A row whose connection still keeps its key in the
+// engine's store, wrapped, is that key's copy left by a move that failed: it is kept, since the
+// key is readable anyway and the next move names the row. It reports how many rows it deleted
+// and whether more may be left.
+//
+// It reads the key store's rows first and the connections after, so that a reference set in
+// between is seen; each call reads both again, so callers loop over bounded batches with a
+// fresh view of the references.
+func (kr *keyring) sweepKeyStore(ctx context.Context, now time.Time, limit int) (int, bool, error) {
+	rows, err := kr.ks.ConnectionList(ctx, "")
+	if err != nil {
+		return 0, false, fmt.Errorf("reading the data key store: %w", err)
+	}
+	cutoff := now.Add(-orphanKeyGrace)
+	var old []*store.Connection
+	for _, row := range rows {
+		t := row.CreatedAt
+		if row.UpdatedAt.After(t) {
+			t = row.UpdatedAt
+		}
+		if t.Before(cutoff) {
+			old = append(old, row)
+		}
+	}
+	if len(old) == 0 {
+		return 0, false, nil
+	}
+	conns, err := kr.st.ConnectionList(ctx, "")
+	if err != nil {
+		return 0, false, fmt.Errorf("reading the connections: %w", err)
+	}
+	held := map[[2]string]bool{}    // integration and key id of the keys the connections hold
+	unknown := map[[2]string]bool{} // integration and connection whose key cannot be told
+	for _, c := range conns {
+		switch v := c.DataKey; {
+		case inKeyStore(v) && len(v) == len(keyRefMagic)+keyIDLen:
+			held[[2]string{c.Integration, keyRowID(v[len(keyRefMagic):])}] = true
+		case inKeyStore(v):
+			unknown[[2]string{c.Integration, c.ID}] = true // damaged: keep its rows
+		case wrappedHere(v):
+			dk, err := kr.unwrap(c.Integration, c.ID, v)
+			if err != nil {
+				unknown[[2]string{c.Integration, c.ID}] = true
+				continue
+			}
+			held[[2]string{c.Integration, keyRowID(dk.id())}] = true
+		}
+	}
+	n := 0
+	for _, row := range old {
+		if n == limit {
+			return n, true, nil
+		}
+		if held[[2]string{row.Integration, row.ID}] {
+			continue
+		}
+		var meta keyRowMeta
+		if err := json.Unmarshal(row.Metadata, &meta); err == nil && unknown[[2]string{row.Integration, meta.Connection}] {
+			continue
+		}
+		err := kr.ks.ConnectionDelete(ctx, row.Integration, row.ID)
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, store.ErrNotFound): // not when another engine deleted it meanwhile
+			return n, true, fmt.Errorf("deleting data key %q of %q from the data key store: %w", row.ID, row.Integration, err)
+		}
+	}
+	return n, false, nil
 }
 
 // rewrapKeyStore seals with the first master key the data keys of the key store that another

@@ -14,7 +14,8 @@ import (
 // deleted after 60 days without a run, the newest 1,000 runs of each sync and connection kept
 // for 90 days at most, checked every hour, 2,000 records per transaction.
 type RetentionConfig struct {
-	// Disabled turns the background pruning off. PruneRecords still works.
+	// Disabled turns the background pruning off, and with it the sweep of the keys that no
+	// connection names in Config.DataKeyStore. PruneRecords and PruneExpired still work.
 	Disabled bool
 	// PayloadAge prunes the payload of records not modified for this long: the payload is
 	// removed and pruned_at set; the record, its cursor and its place in the feed stay, and a
@@ -31,7 +32,8 @@ type RetentionConfig struct {
 	// Interval is how often the engine prunes, on Config.Clock. Defaults to 1 hour.
 	Interval time.Duration
 	// BatchSize is how many records one transaction prunes, 1 to 10,000, so that no write
-	// lock is held for long. Defaults to 2,000.
+	// lock is held for long, and how many unnamed data keys the pass deletes before it reads
+	// the connections again. Defaults to 2,000.
 	BatchSize int
 }
 
@@ -146,17 +148,35 @@ type RetentionResult struct {
 	DeletedStreams int
 	// DeletedRuns counts the runs removed from the history.
 	DeletedRuns int
+	// DeletedDataKeys counts the rows deleted from Config.DataKeyStore because no connection
+	// of the engine's store held their key (see PruneExpired).
+	DeletedDataKeys int
 }
 
 // PruneExpired runs one retention pass now, as the engine does every RetentionConfig.Interval
 // while it runs: payloads of the registered syncs' records older than PayloadAge are pruned, in
 // transactions of BatchSize records, and the streams of syncs that have not run for
 // IdleStreamAge are deleted, and the run history is cut to RunHistoryKeep runs and
-// RunHistoryAge. It works even with retention Disabled.
+// RunHistoryAge. With Config.DataKeyStore, it also deletes from there the data keys that no
+// connection holds and that were written more than an hour before: a key whose engine stopped
+// between writing it and naming it in its connection, or one moved there for a connection
+// while it was being deleted, which would otherwise open that connection's data in backups.
+// The hour leaves an engine that just wrote a key the time to name it. It works even with
+// retention Disabled.
 func (e *Engine) PruneExpired(ctx context.Context) (*RetentionResult, error) {
 	rc := e.retention
 	now := e.cfg.Clock.Now()
 	out := &RetentionResult{}
+	var sweepErr error // a key store that cannot be reached does not stop the rest
+	if e.keys.ks != nil {
+		out.DeletedDataKeys, sweepErr = e.sweepDataKeys(ctx, now)
+	}
+	out, err := e.pruneExpired(ctx, rc, now, out)
+	return out, errors.Join(sweepErr, err)
+}
+
+// pruneExpired is the part of PruneExpired in the engine's store.
+func (e *Engine) pruneExpired(ctx context.Context, rc RetentionConfig, now time.Time, out *RetentionResult) (*RetentionResult, error) {
 	for _, integ := range e.integrationList() {
 		conns, err := e.store.ConnectionList(ctx, integ.Key)
 		if err != nil {
@@ -195,6 +215,25 @@ func (e *Engine) PruneExpired(ctx context.Context) (*RetentionResult, error) {
 		}
 	}
 	return out, nil
+}
+
+// sweepDataKeys deletes the unreferenced rows of Config.DataKeyStore, BatchSize at a time,
+// each batch on a fresh reading of the connections.
+func (e *Engine) sweepDataKeys(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		n, more, err := e.keys.sweepKeyStore(ctx, now, e.retention.BatchSize)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("nango: retention: sweeping the data key store: %w", err)
+		}
+		if !more || n == 0 {
+			if total > 0 {
+				e.logger.Info("retention: deleted data keys that no connection holds from the data key store", "count", total)
+			}
+			return total, nil
+		}
+	}
 }
 
 // syncIdle reports whether a sync has runs on a connection and the newest started before
@@ -272,9 +311,9 @@ func (e *Engine) startRetention(ctx context.Context) (wait func()) {
 			switch {
 			case err != nil && ctx.Err() == nil:
 				e.logger.Warn("retention: pass failed", "error", err)
-			case res.PrunedRecords > 0 || res.DeletedStreams > 0 || res.DeletedRuns > 0:
+			case res.PrunedRecords > 0 || res.DeletedStreams > 0 || res.DeletedRuns > 0 || res.DeletedDataKeys > 0:
 				e.logger.Info("retention: pass done", "pruned_records", res.PrunedRecords, "deleted_streams", res.DeletedStreams,
-					"deleted_runs", res.DeletedRuns)
+					"deleted_runs", res.DeletedRuns, "deleted_data_keys", res.DeletedDataKeys)
 			}
 		}
 	}()
