@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,6 +34,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -223,6 +225,9 @@ func serve(ctx context.Context, out io.Writer, eng *nango.Engine, logger *slog.L
 	mux.Handle("/{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%w (another replica on this machine? give each its own -addr, or -addr \"\")", err)
+		}
 		return nil, err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
