@@ -145,3 +145,47 @@ func TestRetentionInBackground(t *testing.T) {
 		return err == nil && len(page.Records) == 1 && !page.Records[0].Metadata.PrunedAt.IsZero()
 	}, 10*time.Second, 10*time.Millisecond)
 }
+
+// With a data key store, the background pass deletes from it a key that no connection names
+// once it is over an hour old, and keeps the connection's own.
+func TestRetentionSweepsDataKeyStoreInBackground(t *testing.T) {
+	t.Parallel()
+	clock := nangotest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	data, keys := memory.New(), memory.New()
+	t.Cleanup(func() { data.Close(); keys.Close() })
+	eng, err := nango.NewEngine(data, &nango.Config{Clock: clock, EncryptionKeys: [][]byte{key(3)}, DataKeyStore: keys,
+		Retention: &nango.RetentionConfig{Interval: time.Hour}})
+	require.NoError(t, err)
+	require.NoError(t, eng.RegisterIntegration(nango.Integration{Key: "crm", Syncs: []nango.SyncConfig{
+		{Name: "contacts", Frequency: "every day", ManualStart: true, Models: []nango.Model{{Name: "Contact"}},
+			Sync: nango.SyncFunc(func(ctx context.Context, n *nango.Nango) error {
+				return n.BatchSave(ctx, []map[string]any{{"id": "c1"}}, "Contact")
+			})},
+	}}))
+	ctx, cancel := context.WithCancel(t.Context())
+	require.NoError(t, eng.AddConnection(ctx, nango.Connection{Integration: "crm", ID: "conn-1"}))
+	_, err = eng.RunSync(ctx, "crm", "contacts", "conn-1", nil)
+	require.NoError(t, err)
+	named, err := keys.ConnectionList(ctx, "crm")
+	require.NoError(t, err)
+	require.Len(t, named, 1, "the connection's key")
+	// A key row that its engine wrote and never named, as it writes them.
+	now := clock.Now()
+	require.NoError(t, keys.ConnectionPut(ctx, &store.Connection{Integration: "crm", ID: "00112233445566ff",
+		Metadata: []byte(`{"connection":"conn-1"}`), DataKey: []byte("a wrapped key"), CreatedAt: now, UpdatedAt: now}))
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	require.Eventually(t, func() bool {
+		clock.Advance(time.Hour) // the pass runs every hour of the fake clock
+		rows, err := keys.ConnectionList(ctx, "crm")
+		return err == nil && len(rows) == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	rows, err := keys.ConnectionList(ctx, "crm")
+	require.NoError(t, err)
+	require.Equal(t, named[0].ID, rows[0].ID, "the named key stays")
+	items, err := eng.ListRecords(ctx, nango.ListRecordsParams{Integration: "crm", Connection: "conn-1", Model: "Contact"})
+	require.NoError(t, err)
+	require.Len(t, items.Records, 1, "the connection's records still open")
+}
