@@ -252,3 +252,25 @@ func TestKeyStoreSweepAfterStall(t *testing.T) {
 		})
 	}
 }
+
+// unlistable is a key store that cannot be listed.
+type unlistable struct{ store.Connections }
+
+func (unlistable) ConnectionList(context.Context, string) ([]*store.Connection, error) {
+	return nil, fmt.Errorf("key store unreachable")
+}
+
+// A key store that cannot be reached fails the pass with an error that says where, and deletes
+// nothing; the rest of the pass runs.
+func TestKeyStoreSweepUnreachable(t *testing.T) {
+	t.Parallel()
+	data, ks := memory.New(), memory.New()
+	t.Cleanup(func() { data.Close(); ks.Close() })
+	master := bytes.Repeat([]byte{3}, EncryptionKeySize)
+	eng, err := NewEngine(data, &Config{Logger: slog.New(slog.DiscardHandler), EncryptionKeys: [][]byte{master}, DataKeyStore: unlistable{ks}})
+	require.NoError(t, err)
+	res, err := eng.PruneExpired(t.Context())
+	require.ErrorContains(t, err, "sweeping the data key store: reading the data key store: key store unreachable")
+	require.NotNil(t, res)
+	require.Zero(t, res.DeletedDataKeys)
+}

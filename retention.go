@@ -221,6 +221,11 @@ func (e *Engine) pruneExpired(ctx context.Context, rc RetentionConfig, now time.
 // each batch on a fresh reading of the connections.
 func (e *Engine) sweepDataKeys(ctx context.Context, now time.Time) (int, error) {
 	total := 0
+	defer func() {
+		if total > 0 {
+			e.logger.Info("retention: deleted data keys that no connection names from the data key store", "count", total)
+		}
+	}()
 	for {
 		n, more, err := e.keys.sweepKeyStore(ctx, now, e.retention.BatchSize)
 		total += n
@@ -228,9 +233,6 @@ func (e *Engine) sweepDataKeys(ctx context.Context, now time.Time) (int, error) 
 			return total, fmt.Errorf("nango: retention: sweeping the data key store: %w", err)
 		}
 		if !more || n == 0 {
-			if total > 0 {
-				e.logger.Info("retention: deleted data keys that no connection holds from the data key store", "count", total)
-			}
 			return total, nil
 		}
 	}
