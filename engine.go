@@ -106,13 +106,13 @@ type Config struct {
 	// connection whose key is in one fails. Nil keeps data keys in the engine's store
 	// (store.Connection.DataKey).
 	//
-	// The retention pass (Engine.PruneExpired) deletes from it the keys that no connection
-	// names, an hour after they were written: one whose engine stopped between writing it and
-	// naming it, or one moved here for a connection whose deletion had begun. A key store thus
-	// serves one engine's store and no other: an engine over another store (another service,
-	// or a restored backup or copy of this one) given the same key store deletes the keys that
-	// its own connections do not name. Read such a copy with StoreOpener.WithDataKeyStore, or
-	// with RetentionConfig.Disabled and without calling PruneExpired.
+	// With RetentionConfig.SweepDataKeys, the retention pass (Engine.PruneExpired) deletes from
+	// it the keys that no connection names, an hour after they were written: one whose engine
+	// stopped between writing it and naming it, or one moved here for a connection whose
+	// deletion had begun. A key store thus serves one engine's store and no other: an engine
+	// with the sweep on over another store (another service, or a restored backup or copy of
+	// this one) given the same key store deletes the keys that its own connections do not
+	// name. The sweep is off by default; read such a copy with StoreOpener.WithDataKeyStore.
 	DataKeyStore store.Connections
 }
 

@@ -35,8 +35,8 @@ import (
 // longer decrypts, never a key for deleted data, and the id in the mark lets a deletion called
 // again drop a row that a move racing with the first one left in the key store. A row that no
 // connection names (its engine stopped before naming it, or before it saw the deletion mark
-// and dropped its copy) is deleted by the retention pass an hour after it was written
-// (sweepKeyStore).
+// and dropped its copy) is deleted by the retention pass an hour after it was written, when
+// RetentionConfig.SweepDataKeys is on (sweepKeyStore).
 
 var (
 	keyRefMagic   = []byte("\x00NKR1") // then the key id: the key is in the key store

@@ -97,7 +97,7 @@ func TestKeyStoreSweep(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(&lockedWriter{mu: &logMu, w: &logs}, nil))
 			// Batches of one row: a pass goes through several.
 			eng, err := NewEngine(data, &Config{Clock: clock, Logger: logger, EncryptionKeys: [][]byte{master}, DataKeyStore: ks,
-				Retention: &RetentionConfig{BatchSize: 1}})
+				Retention: &RetentionConfig{BatchSize: 1, SweepDataKeys: true}})
 			require.NoError(t, err)
 			legacy, err := NewEngine(data, &Config{Clock: clock, EncryptionKeys: [][]byte{master}})
 			require.NoError(t, err)
@@ -151,6 +151,15 @@ func TestKeyStoreSweep(t *testing.T) {
 			require.Zero(t, res.DeletedDataKeys, "no key is older than the grace period yet")
 
 			clock.Advance(30 * time.Minute)
+			// Without SweepDataKeys (the default) no pass deletes a key, however old: here an
+			// engine whose clock is hours ahead.
+			later := &handClock{now: clock.Now().Add(2 * time.Hour)}
+			cautious, err := NewEngine(data, &Config{Clock: later, Logger: slog.New(slog.DiscardHandler), EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+			require.NoError(t, err)
+			res, err = cautious.PruneExpired(ctx)
+			require.NoError(t, err)
+			require.Zero(t, res.DeletedDataKeys)
+			require.Len(t, rowsOf(), 4, "the sweep is off by default")
 			young := randomID()
 			require.NoError(t, eng.keys.putRow(ctx, "crm", "crashed", young, []byte("another wrapped key")))
 			clock.Advance(31 * time.Minute)
@@ -226,7 +235,8 @@ func TestKeyStoreSweepAfterStall(t *testing.T) {
 			data, ks := open(t)
 			clock := &handClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 			master := bytes.Repeat([]byte{4}, EncryptionKeySize)
-			sweeper, err := NewEngine(data, &Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), EncryptionKeys: [][]byte{master}, DataKeyStore: ks})
+			sweeper, err := NewEngine(data, &Config{Clock: clock, Logger: slog.New(slog.DiscardHandler), EncryptionKeys: [][]byte{master}, DataKeyStore: ks,
+				Retention: &RetentionConfig{SweepDataKeys: true}})
 			require.NoError(t, err)
 			var swept int
 			stalled := &updateHook{Store: data, before: func() {
@@ -267,7 +277,8 @@ func TestKeyStoreSweepUnreachable(t *testing.T) {
 	data, ks := memory.New(), memory.New()
 	t.Cleanup(func() { data.Close(); ks.Close() })
 	master := bytes.Repeat([]byte{3}, EncryptionKeySize)
-	eng, err := NewEngine(data, &Config{Logger: slog.New(slog.DiscardHandler), EncryptionKeys: [][]byte{master}, DataKeyStore: unlistable{ks}})
+	eng, err := NewEngine(data, &Config{Logger: slog.New(slog.DiscardHandler), EncryptionKeys: [][]byte{master}, DataKeyStore: unlistable{ks},
+		Retention: &RetentionConfig{SweepDataKeys: true}})
 	require.NoError(t, err)
 	res, err := eng.PruneExpired(t.Context())
 	require.ErrorContains(t, err, "sweeping the data key store: reading the data key store: key store unreachable")

@@ -14,9 +14,17 @@ import (
 // deleted after 60 days without a run, the newest 1,000 runs of each sync and connection kept
 // for 90 days at most, checked every hour, 2,000 records per transaction.
 type RetentionConfig struct {
-	// Disabled turns the background pruning off, and with it the sweep of the keys that no
-	// connection names in Config.DataKeyStore. PruneRecords and PruneExpired still work.
+	// Disabled turns the background pruning off, and with it SweepDataKeys. PruneRecords and
+	// PruneExpired still work.
 	Disabled bool
+	// SweepDataKeys makes each pass delete the rows of Config.DataKeyStore that no connection
+	// of the engine's store names and that were written more than an hour before (see
+	// PruneExpired). It is off by default because it trusts the engine's store to be the live
+	// one: an engine opened on a restored backup or a copy of the store, with the live key
+	// store as its DataKeyStore, would delete the keys of every connection made since, and
+	// with them those connections' data. Turn it on in the service that owns the live store
+	// only; read backups with the nango command or StoreOpener, which never delete.
+	SweepDataKeys bool
 	// PayloadAge prunes the payload of records not modified for this long: the payload is
 	// removed and pruned_at set; the record, its cursor and its place in the feed stay, and a
 	// later save of the same payload restores it without an UPDATED. Defaults to 30 days.
@@ -157,18 +165,18 @@ type RetentionResult struct {
 // while it runs: payloads of the registered syncs' records older than PayloadAge are pruned, in
 // transactions of BatchSize records, and the streams of syncs that have not run for
 // IdleStreamAge are deleted, and the run history is cut to RunHistoryKeep runs and
-// RunHistoryAge. With Config.DataKeyStore, it also deletes from there the data keys that no
-// connection holds and that were written more than an hour before: a key whose engine stopped
-// between writing it and naming it in its connection, or one moved there for a connection
-// while it was being deleted, which would otherwise open that connection's data in backups.
-// The hour leaves an engine that just wrote a key the time to name it. It works even with
-// retention Disabled.
+// RunHistoryAge. With Config.DataKeyStore and SweepDataKeys, it also deletes from the key
+// store the data keys that no connection holds and that were written more than an hour
+// before: a key whose engine stopped between writing it and naming it in its connection, or
+// one moved there for a connection while it was being deleted, which would otherwise open that
+// connection's data in backups. The hour leaves an engine that just wrote a key the time to
+// name it. It works even with retention Disabled.
 func (e *Engine) PruneExpired(ctx context.Context) (*RetentionResult, error) {
 	rc := e.retention
 	now := e.cfg.Clock.Now()
 	out := &RetentionResult{}
 	var sweepErr error // a key store that cannot be reached does not stop the rest
-	if e.keys.ks != nil {
+	if e.keys.ks != nil && rc.SweepDataKeys {
 		out.DeletedDataKeys, sweepErr = e.sweepDataKeys(ctx, now)
 	}
 	out, err := e.pruneExpired(ctx, rc, now, out)

@@ -154,7 +154,7 @@ func TestRetentionSweepsDataKeyStoreInBackground(t *testing.T) {
 	data, keys := memory.New(), memory.New()
 	t.Cleanup(func() { data.Close(); keys.Close() })
 	eng, err := nango.NewEngine(data, &nango.Config{Clock: clock, EncryptionKeys: [][]byte{key(3)}, DataKeyStore: keys,
-		Retention: &nango.RetentionConfig{Interval: time.Hour}})
+		Retention: &nango.RetentionConfig{Interval: time.Hour, SweepDataKeys: true}})
 	require.NoError(t, err)
 	require.NoError(t, eng.RegisterIntegration(nango.Integration{Key: "crm", Syncs: []nango.SyncConfig{
 		{Name: "contacts", Frequency: "every day", ManualStart: true, Models: []nango.Model{{Name: "Contact"}},
