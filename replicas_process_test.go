@@ -118,7 +118,7 @@ func TestReplicasInProcesses(t *testing.T) {
 		require.NoError(t, c.Wait(), "a surviving replica failed")
 	}
 
-	succeeded, interrupted, records := 0, 0, 0
+	succeeded, interrupted, unsuccessful, records := 0, 0, 0, 0
 	for c := range replicaConns {
 		id := fmt.Sprintf("c%02d", c)
 		key := store.SyncKey{Integration: "crm", Sync: "things", Connection: id}
@@ -138,6 +138,7 @@ func TestReplicasInProcesses(t *testing.T) {
 				interrupted++
 			}
 			if r.State != store.RunSucceeded {
+				unsuccessful++
 				continue
 			}
 			succeeded++
@@ -149,7 +150,9 @@ func TestReplicasInProcesses(t *testing.T) {
 	}
 	// A killed run may have committed its record before it died.
 	require.GreaterOrEqual(t, records, succeeded, "every successful run committed its record")
-	require.LessOrEqual(t, records, succeeded+interrupted, "no record but from a successful or an interrupted run")
+	// So may a run that ended otherwise after it committed: interrupted by the kill, or
+	// cancelled when a surviving replica stopped at the end of its time.
+	require.LessOrEqual(t, records, succeeded+unsuccessful, "no record without a run that wrote it")
 	require.Positive(t, interrupted, "the killed process was running syncs")
 	t.Logf("3 processes (one killed), %d connections: %d successful runs, %d interrupted and taken over, %d records, no overlap",
 		replicaConns, succeeded, interrupted, records)
