@@ -2,11 +2,8 @@ package nango_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"github.com/gonango/nango/store"
 	"github.com/gonango/nango/store/postgres"
@@ -17,18 +14,7 @@ import (
 // engines' time is synctest's, so the test takes seconds; time stands still while a query is
 // in flight.
 func TestReplicasOnPostgres(t *testing.T) {
-	url := os.Getenv("NANGO_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("NANGO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against (e.g. postgres://postgres@127.0.0.1:5432/test)")
-	}
-	schema := fmt.Sprintf("replicas_%d_%d", os.Getpid(), time.Now().UnixNano())
-	t.Cleanup(func() {
-		st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema})
-		if err == nil {
-			_, _ = st.Pool().Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			st.Close()
-		}
-	})
+	url, schema := postgresSchema(t, "replicas")
 	synctest.Test(t, func(t *testing.T) {
 		var handles []store.Store
 		for range 3 {

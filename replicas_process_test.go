@@ -63,19 +63,12 @@ func TestReplicasInProcesses(t *testing.T) {
 		replicaChild(t, id)
 		return
 	}
-	url := os.Getenv("NANGO_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("NANGO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against (e.g. postgres://postgres@127.0.0.1:5432/test)")
-	}
+	url, schema := postgresSchema(t, "replicas_proc")
 	t.Parallel()
 	ctx := context.Background()
-	schema := fmt.Sprintf("replicas_proc_%d_%d", os.Getpid(), time.Now().UnixNano())
 	st, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema})
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = st.Pool().Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		st.Close()
-	})
+	t.Cleanup(func() { _ = st.Close() })
 	setup := replicaEngine(t, st, "setup")
 	for c := range replicaConns {
 		require.NoError(t, setup.AddConnection(ctx, nango.Connection{Integration: "crm", ID: fmt.Sprintf("c%02d", c)}))

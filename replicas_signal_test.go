@@ -72,19 +72,12 @@ func TestControlCallsReachAnotherProcess(t *testing.T) {
 		signalChild(t)
 		return
 	}
-	url := os.Getenv("NANGO_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("NANGO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against (e.g. postgres://postgres@127.0.0.1:5432/test)")
-	}
+	url, schema := postgresSchema(t, "replicas_signal")
 	t.Parallel()
 	ctx := context.Background()
-	schema := fmt.Sprintf("replicas_signal_%d_%d", os.Getpid(), time.Now().UnixNano())
 	st, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema})
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = st.Pool().Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		st.Close()
-	})
+	t.Cleanup(func() { _ = st.Close() })
 	eng := signalEngine(t, leasesElsewhere{st}, "here", time.Hour)
 	require.NoError(t, eng.AddConnection(ctx, nango.Connection{Integration: "crm", ID: "c1"}))
 	runCtx, stop := context.WithCancel(ctx)

@@ -3,7 +3,6 @@ package nango_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -127,18 +126,7 @@ func TestReplicasTakeOverATriggerFromADeadEngine(t *testing.T) {
 // The same over PostgreSQL, each engine with its own pool and no signals (as in
 // TestReplicasOnPostgres): the others find the trigger at their reload.
 func TestReplicasTakeOverATriggerOnPostgres(t *testing.T) {
-	url := os.Getenv("NANGO_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("NANGO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against (e.g. postgres://postgres@127.0.0.1:5432/test)")
-	}
-	schema := fmt.Sprintf("replicas_trigger_%d_%d", os.Getpid(), time.Now().UnixNano())
-	t.Cleanup(func() {
-		st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema})
-		if err == nil {
-			_, _ = st.Pool().Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			st.Close()
-		}
-	})
+	url, schema := postgresSchema(t, "replicas_trigger")
 	synctest.Test(t, func(t *testing.T) {
 		var handles []store.Store
 		for range 3 {
