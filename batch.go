@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
+	"sync"
 
 	"github.com/gonango/nango/internal/jsonc"
 	"github.com/gonango/nango/store"
@@ -35,7 +37,8 @@ func WithCheckpoint(v any) WriteOption {
 // with the one it holds and marks it ADDED or UPDATED, or leaves it alone when it did not change.
 // When the same id appears several times in records, the last one wins and the others are
 // counted as duplicates. A batch with an invalid record returns a *RecordError and writes
-// nothing.
+// nothing. A batch of 512 records or more is encoded to JSON on several goroutines, so a
+// MarshalJSON method of the records may run for several of them at once.
 func (n *Nango) BatchSave(ctx context.Context, records any, model string, opts ...WriteOption) error {
 	return n.write(ctx, store.WriteSave, records, model, opts)
 }
@@ -158,7 +161,9 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 }
 
 // encodeRecords turns the caller's slice into store inputs. It marshals and type-checks each
-// record; the store reads ids and canonicalises in one pass.
+// record; the store reads ids and canonicalises in one pass. A large batch is encoded on several
+// goroutines (parallelEncoding); the error reported is that of the first bad record, as when
+// encoding in order.
 func encodeRecords(m Model, mode store.WriteMode, records any) ([]store.RecordInput, error) {
 	if records == nil {
 		return nil, nil
@@ -168,20 +173,59 @@ func encodeRecords(m Model, mode store.WriteMode, records any) ([]store.RecordIn
 		return nil, &RecordError{Model: m.Name, Index: -1, Reason: fmt.Sprintf("records must be a slice, not %T", records)}
 	}
 	inputs := make([]store.RecordInput, rv.Len())
-	for i := range inputs {
+	parts := parallelEncoding(len(inputs))
+	if parts == 1 {
+		if err := encodeRange(m, mode, rv, inputs, 0, len(inputs)); err != nil {
+			return nil, err
+		}
+		return inputs, nil
+	}
+	// Each part stops at its first bad record; the first bad record of the batch is the first
+	// one in the lowest part that has one.
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for k := range parts {
+		lo, hi := k*len(inputs)/parts, (k+1)*len(inputs)/parts
+		wg.Go(func() { errs[k] = encodeRange(m, mode, rv, inputs, lo, hi) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return inputs, nil
+}
+
+// parallelEncodeMin is the size of batch from which encodeRecords uses several goroutines: a
+// batch of JSON-encoded structs takes a few microseconds a record, during which the store waits.
+const parallelEncodeMin = 512
+
+// parallelEncoding is the number of goroutines that encode a batch of n records: one per
+// processor the Go scheduler may use, at most 4, each with 256 records or more.
+func parallelEncoding(n int) int {
+	if n < parallelEncodeMin {
+		return 1
+	}
+	return max(1, min(runtime.GOMAXPROCS(0), 4, n/256))
+}
+
+// encodeRange encodes records [lo, hi) of rv into inputs, up to the first bad one.
+func encodeRange(m Model, mode store.WriteMode, rv reflect.Value, inputs []store.RecordInput, lo, hi int) error {
+	for i := lo; i < hi; i++ {
 		ev := rv.Index(i)
 		for ev.Kind() == reflect.Interface && !ev.IsNil() {
 			ev = ev.Elem()
 		}
 		if (ev.Kind() == reflect.Pointer || ev.Kind() == reflect.Interface || ev.Kind() == reflect.Map) && ev.IsNil() {
-			return nil, &RecordError{Model: m.Name, Index: i, Reason: "record is nil"}
+			return &RecordError{Model: m.Name, Index: i, Reason: "record is nil"}
 		}
 		v := ev.Interface()
 		var data []byte
 		switch r := v.(type) {
 		case string:
 			if mode != store.WriteDelete {
-				return nil, &RecordError{Model: m.Name, Index: i, ID: r, Reason: "a bare id is only accepted by BatchDelete"}
+				return &RecordError{Model: m.Name, Index: i, ID: r, Reason: "a bare id is only accepted by BatchDelete"}
 			}
 			inputs[i] = store.RecordInput{ID: r}
 			continue
@@ -192,18 +236,18 @@ func encodeRecords(m Model, mode store.WriteMode, records any) ([]store.RecordIn
 		default:
 			var err error
 			if data, err = json.Marshal(v); err != nil {
-				return nil, &RecordError{Model: m.Name, Index: i, Reason: "does not encode as JSON: " + err.Error(), Err: err}
+				return &RecordError{Model: m.Name, Index: i, Reason: "does not encode as JSON: " + err.Error(), Err: err}
 			}
 		}
 		if mode == store.WriteSave {
 			if err := m.check(v, data); err != nil {
 				_, id, _ := jsonc.Record(nil, data) // the id, when the record has one
-				return nil, &RecordError{Model: m.Name, Index: i, ID: id, Reason: err.Error(), Err: err}
+				return &RecordError{Model: m.Name, Index: i, ID: id, Reason: err.Error(), Err: err}
 			}
 		}
 		inputs[i] = store.RecordInput{Data: data}
 	}
-	return inputs, nil
+	return nil
 }
 
 // prevalidate checks every record of a call that will commit in several chunks, and drops the
