@@ -19,12 +19,14 @@
 // A batch is applied in chunks of 1,000 records, each in a few round trips: one lookup of the
 // existing rows by primary key (an array of ids), the classification in Go, a COPY of the
 // brand-new rows and one batch of statements that updates the changed ones from arrays, adds
-// the seen ids to the deletion-tracking window and writes the stream's counters back. The first
+// the seen ids to the deletion-tracking window (one row holding them as an array) and writes the
+// stream's counters back. The first
 // round trip of a write carries its BEGIN, the fence check, the stream's lock and the first
 // chunk's lookup; when the payloads' ids can be read off them before they are canonicalised
 // (as the engine encodes them), the canonicalisation runs while the server works on it. An
-// unchanged record costs no row write. The deletion-tracking sweep deletes in pages of 2,000
-// records in id order, in one transaction, holding one page in memory.
+// unchanged record costs no row write. The deletion-tracking sweep reads the stream's live ids
+// that the window lacks through a cursor and deletes them in pages of 2,000 in id order, in one
+// transaction, holding one page in memory.
 //
 // # Plans
 //
@@ -32,10 +34,13 @@
 // stale looks small to the planner, which then joins a batch of ids with the whole stream. Every
 // statement of a write is therefore written so that its only plan probes the primary key: the
 // lookup is a lateral subquery per id, the updates go through SQL functions that update one
-// record by key at a time, the sweep reads ranges of two indexes in id order and compares them
-// itself; and write transactions turn off sequential and bitmap scans, hash and merge joins and
-// materialisation (SET LOCAL), as does the batch of a listing for its statement. Tests check the
-// plans on fresh tables, custom and generic, and the listing's as RecordsList sends it.
+// record by key at a time; and write transactions turn off sequential and bitmap scans, hash and
+// merge joins, materialisation and JIT compilation (SET LOCAL), as does the batch of a listing
+// for its statement. The sweep is the one set-wise statement: with hash joins on and nested
+// loops off for its planning, it is a hash anti-join of the live records, read by primary key,
+// with the window's ids, whose cost grows with the number of records whatever the estimates.
+// Tests check the plans on fresh tables, custom and generic, and the listing's as RecordsList
+// sends it.
 //
 // # Failures
 //

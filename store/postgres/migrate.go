@@ -65,11 +65,20 @@ func SchemaVersion() int {
 // advisory lock of the schema, so that replicas starting together migrate it once. A read-only
 // store only checks the version.
 func (s *Store) migrate(ctx context.Context) error {
+	return s.migrateTo(ctx, 0)
+}
+
+// migrateTo migrates as migrate does, up to version target if it is not 0 (for tests of a
+// migration: a schema left at an older version).
+func (s *Store) migrateTo(ctx context.Context, target int) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
 	}
 	known := len(ms)
+	if target > 0 {
+		ms = ms[:min(target, known)]
+	}
 	if s.opts.ReadOnly {
 		v, err := s.version(ctx, s.pool)
 		if err != nil {
@@ -102,7 +111,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if v > known {
 			return &SchemaVersionError{Schema: s.name, Found: v, Known: known}
 		}
-		for _, m := range ms[v:] {
+		for _, m := range ms[min(v, len(ms)):] {
 			if _, err := tx.Exec(ctx, strings.ReplaceAll(m.sql, "{schema}", s.schema)); err != nil {
 				return fmt.Errorf("postgres: migration %s: %w", m.name, err)
 			}

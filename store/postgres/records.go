@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,8 +63,13 @@ func newEpoch() uint32 {
 // few pages and can read all of it for a batch of 1,000 ids. Without sequential scans, and with
 // every statement restricting the records it touches to a chunk's ids, a join (hash or nested
 // loop) stays within the chunk.
+//
+// JIT compilation is off too: the cost of a plan that has to keep a disabled step (the nested
+// loop that reads an array of ids, say) counts that step as 10^10, far past jit_above_cost, and
+// compiling takes longer than any of these statements runs.
 const planSettings = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
-	set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('enable_material', 'off', true)`
+	set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('enable_material', 'off', true),
+	set_config('jit', 'off', true)`
 
 // lockStream locks a stream's row for the rest of the transaction and returns it; every write to
 // a stream calls it first, so that writers of one stream commit one after the other and take
@@ -265,8 +269,8 @@ const (
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = (SELECT id FROM {s}.streams
 			WHERE integration = $1 AND connection = $2 AND model = $3) AND r.rid = u.rid OFFSET 0) r`
 	sqlUpdate = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-	// sqlWindowAdd adds ids to a sync's deletion-tracking window.
-	sqlWindowAdd = `INSERT INTO {s}.windows (stream_id, sync, rid) SELECT $1, $2, unnest($3::bytea[])`
+	// sqlWindowAdd adds ids to a sync's deletion-tracking window, as one row.
+	sqlWindowAdd = `INSERT INTO {s}.windows (stream_id, sync, rids) VALUES ($1, $2, $3::bytea[])`
 	// sqlSaveStream writes back the counters of a locked stream.
 	sqlSaveStream = `UPDATE {s}.streams SET seq = $2, last_time = $3, live = $4, deleted = $5 WHERE id = $1`
 	sqlRestore    = `SELECT {s}.records_restore($1, $2, $3)`
@@ -280,10 +284,21 @@ const (
 		(SELECT min(r.seq) - 1 FROM unnest($2::bytea[]) AS u(rid)
 			CROSS JOIN LATERAL (SELECT r.seq FROM {s}.records r WHERE r.stream_id = $1 AND r.rid = u.rid OFFSET 0) r))
 		WHERE id = $1`
-	// sqlSweepLive reads the next page of a stream's live ids after $2, in id order.
-	sqlSweepLive = `SELECT rid FROM {s}.records WHERE stream_id = $1 AND deleted_at IS NULL AND rid > $2 ORDER BY rid LIMIT $3`
-	// sqlSweepWindow reads the ids of a sync's window in ($3, $4], in id order.
-	sqlSweepWindow = `SELECT rid FROM {s}.windows WHERE stream_id = $1 AND sync = $2 AND rid > $3 AND rid <= $4 ORDER BY rid`
+	// sqlSweepUnseen is the query of a sweep's cursor: the stream's live ids that are not in the
+	// sync's window, in id order. It runs as one hash anti-join (sweepSettings): the window's ids
+	// in a hash table, probed by the live records read from the primary key, so that its cost
+	// grows with the number of records whatever the statistics say; the hash table and the sort
+	// of what is unseen go to temporary files beyond work_mem.
+	sqlSweepUnseen = `DECLARE sweep_unseen NO SCROLL CURSOR FOR
+		SELECT r.rid FROM {s}.records r WHERE r.stream_id = $1 AND r.deleted_at IS NULL
+			AND NOT EXISTS (SELECT 1 FROM {s}.windows w CROSS JOIN LATERAL unnest(w.rids) AS u(rid)
+				WHERE w.stream_id = $1 AND w.sync = $2 AND u.rid = r.rid)
+		ORDER BY r.rid`
+	// sweepSettings turns the plan settings of a write around for sqlSweepUnseen: hash joins on,
+	// nested loops (which would probe the window once per record) off. resetSweepSettings turns
+	// them back once the cursor is planned.
+	sweepSettings      = `SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_nestloop', 'off', true)`
+	resetSweepSettings = `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_nestloop', 'on', true)`
 	// sqlSweepDelete marks a page deleted, each record with its sequence number.
 	sqlSweepDelete = `SELECT {s}.records_delete($1, $2, $3, $4)`
 )
@@ -602,8 +617,6 @@ func (w *chunkWriter) chunk(ctx context.Context, recs []store.PreparedRecord, pr
 		})
 	}
 	if len(w.window) > 0 {
-		// In id order, the window's index takes them as neighbours.
-		slices.SortFunc(w.window, bytes.Compare)
 		b.Queue(s.q(sqlWindowAdd), w.row.id, pw.TrackSeen, w.window)
 		checks = append(checks, func(br pgx.BatchResults) error {
 			if _, err := br.Exec(); err != nil {
@@ -810,64 +823,47 @@ func (s *Store) RecordsSweep(ctx context.Context, p *store.RecordsSweepParams) (
 		if now.Before(row.lastTime) {
 			now = row.lastTime
 		}
-		// Pages of live ids in id order, each merged with the window's ids in its range; the
-		// unseen ones get their sequence numbers in the same order.
-		last := []byte{} // not nil: NULL would compare with nothing
+		// The live ids that the window lacks, in id order, a page at a time; they get their
+		// sequence numbers in the same order.
+		for _, q := range []string{sweepSettings, s.q(sqlSweepUnseen), resetSweepSettings} {
+			var args []any
+			if q != sweepSettings && q != resetSweepSettings {
+				args = []any{row.id, p.Sync}
+			}
+			if _, err := tx.Exec(ctx, q, args...); err != nil {
+				return fmt.Errorf("postgres: sweep of %s: %w", p.Stream, err)
+			}
+		}
+		fetch := fmt.Sprintf(`FETCH %d FROM sweep_unseen`, sweepPage)
 		deleted := 0
-		live := make([][]byte, 0, sweepPage)
 		rids := make([][]byte, 0, sweepPage)
 		seqs := make([]int64, 0, sweepPage)
 		for {
-			live = live[:0]
-			if live, err = appendRids(ctx, tx, live, s.q(sqlSweepLive), row.id, last, sweepPage); err != nil {
-				return err
-			}
-			if len(live) == 0 {
-				break
-			}
-			hi := live[len(live)-1]
 			rids, seqs = rids[:0], seqs[:0]
-			wrows, err := tx.Query(ctx, s.q(sqlSweepWindow), row.id, p.Sync, last, hi)
-			if err != nil {
-				return err
+			if rids, err = appendRids(ctx, tx, rids, fetch); err != nil {
+				return fmt.Errorf("postgres: sweep of %s: %w", p.Stream, err)
 			}
-			i := 0 // live[:i] are settled
-			for wrows.Next() {
-				var w []byte
-				if err := wrows.Scan(&w); err != nil {
-					wrows.Close()
-					return err
-				}
-				for ; i < len(live) && bytes.Compare(live[i], w) < 0; i++ {
-					row.seq++
-					rids, seqs = append(rids, live[i]), append(seqs, int64(row.seq))
-				}
-				if i < len(live) && bytes.Equal(live[i], w) {
-					i++
-				}
-			}
-			wrows.Close()
-			if err := wrows.Err(); err != nil {
-				return err
-			}
-			for ; i < len(live); i++ {
-				row.seq++
-				rids, seqs = append(rids, live[i]), append(seqs, int64(row.seq))
-			}
-			if len(rids) > 0 {
-				var n int
-				if err := tx.QueryRow(ctx, s.q(sqlSweepDelete), row.id, now, rids, seqs).Scan(&n); err != nil {
-					return err
-				}
-				if n != len(rids) {
-					return fmt.Errorf("postgres: sweep of %s deleted %d of %d records", p.Stream, n, len(rids))
-				}
-				deleted += len(rids)
-			}
-			last = append(last[:0], hi...)
-			if len(live) < sweepPage {
+			if len(rids) == 0 {
 				break
 			}
+			for range rids {
+				row.seq++
+				seqs = append(seqs, int64(row.seq))
+			}
+			var n int
+			if err := tx.QueryRow(ctx, s.q(sqlSweepDelete), row.id, now, rids, seqs).Scan(&n); err != nil {
+				return err
+			}
+			if n != len(rids) {
+				return fmt.Errorf("postgres: sweep of %s deleted %d of %d records", p.Stream, n, len(rids))
+			}
+			deleted += len(rids)
+			if len(rids) < sweepPage {
+				break
+			}
+		}
+		if _, err := tx.Exec(ctx, `CLOSE sweep_unseen`); err != nil {
+			return err
 		}
 		res.Unseen = deleted
 		if mayRefuse && p.Guard.Refuses(res.Unseen, res.Live) {

@@ -320,4 +320,20 @@ func testSweepLarge(t *testing.T, su *suite) {
 	stats, err := s.StreamStats(t.Context(), stream)
 	require.NoError(t, err)
 	require.Equal(t, store.StreamStats{Live: 4700, Deleted: 300}, *stats)
+
+	// A forced sweep of a window that saw one record deletes the 4,699 others, more than an
+	// implementation's page, each with its own cursor, in id order.
+	seen(t, s, stream, "sync-a", at(4), again[0])
+	require.Equal(t, store.RecordsSweepResult{Live: 4700, Unseen: 4699, Deleted: 4699}, sweep(t, s, store.RecordsSweepParams{
+		Stream: stream, Sync: "sync-a", Now: at(5), Guard: guard, Force: true}))
+	feed := scan(t, s, store.RecordsListParams{Stream: stream, Filter: store.FilterDeleted, Limit: 1000})
+	require.Len(t, feed, n-1)
+	late := ids(feed[300:])
+	require.Equal(t, sorted(late), late, "the sweep's deletions come in id order")
+	require.NotContains(t, late, again[0].ID)
+	cursors := map[string]bool{}
+	for _, r := range feed {
+		cursors[r.Metadata.Cursor] = true
+	}
+	require.Len(t, cursors, n-1, "every deletion has its own cursor")
 }
