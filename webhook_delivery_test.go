@@ -35,6 +35,7 @@ type hookServer struct {
 
 	mu       sync.Mutex
 	srv      *http.Server
+	ln       net.Listener
 	answer   func(r *http.Request) (int, http.Header) // nil: 200
 	slow     bool                                     // never answers: the sender times out
 	reached  []hookRequest                            // every request the handler saw
@@ -65,17 +66,22 @@ func (h *hookServer) url() string { return "http://" + h.addr + "/hooks?token=se
 func (h *hookServer) serve(ln net.Listener) {
 	srv := &http.Server{Handler: http.HandlerFunc(h.handle)}
 	h.mu.Lock()
-	h.srv = srv
+	h.srv, h.ln = srv, ln
 	h.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 }
 
-// down closes the listener and every connection: the sender gets connection refused.
+// down closes the listener and every connection: the sender gets connection refused. The
+// listener is closed here, not left to the server, whose Serve may not have started yet: until
+// it closed the listener, the kernel would accept connections and then reset them.
 func (h *hookServer) down() {
 	h.mu.Lock()
-	srv := h.srv
-	h.srv = nil
+	srv, ln := h.srv, h.ln
+	h.srv, h.ln = nil, nil
 	h.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
 	if srv != nil {
 		_ = srv.Close()
 	}
