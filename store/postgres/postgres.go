@@ -45,7 +45,8 @@ type Store struct {
 	opts     Options
 	log      *slog.Logger
 	closed   atomic.Bool
-	listen   listener // signal.go
+	listen   listener     // signal.go
+	fresh    freshStreams // records.go
 }
 
 var (

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gonango/nango/store"
@@ -89,6 +90,10 @@ type prefetch struct {
 	before func() // runs once the batch is sent, while the server works on it
 	olds   map[string]store.Held
 	valid  bool
+	found  int // the records that the lookups found, in all
+	// absent is set for a write that takes its ids to be new (freshStreams): openStream sets
+	// the savepoint sqlAbsentSavepoint instead of looking them up, and no chunk looks its ids up.
+	absent bool
 }
 
 // openStream checks the fence (if any) and locks the stream as lockStream does, in one round
@@ -103,7 +108,11 @@ func (s *Store) openStream(ctx context.Context, tx pgx.Tx, st store.Stream, fenc
 		b.Queue(s.q(sqlFence), fence.Key.Integration, fence.Key.Sync, fence.Key.Connection, int64(fence.Token))
 	}
 	b.Queue(lock, st.Integration, st.Connection, st.Model)
-	lookup := pf != nil && len(pf.ids) > 0
+	absent := pf != nil && pf.absent
+	if absent {
+		b.Queue(sqlAbsentSavepoint)
+	}
+	lookup := pf != nil && len(pf.ids) > 0 && !absent
 	if lookup {
 		sql := sqlLookupStream
 		if pf.merge {
@@ -126,6 +135,9 @@ func (s *Store) openStream(ctx context.Context, tx pgx.Tx, st store.Stream, fenc
 	if err == nil {
 		row, err = scanStream(br.QueryRow())
 	}
+	if err == nil && absent {
+		_, err = br.Exec()
+	}
 	if err == nil && lookup && row != nil {
 		var rows pgx.Rows
 		if rows, err = br.Query(); err == nil {
@@ -143,7 +155,13 @@ func (s *Store) openStream(ctx context.Context, tx pgx.Tx, st store.Stream, fenc
 		ON CONFLICT (integration, connection, model) DO NOTHING`), st.Integration, st.Connection, st.Model, int64(newEpoch())); err != nil {
 		return nil, err
 	}
-	return scanStream(tx.QueryRow(ctx, lock, st.Integration, st.Connection, st.Model))
+	row, err = scanStream(tx.QueryRow(ctx, lock, st.Integration, st.Connection, st.Model))
+	if err == nil && absent {
+		// A second savepoint of the same name, after the stream's row: the write starts again
+		// from the newest, with the stream.
+		_, err = tx.Exec(ctx, sqlAbsentSavepoint)
+	}
+	return row, err
 }
 
 // read fills pf.olds with the rows of a lookup of ids, which name each record by its position in
@@ -190,6 +208,7 @@ func (pf *prefetch) read(rows pgx.Rows, ids [][]byte, epoch uint32) error {
 		h.Hash, h.Deleted = uint64(hash), !live
 		h.Newer = pf.newer != nil && pf.newer(uint64(seq), epoch)
 		pf.olds[string(ids[pos-1])] = h
+		pf.found++
 	}
 	return rows.Err()
 }
@@ -269,6 +288,9 @@ const (
 		CROSS JOIN LATERAL (SELECT * FROM {s}.records r WHERE r.stream_id = (SELECT id FROM {s}.streams
 			WHERE integration = $1 AND connection = $2 AND model = $3) AND r.rid = u.rid OFFSET 0) r`
 	sqlUpdate = `SELECT {s}.records_update($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	// sqlAbsentSavepoint is where a write that took its ids to be new starts again when the
+	// COPY of its records fails on one that the stream holds.
+	sqlAbsentSavepoint = `SAVEPOINT absent_ids`
 	// sqlWindowAdd adds ids to a sync's deletion-tracking window, as one row.
 	sqlWindowAdd = `INSERT INTO {s}.windows (stream_id, sync, rids) VALUES ($1, $2, $3::bytea[])`
 	// sqlSaveStream writes back the counters of a locked stream.
@@ -322,8 +344,10 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 		}
 	}
 	var res *store.RecordsWriteResult
+	fresh := p != nil && p.Mode == store.WriteSave && len(p.Records) > 0 && s.fresh.has(p.Stream)
+	allNew := false
 	err := s.run(ctx, "records write", txWrite, func(ctx context.Context, tx pgx.Tx) error {
-		pf := &prefetch{merge: p.Mode == store.WriteMerge}
+		pf := &prefetch{merge: p.Mode == store.WriteMerge, absent: fresh}
 		var perr error
 		if pw == nil {
 			pf.ids = make([][]byte, len(guess))
@@ -355,9 +379,26 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 			}
 		}
 		res = &store.RecordsWriteResult{Duplicates: pw.Duplicates, DuplicateIDs: pw.DuplicateIDs}
-		if err := s.writeRecords(ctx, tx, pw, row, pf, res); err != nil {
+		var before streamRow
+		if row != nil {
+			before = *row
+		}
+		err = s.writeRecords(ctx, tx, pw, row, pf, res)
+		if pf.absent && row != nil && isAbsentConflict(err) {
+			// An id was there after all: the write starts again from the savepoint, looking
+			// its ids up.
+			if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT absent_ids`); err != nil {
+				return err
+			}
+			*row = before
+			res = &store.RecordsWriteResult{Duplicates: pw.Duplicates, DuplicateIDs: pw.DuplicateIDs}
+			pf.absent, pf.valid = false, false
+			err = s.writeRecords(ctx, tx, pw, row, pf, res)
+		}
+		if err != nil {
 			return err
 		}
+		allNew = row != nil && len(pw.Records) > 0 && (pf.absent || pf.found == 0)
 		if p.Checkpoint != nil {
 			cp, err := s.putCheckpoint(ctx, tx, p.Checkpoint)
 			if err != nil {
@@ -370,7 +411,17 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 	if err != nil {
 		return nil, err
 	}
+	if p.Mode == store.WriteSave {
+		// The next save of the stream takes its ids to be new if every id of this one was.
+		s.fresh.set(p.Stream, allNew)
+	}
 	return res, nil
+}
+
+// isAbsentConflict reports whether err is a write's COPY failing on an id that the stream holds.
+func isAbsentConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "records_pkey"
 }
 
 // prepareWrite validates a write and canonicalises its payloads.
@@ -444,10 +495,13 @@ func (s *Store) writeRecords(ctx context.Context, tx pgx.Tx, pw *store.PreparedW
 	if now.Before(row.lastTime) {
 		now = row.lastTime
 	}
+	if pf.absent {
+		clear(pf.olds)
+	}
 	w := &chunkWriter{s: s, tx: tx, row: row, pw: pw, now: now, res: res, pf: pf}
 	for start := 0; start < len(pw.Records); start += chunkSize {
 		end := min(start+chunkSize, len(pw.Records))
-		if err := w.chunk(ctx, pw.Records[start:end], start == 0 && pf.valid, end == len(pw.Records)); err != nil {
+		if err := w.chunk(ctx, pw.Records[start:end], pf.absent || (start == 0 && pf.valid), end == len(pw.Records)); err != nil {
 			return err
 		}
 	}
@@ -1009,4 +1063,38 @@ func utc(t pgtype.Timestamptz) time.Time {
 		return time.Time{}
 	}
 	return t.Time.UTC()
+}
+
+// freshStreams remembers the streams whose last save, in this process, found none of its ids
+// there: their next save takes its ids to be new too, skips their lookup, and copies the
+// records in under a savepoint. The primary key catches an id that was there after all (saved
+// by another process, or one that the stream held deleted), and the write starts again from
+// the savepoint with the lookup, which costs it one COPY. An initial load, and a stream that
+// only grows, saves a primary-key probe per record this way.
+type freshStreams struct {
+	mu sync.Mutex
+	m  map[store.Stream]struct{}
+}
+
+// maxFreshStreams bounds the streams remembered; beyond, the memory starts again.
+const maxFreshStreams = 4096
+
+func (f *freshStreams) has(st store.Stream) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.m[st]
+	return ok
+}
+
+func (f *freshStreams) set(st store.Stream, fresh bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !fresh {
+		delete(f.m, st)
+		return
+	}
+	if f.m == nil || len(f.m) >= maxFreshStreams {
+		f.m = make(map[store.Stream]struct{})
+	}
+	f.m[st] = struct{}{}
 }
