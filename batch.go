@@ -2,11 +2,13 @@ package nango
 
 import (
 	"context"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/gonango/nango/internal/jsonc"
@@ -69,8 +71,16 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 	for _, opt := range opts {
 		opt(&o)
 	}
-	inputs, err := encodeRecords(m, mode, records)
-	if err != nil {
+	// A batch of structs whose ids can be read off them is encoded by the store, while it looks
+	// the ids up; any other is encoded here.
+	var inputs []store.RecordInput
+	var encode func() error
+	hints := idHints(m, mode, records)
+	if hints != nil && len(hints) <= maxChunk {
+		inputs = make([]store.RecordInput, len(hints))
+		rv := reflect.ValueOf(records)
+		encode = func() error { return encodeInto(m, mode, rv, inputs) }
+	} else if inputs, err = encodeRecords(m, mode, records); err != nil {
 		return err
 	}
 	var cpData []byte
@@ -131,7 +141,8 @@ func (n *Nango) write(ctx context.Context, mode store.WriteMode, records any, mo
 	for start := 0; start < len(inputs); start += maxChunk {
 		end := min(start+maxChunk, len(inputs))
 		p := &store.RecordsWriteParams{Stream: n.stream(model), Mode: mode, Records: inputs[start:end], Now: now, TrackSeen: track, Fence: n.lease,
-			IgnoreModifiedAfter: n.mergeGuard(model), Codec: codec} // merging.go
+			IgnoreModifiedAfter: n.mergeGuard(model), Codec: codec, // merging.go
+			Encode: encode, IDHints: hints} // one chunk when set
 		if end == len(inputs) && cpData != nil {
 			p.Checkpoint = &store.CheckpointPutParams{
 				Key: store.CheckpointKey(n.run.Key), Data: cpData, ExpectedVersion: n.cpVersion, Now: now,
@@ -173,12 +184,17 @@ func encodeRecords(m Model, mode store.WriteMode, records any) ([]store.RecordIn
 		return nil, &RecordError{Model: m.Name, Index: -1, Reason: fmt.Sprintf("records must be a slice, not %T", records)}
 	}
 	inputs := make([]store.RecordInput, rv.Len())
+	if err := encodeInto(m, mode, rv, inputs); err != nil {
+		return nil, err
+	}
+	return inputs, nil
+}
+
+// encodeInto encodes the records of slice rv into inputs, of the same length.
+func encodeInto(m Model, mode store.WriteMode, rv reflect.Value, inputs []store.RecordInput) error {
 	parts := parallelEncoding(len(inputs))
 	if parts == 1 {
-		if err := encodeRange(m, mode, rv, inputs, 0, len(inputs)); err != nil {
-			return nil, err
-		}
-		return inputs, nil
+		return encodeRange(m, mode, rv, inputs, 0, len(inputs))
 	}
 	// Each part stops at its first bad record; the first bad record of the batch is the first
 	// one in the lowest part that has one.
@@ -191,10 +207,72 @@ func encodeRecords(m Model, mode store.WriteMode, records any) ([]store.RecordIn
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return inputs, nil
+	return nil
+}
+
+// idHints returns the ids of records read off the structs, before they are encoded, when every
+// record is a struct of the model's type (or a pointer to one) whose "id" member is a string
+// field of its own, and nothing in the type encodes itself; otherwise nil. The store takes them
+// as hints only: the encoded payloads decide.
+func idHints(m Model, mode store.WriteMode, records any) []string {
+	if mode != store.WriteSave || m.typ == nil || records == nil {
+		return nil
+	}
+	t := m.typ
+	if t.Kind() != reflect.Struct || encodesItself(t) {
+		return nil
+	}
+	field := -1
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if name, _, _ := strings.Cut(sf.Tag.Get("json"), ","); name == "id" && sf.IsExported() {
+			if field >= 0 || sf.Type.Kind() != reflect.String || encodesItself(sf.Type) {
+				return nil
+			}
+			field = i
+		}
+	}
+	if field < 0 {
+		return nil
+	}
+	rv := reflect.ValueOf(records)
+	if rv.Kind() != reflect.Slice || rv.Len() == 0 {
+		return nil
+	}
+	hints := make([]string, rv.Len())
+	for i := range hints {
+		ev := rv.Index(i)
+		for ev.Kind() == reflect.Interface || ev.Kind() == reflect.Pointer {
+			if ev.IsNil() {
+				return nil
+			}
+			ev = ev.Elem()
+		}
+		if ev.Type() != t {
+			return nil
+		}
+		hints[i] = ev.Field(field).String()
+	}
+	return hints
+}
+
+var (
+	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+// encodesItself reports whether values of type t (or pointers to them) have their own JSON or
+// text encoding.
+func encodesItself(t reflect.Type) bool {
+	for _, it := range []reflect.Type{t, reflect.PointerTo(t)} {
+		if it.Implements(jsonMarshaler) || it.Implements(textMarshaler) {
+			return true
+		}
+	}
+	return false
 }
 
 // parallelEncodeMin is the size of batch from which encodeRecords uses several goroutines: a

@@ -91,6 +91,15 @@ type RecordsWriteParams struct {
 	Stream  Stream
 	Mode    WriteMode
 	Records []RecordInput
+	// Encode, when set, fills in the payloads of Records, which hold one empty entry per record
+	// until then: PrepareWrite calls it first, once. A store that reads Records without
+	// PrepareWrite calls it before. Its error fails the write, which writes nothing.
+	Encode func() error
+	// IDHints, when set with Encode, holds the id of each record of Records, known before the
+	// payloads are encoded: a store may start its work on them (a lookup) while Encode runs.
+	// They are hints: the ids read off the encoded payloads decide, and a store that finds a
+	// hint wrong does its work again.
+	IDHints []string
 	// Now stamps the changes. The store never stamps a change earlier than the last one in the
 	// stream, so that modification times never decrease in cursor order. Zero means time.Now().
 	Now time.Time

@@ -97,7 +97,8 @@ const maxDuplicateIDs = 10
 
 // PrepareWrite validates a write (its checkpoint included, as PrepareCheckpoint does),
 // canonicalises the payloads, and drops earlier duplicates (the last record with an id wins).
-// Every store calls it first; the returned error is a *ParamError or a *RecordError.
+// Every store calls it first; the returned error is a *ParamError or a *RecordError, or the
+// error of the write's Encode, which it calls once the parameters are checked.
 func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 	if p == nil {
 		return nil, &ParamError{Param: "params", Reason: "nil"}
@@ -118,6 +119,13 @@ func PrepareWrite(p *RecordsWriteParams) (*PreparedWrite, error) {
 	}
 	if p.Checkpoint != nil {
 		if err := p.Checkpoint.Key.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if p.Encode != nil {
+		encode := p.Encode
+		p.Encode = nil
+		if err := encode(); err != nil {
 			return nil, err
 		}
 	}

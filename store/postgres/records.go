@@ -328,12 +328,18 @@ const (
 // RecordsWrite implements store.Store.
 //
 // The server's first round trip of a write (the fence, the lock, the lookup of the first chunk's
-// ids) overlaps with the canonicalisation of the payloads when their ids can be read off them
-// beforehand (guessIDs); otherwise the payloads are canonicalised first.
+// ids) overlaps with the encoding (p.Encode) and canonicalisation of the payloads when their ids
+// are known beforehand (p.IDHints) or can be read off them (guessIDs); otherwise the payloads
+// are encoded and canonicalised first.
 func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (*store.RecordsWriteResult, error) {
 	var guess []string
 	if p != nil && !s.opts.ReadOnly && !s.closed.Load() && p.Stream.Validate() == nil {
-		guess = guessIDs(p.Records[:min(len(p.Records), chunkSize)])
+		switch {
+		case p.Encode == nil:
+			guess = guessIDs(p.Records[:min(len(p.Records), chunkSize)])
+		case len(p.IDHints) == len(p.Records) && len(p.Records) > 0:
+			guess = p.IDHints[:min(len(p.Records), chunkSize)]
+		}
 	}
 	var pw *store.PreparedWrite
 	var newer func(seq uint64, epoch uint32) bool
