@@ -23,8 +23,10 @@
 //
 // Anyone may implement Store: the stores of this module (bolt, memory, postgres) and third
 // parties alike. An implementation is correct when it passes storetest.Run. It should build on
-// the helpers of this package rather than restate them: PrepareWrite validates a write,
-// canonicalises its payloads and drops duplicates; PreparedWrite.Classify decides, from what
+// the helpers of this package rather than restate them: PrepareWrite validates a write, has its
+// Encode fill in the payloads (the engine defers the encoding of a batch of structs to the
+// store, so that a store may start on its IDHints meanwhile), canonicalises them and drops
+// duplicates; PreparedWrite.Classify decides, from what
 // the stream holds for an id (a Held), what the write does to the record (a Decision: the
 // verdict, the payload and hash to keep, whether the id joins the deletion-tracking window);
 // RecordsWriteResult.Tally counts it. A store reads what the classifier needs and persists what

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/gonango/nango/store"
@@ -27,7 +28,37 @@ func recordsWriteTests() []test {
 		{"DuplicatesLastWins", testDuplicatesLastWins},
 		{"EmptyBatchIsNoOp", testEmptyBatch},
 		{"BuffersAreNotShared", testBuffersAreNotShared},
+		{"EncodeFillsPayloads", testEncodeFillsPayloads},
 	}
+}
+
+// testEncodeFillsPayloads: a write whose payloads its Encode fills in is the write of those
+// payloads, whatever its IDHints say; Encode runs once; its error fails the write, which writes
+// nothing.
+func testEncodeFillsPayloads(t *testing.T, su *suite) {
+	s := su.open(t)
+	save(t, s, stream, at(0), in("a", `"v":1`))
+	calls := 0
+	recs := make([]store.RecordInput, 3)
+	p := store.RecordsWriteParams{Stream: stream, Mode: store.WriteSave, Records: recs, Now: at(1),
+		IDHints: []string{"a", "b", "wrong"},
+		Encode: func() error {
+			calls++
+			recs[0], recs[1], recs[2] = in("a", `"v":2`), in("b", `"v":1`), in("c", `"v":1`)
+			return nil
+		}}
+	res := write(t, s, p)
+	require.Equal(t, 1, calls)
+	require.Equal(t, counts{Added: 2, Updated: 1}, countsOf(res))
+	got := all(t, s, stream)
+	require.ElementsMatch(t, []string{"a", "b", "c"}, ids(got))
+
+	refused := errors.New("cannot encode")
+	p = store.RecordsWriteParams{Stream: stream, Mode: store.WriteSave, Records: make([]store.RecordInput, 1), Now: at(2),
+		IDHints: []string{"d"}, Encode: func() error { return refused }}
+	_, err := s.RecordsWrite(t.Context(), &p)
+	require.ErrorIs(t, err, refused)
+	require.Equal(t, ids(got), ids(all(t, s, stream)), "nothing written")
 }
 
 func testSaveNewIsAdded(t *testing.T, su *suite) {
