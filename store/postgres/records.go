@@ -308,19 +308,27 @@ const (
 		WHERE id = $1`
 	// sqlSweepUnseen is the query of a sweep's cursor: the stream's live ids that are not in the
 	// sync's window, in id order. It runs as one hash anti-join (sweepSettings): the window's ids
-	// in a hash table, probed by the live records read from the primary key, so that its cost
-	// grows with the number of records whatever the statistics say; the hash table and the sort
-	// of what is unseen go to temporary files beyond work_mem.
+	// in a hash table, probed by the stream's live records, so that its cost grows with the
+	// number of records whatever the statistics say. The records are read by a bitmap of the
+	// stream's index entries, in the table's order: read by an index in id order, each record of
+	// a stream larger than the server's buffers is a random read (1,000,000 records: 10 s against
+	// 3.5 s). What does not fit in work_mem goes to temporary files.
 	sqlSweepUnseen = `DECLARE sweep_unseen NO SCROLL CURSOR FOR
 		SELECT r.rid FROM {s}.records r WHERE r.stream_id = $1 AND r.deleted_at IS NULL
 			AND NOT EXISTS (SELECT 1 FROM {s}.windows w CROSS JOIN LATERAL unnest(w.rids) AS u(rid)
 				WHERE w.stream_id = $1 AND w.sync = $2 AND u.rid = r.rid)
 		ORDER BY r.rid`
 	// sweepSettings turns the plan settings of a write around for sqlSweepUnseen: hash joins on,
-	// nested loops (which would probe the window once per record) off. resetSweepSettings turns
-	// them back once the cursor is planned.
-	sweepSettings      = `SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_nestloop', 'off', true)`
-	resetSweepSettings = `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_nestloop', 'on', true)`
+	// nested loops (which would probe the window once per record) off, bitmap scans instead of
+	// index scans; and work_mem at least 32 MB, which holds the hash of a window of about
+	// 500,000 ids (1,000,000 records: 3.5 s with the default 4 MB, 2.2 s). resetSweepSettings
+	// turns the plan settings back once the cursor is planned.
+	sweepSettings = `SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_nestloop', 'off', true),
+		set_config('enable_bitmapscan', 'on', true), set_config('enable_indexscan', 'off', true),
+		set_config('work_mem', CASE WHEN pg_size_bytes(current_setting('work_mem')) < 32 * 1024 * 1024
+			THEN '32MB' ELSE current_setting('work_mem') END, true)`
+	resetSweepSettings = `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_nestloop', 'on', true),
+		set_config('enable_bitmapscan', 'off', true), set_config('enable_indexscan', 'on', true)`
 	// sqlSweepDelete marks a page deleted, each record with its sequence number.
 	sqlSweepDelete = `SELECT {s}.records_delete($1, $2, $3, $4)`
 )
