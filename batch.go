@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -40,7 +41,10 @@ func WithCheckpoint(v any) WriteOption {
 // When the same id appears several times in records, the last one wins and the others are
 // counted as duplicates. A batch with an invalid record returns a *RecordError and writes
 // nothing. A batch of 512 records or more is encoded to JSON on several goroutines, so a
-// MarshalJSON method of the records may run for several of them at once.
+// MarshalJSON method of the records may run for several of them at once. A batch of structs
+// whose "id" is a string field of their own is encoded inside the store's write, while the
+// store looks their ids up (on PostgreSQL, with the stream's row locked): a MarshalJSON method
+// must not wait on anything.
 func (n *Nango) BatchSave(ctx context.Context, records any, model string, opts ...WriteOption) error {
 	return n.write(ctx, store.WriteSave, records, model, opts)
 }
@@ -196,18 +200,31 @@ func encodeInto(m Model, mode store.WriteMode, rv reflect.Value, inputs []store.
 	if parts == 1 {
 		return encodeRange(m, mode, rv, inputs, 0, len(inputs))
 	}
-	// Each part stops at its first bad record; the first bad record of the batch is the first
-	// one in the lowest part that has one.
+	// Each part stops at its first bad record, or at a panic of a MarshalJSON method; the
+	// first bad record of the batch is the first one in the lowest part that has one. A panic
+	// goes on in the caller's goroutine, where the run recovers it (callSync), with the stack
+	// of the goroutine where it happened.
 	errs := make([]error, parts)
+	panics := make([]*PanicError, parts)
 	var wg sync.WaitGroup
 	for k := range parts {
 		lo, hi := k*len(inputs)/parts, (k+1)*len(inputs)/parts
-		wg.Go(func() { errs[k] = encodeRange(m, mode, rv, inputs, lo, hi) })
+		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					panics[k] = &PanicError{Value: v, Stack: debug.Stack()}
+				}
+			}()
+			errs[k] = encodeRange(m, mode, rv, inputs, lo, hi)
+		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
+	for k := range parts {
+		if panics[k] != nil {
+			panic(panics[k])
+		}
+		if errs[k] != nil {
+			return errs[k]
 		}
 	}
 	return nil

@@ -64,3 +64,51 @@ func TestEncodeRecordsInParts(t *testing.T) {
 	runtime.GOMAXPROCS(1)
 	require.Equal(t, 1, parallelEncoding(3000))
 }
+
+// panicking panics when encoded with boom set.
+type panicking struct {
+	ID   string `json:"id"`
+	boom bool
+}
+
+func (p panicking) MarshalJSON() ([]byte, error) {
+	if p.boom {
+		panic("boom")
+	}
+	return fmt.Appendf(nil, `{"id":%q}`, p.ID), nil
+}
+
+// TestEncodeRecordsPanicsOnTheCaller: a MarshalJSON that panics on an encoding goroutine
+// panics again on the caller's, as a *PanicError with the stack where it happened, so that
+// the run recovers it; a bad record before it in the batch is reported instead, as when
+// encoding in order.
+func TestEncodeRecordsPanicsOnTheCaller(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	recs := make([]panicking, 2000)
+	for i := range recs {
+		recs[i].ID = fmt.Sprintf("c-%d", i)
+	}
+	recs[1700].boom = true
+	encode := func(recs any) (v any, err error) {
+		defer func() { v = recover() }()
+		_, err = encodeRecords(Model{Name: "Contact"}, store.WriteSave, recs)
+		return nil, err
+	}
+	v, err := encode(recs)
+	require.NoError(t, err)
+	pe, ok := v.(*PanicError)
+	require.True(t, ok, "panic value %#v", v)
+	require.Equal(t, "boom", pe.Value)
+	require.Contains(t, string(pe.Stack), "MarshalJSON")
+
+	ptrs := make([]any, len(recs))
+	for i := range recs {
+		ptrs[i] = recs[i]
+	}
+	ptrs[300] = nil
+	v, err = encode(ptrs)
+	require.Nil(t, v)
+	var re *RecordError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, 300, re.Index)
+}

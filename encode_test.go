@@ -2,8 +2,8 @@ package nango_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/gonango/nango"
@@ -17,7 +17,8 @@ type extra struct{ bad bool }
 
 func (e extra) MarshalJSON() ([]byte, error) {
 	if e.bad {
-		return nil, errors.New("extra refused")
+		// An error that looks like the network's: it must fail the batch, not be retried.
+		return nil, fmt.Errorf("extra refused: %w", io.ErrUnexpectedEOF)
 	}
 	return []byte(`"ok"`), nil
 }
@@ -88,5 +89,41 @@ func TestBatchSaveOfStructs(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = st.Close() })
 		test(t, st)
+	})
+}
+
+// boomField panics when encoded with boom set.
+type boomField struct{ boom bool }
+
+func (b boomField) MarshalJSON() ([]byte, error) {
+	if b.boom {
+		panic("boom")
+	}
+	return []byte(`1`), nil
+}
+
+type boomLead struct {
+	ID string    `json:"id"`
+	F  boomField `json:"f"`
+}
+
+// TestBatchSavePanicFailsTheRun: a MarshalJSON that panics while a large batch is encoded on
+// several goroutines fails the run with a *PanicError, as in a small batch; the process goes on.
+func TestBatchSavePanicFailsTheRun(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st, nango.SyncConfig{Models: []nango.Model{nango.ModelOf[boomLead]("Lead")}}, nil)
+		for _, n := range []int{100, 2000} {
+			recs := make([]boomLead, n)
+			for i := range recs {
+				recs[i].ID = fmt.Sprintf("l%d", i)
+			}
+			recs[n-1].F.boom = true
+			res, err := f.run(t, func(ctx context.Context, nn *nango.Nango) error { return nn.BatchSave(ctx, recs, "Lead") }, nil)
+			require.Equal(t, nango.RunFailed, res.State, "%d records", n)
+			var pe *nango.PanicError
+			require.ErrorAs(t, err, &pe, "%d records", n)
+			require.Equal(t, "boom", pe.Value)
+			require.Empty(t, f.list(t, "Lead"))
+		}
 	})
 }

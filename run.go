@@ -500,6 +500,10 @@ func (e *Engine) execute(parent context.Context, n *Nango, sc *SyncConfig, o Run
 func callSync(ctx context.Context, s Sync, n *Nango) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
+			if pe, ok := v.(*PanicError); ok {
+				err = pe // a panic of another goroutine of the call (encodeInto), with its stack
+				return
+			}
 			err = &PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()

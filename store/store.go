@@ -92,8 +92,10 @@ type RecordsWriteParams struct {
 	Mode    WriteMode
 	Records []RecordInput
 	// Encode, when set, fills in the payloads of Records, which hold one empty entry per record
-	// until then: PrepareWrite calls it first, once. A store that reads Records without
-	// PrepareWrite calls it before. Its error fails the write, which writes nothing.
+	// until then: PrepareWrite calls it, once, when it has checked the other parameters. A
+	// store that reads Records without PrepareWrite calls it before. Its error fails the write,
+	// which writes nothing, and is not a transient failure to retry. It may run inside the
+	// store's transaction, after the stream is locked.
 	Encode func() error
 	// IDHints, when set with Encode, holds the id of each record of Records, known before the
 	// payloads are encoded: a store may start its work on them (a lookup) while Encode runs.

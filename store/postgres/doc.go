@@ -5,7 +5,10 @@
 // It owns its schema (Options.Schema, "nango" by default): embedded, versioned SQL migrations
 // that New applies under an advisory lock, so that replicas starting together migrate once, and
 // a schema_version table; a database migrated by a newer version is refused with a
-// *SchemaVersionError. It imports only the standard library, package store and pgx.
+// *SchemaVersionError. A replica that is already running is not: stop the replicas of an older
+// version before one of a newer version starts. Version 2 changes the deletion-tracking
+// windows, and an older replica's writes with TrackSeen and its sweeps then fail (loudly,
+// writing nothing) until it is replaced. It imports only the standard library, package store and pgx.
 //
 // # Commit order
 //
@@ -40,8 +43,12 @@
 // record by key at a time; and write transactions turn off sequential and bitmap scans, hash and
 // merge joins, materialisation and JIT compilation (SET LOCAL), as does the batch of a listing
 // for its statement. The sweep is the one set-wise statement: with hash joins on and nested
-// loops off for its planning, it is a hash anti-join of the live records, read by primary key,
-// with the window's ids, whose cost grows with the number of records whatever the estimates.
+// loops off for its planning, it is a hash anti-join of the live records with the window's ids
+// (either side hashed),
+// whose cost grows with the number of records whatever the estimates. It reads the records by a
+// bitmap, in the table's order rather than by the primary key in id order (which costs a random
+// read per record once the stream outgrows the server's buffers), with work_mem raised to at
+// least 32 MB for its transaction.
 // Tests check the plans on fresh tables, custom and generic, and the listing's as RecordsList
 // sends it.
 //

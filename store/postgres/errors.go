@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/gonango/nango/store"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -91,6 +92,14 @@ var transientCodes = map[string]bool{
 // A transaction that did not commit is rolled back by the server when its connection goes, so
 // every connection failure before COMMIT qualifies.
 func transient(err error) bool {
+	// A write's own bad input (a record, its encoding, a parameter) fails the same way again,
+	// whatever its cause wraps: an encoding that failed on an unexpected EOF is not the
+	// network's.
+	var re *store.RecordError
+	var pa *store.ParamError
+	if errors.As(err, &re) || errors.As(err, &pa) {
+		return false
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return transientCodes[pe.Code] || pe.Code[:2] == "08"

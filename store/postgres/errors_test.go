@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/gonango/nango/store"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 )
@@ -19,7 +20,9 @@ func TestErrorClasses(t *testing.T) {
 	for _, err := range []error{pg("40001"), pg("40P01"), pg("57P01"), pg("08006"), pg("25006"), io.ErrUnexpectedEOF} {
 		require.True(t, transient(err), "%v", err)
 	}
-	for _, err := range []error{pg("23505"), pg("42P01"), pg("22021"), errors.New("other")} {
+	badEncoding := &store.RecordError{Model: "m", Index: 3, Reason: "does not encode as JSON", Err: fmt.Errorf("reading: %w", io.ErrUnexpectedEOF)}
+	for _, err := range []error{pg("23505"), pg("42P01"), pg("22021"), errors.New("other"), badEncoding,
+		fmt.Errorf("wrapped: %w: %w", &store.ParamError{Param: "p", Reason: "bad"}, io.EOF)} {
 		require.False(t, transient(err), "%v", err)
 	}
 
