@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/gonango/nango/store"
@@ -15,26 +13,18 @@ import (
 // freshSchema returns two stores, each with its own pool, on a new schema dropped at the end.
 func freshSchema(t *testing.T) (*Store, *Store) {
 	t.Helper()
-	url := os.Getenv("NANGO_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("NANGO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against")
-	}
+	url, pool, name := testSchema(t, "nango_test_fresh")
 	ctx := context.Background()
-	name := fmt.Sprintf("nango_test_fresh_%016x", rand.Uint64())
+	other, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(other.Close)
 	var stores []*Store
-	for range 2 {
-		pool, err := pgxpool.New(ctx, url)
-		require.NoError(t, err)
-		t.Cleanup(pool.Close)
-		s, err := New(ctx, pool, &Options{Schema: name})
+	for _, p := range []*pgxpool.Pool{pool, other} {
+		s, err := New(ctx, p, &Options{Schema: name})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = s.Close() })
 		stores = append(stores, s)
 	}
-	t.Cleanup(func() {
-		_, err := stores[0].pool.Exec(ctx, fmt.Sprintf(`DROP SCHEMA IF EXISTS %q CASCADE`, name))
-		require.NoError(t, err)
-	})
 	return stores[0], stores[1]
 }
 

@@ -3,13 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/gonango/nango/store"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,19 +14,8 @@ import (
 // per id) migrates to arrays of at most 1,000 ids, and the sweep that follows deletes exactly
 // the records that the window lacks.
 func TestMigrateOpenWindow(t *testing.T) {
-	url := os.Getenv("NANGO_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("NANGO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against")
-	}
+	_, pool, name := testSchema(t, "nango_test_migrate")
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
-	defer pool.Close()
-	name := fmt.Sprintf("nango_test_migrate_%016x", rand.Uint64())
-	defer func() {
-		_, err := pool.Exec(ctx, fmt.Sprintf(`DROP SCHEMA IF EXISTS %q CASCADE`, name))
-		require.NoError(t, err)
-	}()
 	old := &Store{pool: pool, schema: pgx.Identifier{name}.Sanitize(), name: name, opts: Options{Schema: name, MaxRetries: 3}, log: discardLogger()}
 	require.NoError(t, old.migrateTo(ctx, 1))
 
@@ -41,7 +27,7 @@ func TestMigrateOpenWindow(t *testing.T) {
 	for i := range recs {
 		recs[i] = store.RecordInput{Data: fmt.Appendf(nil, `{"id":"c-%05d"}`, i)}
 	}
-	_, err = old.RecordsWrite(ctx, &store.RecordsWriteParams{Stream: st, Records: recs})
+	_, err := old.RecordsWrite(ctx, &store.RecordsWriteParams{Stream: st, Records: recs})
 	require.NoError(t, err)
 	var seen [][]byte
 	for i := range n {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/gonango/nango/store"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
 
@@ -21,19 +19,8 @@ import (
 // generic form: every access to the records is an index probe or range, never a sequential
 // scan, and no join reads more of a table than its chunk of ids.
 func TestPlansOnFreshTables(t *testing.T) {
-	url := os.Getenv("NANGO_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("NANGO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against")
-	}
+	url, pool, schema := testSchema(t, "nango_test_plan")
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
-	defer pool.Close()
-	schema := fmt.Sprintf("nango_test_plan_%016x", rand.Uint64())
-	defer func() {
-		_, err := pool.Exec(ctx, fmt.Sprintf(`DROP SCHEMA IF EXISTS %q CASCADE`, schema))
-		require.NoError(t, err)
-	}()
 	s, err := New(ctx, pool, &Options{Schema: schema})
 	require.NoError(t, err)
 	defer s.Close()
@@ -176,19 +163,8 @@ func TestSweepWorkMem(t *testing.T) {
 // batch of its own outside any transaction, on a table that was never analysed: the feed's index
 // in order, not the rest of the stream read and sorted.
 func TestListPlanOutsideTransactions(t *testing.T) {
-	url := os.Getenv("NANGO_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("NANGO_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against")
-	}
+	url, pool, schema := testSchema(t, "nango_test_plan")
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
-	defer pool.Close()
-	schema := fmt.Sprintf("nango_test_plan_%016x", rand.Uint64())
-	defer func() {
-		_, err := pool.Exec(ctx, fmt.Sprintf(`DROP SCHEMA IF EXISTS %q CASCADE`, schema))
-		require.NoError(t, err)
-	}()
 	s, err := New(ctx, pool, &Options{Schema: schema})
 	require.NoError(t, err)
 	defer s.Close()
