@@ -310,10 +310,10 @@ const (
 	// sync's window, in id order. It runs as one hash anti-join of the stream's live records with
 	// the window's ids (sweepSettings; the planner hashes either side), so that its cost grows
 	// with the number of records whatever the statistics say; the server sorts what is unseen
-	// before the first FETCH, and the store fetches it a page at a time. The records are read by a bitmap of the
-	// stream's index entries, in the table's order: read by an index in id order, each record of
-	// a stream larger than the server's buffers is a random read (1,000,000 records: 10 s against
-	// 3.5 s). What does not fit in work_mem goes to temporary files.
+	// before the first FETCH, and the store fetches it a page at a time. The records are read by
+	// a bitmap of the stream's index entries, in the table's order: read by an index in id order,
+	// each record of a stream larger than the server's buffers is a random read (1,000,000
+	// records: 10 s against 3.5 s). What does not fit in work_mem goes to temporary files.
 	sqlSweepUnseen = `DECLARE sweep_unseen NO SCROLL CURSOR FOR
 		SELECT r.rid FROM {s}.records r WHERE r.stream_id = $1 AND r.deleted_at IS NULL
 			AND NOT EXISTS (SELECT 1 FROM {s}.windows w CROSS JOIN LATERAL unnest(w.rids) AS u(rid)
@@ -1084,9 +1084,9 @@ func utc(t pgtype.Timestamptz) time.Time {
 // there: their next save takes its ids to be new too, skips their lookup, and copies the
 // records in under a savepoint. The primary key catches an id that was there after all (saved
 // by another process, or one that the stream held deleted), and the write starts again from
-// the savepoint with the lookup, which costs it the COPYs it made (one per chunk of 1,000 before
-// the one that failed). An initial load, and a stream that
-// only grows, saves a primary-key probe per record this way.
+// the savepoint with the lookup, which costs it the COPYs it made (one per chunk of 1,000
+// before the one that failed). An initial load, and a stream that only grows, saves a
+// primary-key probe per record this way.
 type freshStreams struct {
 	mu sync.Mutex
 	m  map[store.Stream]struct{}
