@@ -8,7 +8,8 @@
 // *SchemaVersionError. A replica that is already running is not: stop the replicas of an older
 // version before one of a newer version starts. Version 2 changes the deletion-tracking
 // windows, and an older replica's writes with TrackSeen and its sweeps then fail (loudly,
-// writing nothing) until it is replaced. It imports only the standard library, package store and pgx.
+// writing nothing) until it is replaced. It imports only the standard library, package store
+// and pgx.
 //
 // # Commit order
 //
