@@ -26,14 +26,15 @@
 // the seen ids to the deletion-tracking window (one row holding them as an array) and writes the
 // stream's counters back. The first
 // round trip of a write carries its BEGIN, the fence check, the stream's lock and the first
-// chunk's lookup; when the payloads' ids can be read off them before they are canonicalised
-// (as the engine encodes them), the canonicalisation runs while the server works on it. A save
-// to a stream whose last save in the process found none of its ids there (an initial load, a
-// stream that only grows) skips the lookup: its records are copied in under a savepoint, and if
-// the primary key finds one there after all, the write starts again from the savepoint with the
-// lookup. An unchanged record costs no row write. The deletion-tracking sweep reads the stream's live ids
-// that the window lacks through a cursor and deletes them in pages of 2,000 in id order, in one
-// transaction, holding one page in memory.
+// chunk's lookup; when the ids are known before the payloads are encoded and canonicalised
+// (store.RecordsWriteParams.IDHints, or read off the engine's encoding), the encoding and the
+// canonicalisation run while the server works on it. A save to a stream whose last save in the
+// process found none of its ids there (an initial load, a stream that only grows) skips the
+// lookup: its records are copied in under a savepoint, and if the primary key finds one there
+// after all, the write starts again from the savepoint with the lookup. An unchanged record
+// costs no row write. The deletion-tracking sweep reads the stream's live ids that the window
+// lacks through a cursor and deletes them in pages of 2,000 in id order, in one transaction,
+// holding one page in memory.
 //
 // # Plans
 //
