@@ -64,6 +64,17 @@ func TestFreshStreamConflicts(t *testing.T) {
 	require.Equal(t, 1000, save(s, contacts(1000, 2000, "1"), 1).Added)
 	require.True(t, s.fresh.has(st), "a save copied in without lookups keeps the stream fresh")
 
+	// A bad record in a fresh save, whose payloads are prepared while its first round trip is
+	// out, fails it and writes nothing.
+	bad := append(contacts(2000, 2010, "1"), store.RecordInput{Data: []byte(`{"name":"no id"}`)})
+	_, err := s.RecordsWrite(ctx, &store.RecordsWriteParams{Stream: st, Records: bad, TrackSeen: "full"})
+	var re *store.RecordError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, 10, re.Index)
+	before, err := s.StreamStats(ctx, st)
+	require.NoError(t, err)
+	require.Equal(t, 2000, before.Live)
+
 	// A save of 2,500 records in three chunks whose last chunk holds a changed record, a
 	// record unchanged, and new ones.
 	recs := append(contacts(2000, 4000, "1"), contacts(1500, 1501, "2")...) // changed

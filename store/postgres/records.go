@@ -339,33 +339,37 @@ const (
 //
 // The server's first round trip of a write (the fence, the lock, the lookup of the first chunk's
 // ids) overlaps with the encoding (p.Encode) and canonicalisation of the payloads when their ids
-// are known beforehand (p.IDHints) or can be read off them (guessIDs); otherwise the payloads
-// are encoded and canonicalised first.
+// are known beforehand (p.IDHints) or can be read off them (guessIDs), or when the write looks
+// nothing up (freshStreams); otherwise the payloads are encoded and canonicalised first.
 func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (*store.RecordsWriteResult, error) {
+	fresh := p != nil && p.Mode == store.WriteSave && len(p.Records) > 0 && s.fresh.has(p.Stream)
 	var guess []string
+	overlap := false
 	if p != nil && !s.opts.ReadOnly && !s.closed.Load() && p.Stream.Validate() == nil {
 		switch {
+		case fresh:
 		case p.Encode == nil:
 			guess = guessIDs(p.Records[:min(len(p.Records), chunkSize)])
 		case len(p.IDHints) == len(p.Records) && len(p.Records) > 0:
 			guess = p.IDHints[:min(len(p.Records), chunkSize)]
 		}
+		overlap = fresh || guess != nil
 	}
 	var pw *store.PreparedWrite
 	var newer func(seq uint64, epoch uint32) bool
-	if guess == nil {
+	if !overlap {
 		var err error
 		if pw, newer, err = prepareWrite(p); err != nil {
 			return nil, err
 		}
 	}
 	var res *store.RecordsWriteResult
-	fresh := p != nil && p.Mode == store.WriteSave && len(p.Records) > 0 && s.fresh.has(p.Stream)
 	allNew := false
 	err := s.run(ctx, "records write", txWrite, func(ctx context.Context, tx pgx.Tx) error {
 		pf := &prefetch{merge: p.Mode == store.WriteMerge, absent: fresh}
 		var perr error
-		if pw == nil {
+		switch {
+		case pw == nil:
 			pf.ids = make([][]byte, len(guess))
 			for i, id := range guess {
 				pf.ids[i] = []byte(id)
@@ -374,8 +378,10 @@ func (s *Store) RecordsWrite(ctx context.Context, p *store.RecordsWriteParams) (
 				pw, newer, perr = prepareWrite(p)
 				pf.newer = newer
 			}
-		} else {
+		case !fresh:
 			pf.ids = chunkIDs(nil, pw.Records[:min(len(pw.Records), chunkSize)])
+			fallthrough
+		default:
 			pf.newer = newer
 		}
 		row, err := s.openStream(ctx, tx, p.Stream, p.Fence, p.Mode == store.WriteSave && len(p.Records) > 0, pf)
